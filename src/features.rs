@@ -1,0 +1,350 @@
+//! Shopper events and page context -> the integer inputs of the model.
+//!
+//! Pure Rust, so it is unit-tested natively; only `Batch`/`Candidates` touch burn tensors.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Number of page-context fields the model reads (see `model::CONTEXT_SIZES`).
+pub const CONTEXT_FIELDS: usize = 6;
+
+/// Shopper events, named as GA4 e-commerce names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ViewItem,
+    SelectItem,
+    AddToCart,
+    Purchase,
+    Search,
+}
+
+impl EventKind {
+    pub const NAMES: [&'static str; 5] =
+        ["view_item", "select_item", "add_to_cart", "purchase", "search"];
+    const ALL: [EventKind; 5] = [
+        Self::ViewItem,
+        Self::SelectItem,
+        Self::AddToCart,
+        Self::Purchase,
+        Self::Search,
+    ];
+
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "event: unknown event type {name:?} (expected one of {})",
+                    Self::NAMES.join(", ")
+                ))
+            })
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Model index; 0 is padding.
+    pub fn index(self) -> i64 {
+        self as i64 + 1
+    }
+}
+
+/// One shopper event kept in the on-device session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: EventKind,
+    pub item_id: Option<String>,
+    pub title: String,
+    pub category: String,
+    pub price: Option<f64>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: f64,
+    pub dwell_ms: Option<f64>,
+    pub query: Option<String>,
+}
+
+impl Event {
+    /// Text the model reads for this event: the item's title and category, or the search query.
+    pub fn text(&self) -> String {
+        match (self.kind, &self.query) {
+            (EventKind::Search, Some(q)) => q.clone(),
+            _ => item_text(&self.title, &self.category),
+        }
+    }
+}
+
+/// A candidate product as the server sent it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: String,
+    pub title: String,
+    pub category: String,
+}
+
+/// The page the shopper is on. Every field is optional; unknown fields read as "unknown".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    /// 0..=23, local time.
+    pub hour: Option<u32>,
+    /// 0 = Sunday .. 6 = Saturday, local time.
+    pub weekday: Option<u32>,
+    pub device: Option<String>,
+    pub page_type: Option<String>,
+    pub category: Option<String>,
+    pub promotion: Option<bool>,
+    pub query: Option<String>,
+}
+
+pub const DEVICES: [&str; 3] = ["desktop", "mobile", "tablet"];
+pub const PAGE_TYPES: [&str; 6] = ["home", "search", "category", "product", "cart", "checkout"];
+
+/// The text of a product: title then category, the same in training and in the browser.
+pub fn item_text(title: &str, category: &str) -> String {
+    format!("{title} {category}")
+}
+
+/// Index of a category in the model's vocabulary (first segment of a path such as
+/// "Action / Thriller" or "Movies > Action"); 0 when unknown.
+pub fn category_index(vocab: &[String], category: &str) -> i64 {
+    let head = category
+        .split(['/', '>', '|', ','])
+        .next()
+        .unwrap_or("")
+        .trim();
+    vocab
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(head))
+        .map_or(0, |i| i as i64 + 1)
+}
+
+/// Dwell-time bucket: 0 unknown, then <5 s, <30 s, <2 min, longer.
+pub fn dwell_bucket(dwell_ms: Option<f64>) -> i64 {
+    match dwell_ms {
+        None => 0,
+        Some(ms) if ms < 5_000.0 => 1,
+        Some(ms) if ms < 30_000.0 => 2,
+        Some(ms) if ms < 120_000.0 => 3,
+        Some(_) => 4,
+    }
+}
+
+fn vocab_index(vocab: &[&str], value: Option<&str>) -> i64 {
+    value
+        .and_then(|v| vocab.iter().position(|x| x.eq_ignore_ascii_case(v)))
+        .map_or(0, |i| i as i64 + 1)
+}
+
+/// Context fields as model indices, in the order of `model::CONTEXT_SIZES`.
+pub fn context_indices(ctx: &Context, categories: &[String]) -> [i64; CONTEXT_FIELDS] {
+    [
+        ctx.hour.map_or(0, |h| h as i64 % 24 + 1),
+        ctx.weekday.map_or(0, |d| d as i64 % 7 + 1),
+        vocab_index(&DEVICES, ctx.device.as_deref()),
+        vocab_index(&PAGE_TYPES, ctx.page_type.as_deref()),
+        ctx.category.as_deref().map_or(0, |c| category_index(categories, c)),
+        ctx.promotion.map_or(0, |p| if p { 2 } else { 1 }),
+    ]
+}
+
+/// Hour of day and weekday (UTC) of a Unix time in seconds: the training data's clock.
+pub fn utc_hour_weekday(unix_seconds: i64) -> (u32, u32) {
+    let days = unix_seconds.div_euclid(86_400);
+    let hour = unix_seconds.rem_euclid(86_400) / 3_600;
+    // 1970-01-01 was a Thursday (4).
+    let weekday = (days + 4).rem_euclid(7);
+    (hour as u32, weekday as u32)
+}
+
+/// One session, encoded: `len` events (left-padded), `tokens` tokens each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedSession {
+    pub tokens: Vec<i64>,
+    pub event: Vec<i64>,
+    pub category: Vec<i64>,
+    pub dwell: Vec<i64>,
+    pub context: [i64; CONTEXT_FIELDS],
+    pub query: Vec<i64>,
+}
+
+/// What a session event contributes, already tokenised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedEvent {
+    pub tokens: Vec<i64>,
+    pub event: i64,
+    pub category: i64,
+    pub dwell: i64,
+}
+
+impl EncodedSession {
+    /// Left-pads (or keeps the newest `len` of) `events`; every token list must already be
+    /// `tokens` long.
+    pub fn new(
+        events: &[EncodedEvent],
+        len: usize,
+        tokens: usize,
+        context: [i64; CONTEXT_FIELDS],
+        query: Vec<i64>,
+    ) -> Self {
+        let kept = &events[events.len().saturating_sub(len)..];
+        let pad = len - kept.len();
+        let mut s = Self {
+            tokens: vec![0; pad * tokens],
+            event: vec![0; pad],
+            category: vec![0; pad],
+            dwell: vec![0; pad],
+            context,
+            query,
+        };
+        for e in kept {
+            s.tokens.extend_from_slice(&e.tokens);
+            s.event.push(e.event);
+            s.category.push(e.category);
+            s.dwell.push(e.dwell);
+        }
+        s
+    }
+}
+
+/// A batch of sessions as tensors.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub tokens: Tensor<3, Int>,
+    pub event: Tensor<2, Int>,
+    pub category: Tensor<2, Int>,
+    pub dwell: Tensor<2, Int>,
+    /// Context of the request that follows each position: [b, l, CONTEXT_FIELDS].
+    pub context: Tensor<3, Int>,
+    /// Query tokens of that request: [b, l, t].
+    pub query: Tensor<3, Int>,
+}
+
+pub fn ints<const D: usize>(values: Vec<i64>, shape: [usize; D], device: &Device) -> Tensor<D, Int> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+impl Batch {
+    /// Sessions scored for one request each: the request's context applies at every position
+    /// (only the last position's output is used at inference).
+    pub fn new(sessions: &[EncodedSession], device: &Device) -> Self {
+        let b = sessions.len();
+        let l = sessions[0].event.len();
+        let t = sessions[0].query.len();
+        let cat = |f: fn(&EncodedSession) -> &[i64]| sessions.iter().flat_map(f).copied().collect();
+        let per_position = |f: fn(&EncodedSession) -> &[i64]| {
+            sessions.iter().flat_map(|s| f(s).repeat(l)).collect()
+        };
+        Self {
+            tokens: ints(cat(|s| &s.tokens), [b, l, t], device),
+            event: ints(cat(|s| &s.event), [b, l], device),
+            category: ints(cat(|s| &s.category), [b, l], device),
+            dwell: ints(cat(|s| &s.dwell), [b, l], device),
+            context: ints(per_position(|s| &s.context), [b, l, CONTEXT_FIELDS], device),
+            query: ints(per_position(|s| &s.query), [b, l, t], device),
+        }
+    }
+}
+
+/// Candidate items as tensors: tokens [n, t], category [n].
+#[derive(Clone, Debug)]
+pub struct Candidates {
+    pub tokens: Tensor<2, Int>,
+    pub category: Tensor<1, Int>,
+}
+
+impl Candidates {
+    /// `tokens`: n lists of equal length `t`.
+    pub fn new(tokens: &[Vec<i64>], category: Vec<i64>, device: &Device) -> Self {
+        let (n, t) = (tokens.len(), tokens.first().map_or(0, Vec::len));
+        Self {
+            tokens: ints(tokens.concat(), [n, t], device),
+            category: ints(category, [n], device),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocab() -> Vec<String> {
+        ["Action", "Comedy", "Drama"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn event_names_round_trip_and_unknown_is_named() {
+        for name in EventKind::NAMES {
+            assert_eq!(EventKind::parse(name).unwrap().name(), name);
+        }
+        let err = EventKind::parse("teleport").unwrap_err().to_string();
+        assert!(err.contains("teleport") && err.contains("view_item"), "{err}");
+    }
+
+    #[test]
+    fn category_uses_first_path_segment_case_insensitively() {
+        assert_eq!(category_index(&vocab(), "comedy / Drama"), 2);
+        assert_eq!(category_index(&vocab(), "Drama > Indie"), 3);
+        assert_eq!(category_index(&vocab(), "Garden"), 0);
+    }
+
+    #[test]
+    fn context_fields_map_to_indices_with_zero_for_unknown() {
+        let ctx = Context {
+            hour: Some(23),
+            weekday: Some(0),
+            device: Some("Mobile".into()),
+            page_type: Some("search".into()),
+            category: Some("Action".into()),
+            promotion: Some(true),
+            query: None,
+        };
+        assert_eq!(context_indices(&ctx, &vocab()), [24, 1, 2, 2, 1, 2]);
+        assert_eq!(context_indices(&Context::default(), &vocab()), [0; CONTEXT_FIELDS]);
+    }
+
+    #[test]
+    fn utc_clock_matches_known_dates() {
+        // 1998-04-22 23:10:49 UTC was a Wednesday (synthetic check value, not data).
+        assert_eq!(utc_hour_weekday(893_286_649), (23, 3));
+        assert_eq!(utc_hour_weekday(0), (0, 4));
+    }
+
+    #[test]
+    fn dwell_buckets_are_monotone() {
+        let b: Vec<i64> = [None, Some(1e3), Some(1e4), Some(6e4), Some(1e6)]
+            .into_iter()
+            .map(dwell_bucket)
+            .collect();
+        assert_eq!(b, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn session_is_left_padded_and_keeps_newest() {
+        let ev = |i: i64| EncodedEvent { tokens: vec![i, i], event: 1, category: i, dwell: 0 };
+        let s = EncodedSession::new(&[ev(7)], 3, 2, [0; CONTEXT_FIELDS], vec![0, 0]);
+        assert_eq!(s.tokens, vec![0, 0, 0, 0, 7, 7]);
+        assert_eq!(s.event, vec![0, 0, 1]);
+        let s = EncodedSession::new(&[ev(1), ev(2), ev(3)], 2, 2, [0; CONTEXT_FIELDS], vec![0, 0]);
+        assert_eq!(s.category, vec![2, 3]);
+    }
+
+    #[test]
+    fn search_events_read_their_query() {
+        let e = Event {
+            kind: EventKind::Search,
+            item_id: None,
+            title: String::new(),
+            category: String::new(),
+            price: None,
+            timestamp_ms: 0.0,
+            dwell_ms: None,
+            query: Some("space opera".into()),
+        };
+        assert_eq!(e.text(), "space opera");
+    }
+}

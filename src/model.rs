@@ -1,0 +1,221 @@
+//! The student recommender: one definition shared by training (`train/`) and the browser.
+//!
+//! SASRec-style: a causal self-attention encoder over the shopper's last events, plus page-context
+//! embeddings, produces a user vector per position; an item is represented *from its text* (hashed
+//! tokenizer ids, mean-pooled) plus its category, so a product never seen in training still gets a
+//! vector. Score = dot(user, item).
+
+use burn::nn::{Initializer, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::features::{Batch, Candidates, CONTEXT_FIELDS};
+
+/// Architecture hyper-parameters. Saved in `models/manifest.json` and checked on load.
+#[derive(Config, Debug)]
+pub struct ModelConfig {
+    /// Hash buckets for tokenizer ids (bucket 0 = padding).
+    #[config(default = 8192)]
+    pub text_buckets: usize,
+    /// Size of the category vocabulary, index 0 = unknown.
+    pub categories: usize,
+    #[config(default = 64)]
+    pub d_model: usize,
+    #[config(default = 2)]
+    pub heads: usize,
+    #[config(default = 2)]
+    pub layers: usize,
+    /// Events of the session the model reads (left-padded).
+    #[config(default = 50)]
+    pub max_session: usize,
+    /// Tokens kept of an item's text.
+    #[config(default = 24)]
+    pub max_tokens: usize,
+    #[config(default = 0.2)]
+    pub dropout: f64,
+}
+
+/// Sizes of the small context vocabularies (index 0 always means "unknown").
+pub const CONTEXT_SIZES: [usize; CONTEXT_FIELDS] = [
+    25,  // hour of day + 1
+    8,   // weekday + 1
+    4,   // device: unknown, desktop, mobile, tablet
+    7,   // page type: unknown, home, search, category, product, cart, checkout
+    0,   // page category: sized from the category vocabulary at init
+    3,   // promotion or holiday: unknown, no, yes
+];
+/// Event kinds + padding.
+pub const EVENT_KINDS: usize = 6;
+/// Dwell-time buckets + unknown.
+pub const DWELL_BUCKETS: usize = 5;
+
+#[derive(Module, Debug)]
+pub struct Block {
+    norm1: LayerNorm,
+    qkv: Linear,
+    out: Linear,
+    norm2: LayerNorm,
+    ff1: Linear,
+    ff2: Linear,
+    gelu: Gelu,
+    dropout: nn::Dropout,
+    heads: usize,
+}
+
+impl Block {
+    fn new(config: &ModelConfig, device: &Device) -> Self {
+        let d = config.d_model;
+        Self {
+            norm1: LayerNormConfig::new(d).init(device),
+            qkv: LinearConfig::new(d, 3 * d).init(device),
+            out: LinearConfig::new(d, d).init(device),
+            norm2: LayerNormConfig::new(d).init(device),
+            ff1: LinearConfig::new(d, 2 * d).init(device),
+            ff2: LinearConfig::new(2 * d, d).init(device),
+            gelu: Gelu::new(),
+            dropout: nn::DropoutConfig::new(config.dropout).init(),
+            heads: config.heads,
+        }
+    }
+
+    /// Pre-norm block. `mask`: [batch, 1, len, len], true where attention is forbidden.
+    fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>) -> Tensor<3> {
+        let [b, l, d] = x.dims();
+        let (h, dh) = (self.heads, d / self.heads);
+        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
+        let split = |i: usize| {
+            qkv.clone()
+                .narrow(2, i * d, d)
+                .reshape([b, l, h, dh])
+                .swap_dims(1, 2)
+        };
+        let (q, k, v) = (split(0), split(1), split(2));
+        let att = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt();
+        let att = softmax(att.mask_fill(mask, -1e9), 3);
+        let y = att.matmul(v).swap_dims(1, 2).reshape([b, l, d]);
+        let x = x + self.dropout.forward(self.out.forward(y));
+        let y = self.ff2.forward(self.gelu.forward(self.ff1.forward(self.norm2.forward(x.clone()))));
+        x + self.dropout.forward(y)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Model {
+    tokens: Embedding,
+    category: Embedding,
+    position: Embedding,
+    event: Embedding,
+    dwell: Embedding,
+    context: Vec<Embedding>,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+    dropout: nn::Dropout,
+    d_model: usize,
+}
+
+impl ModelConfig {
+    /// A model with fresh parameters. Load trained ones with `Model::load_bytes`.
+    pub fn init(&self, device: &Device) -> Model {
+        let d = self.d_model;
+        // Small initial embeddings: sums of N(0, 1) rows give huge initial logits.
+        let init = Initializer::Normal { mean: 0.0, std: 0.02 };
+        let emb = |n: usize| EmbeddingConfig::new(n, d).with_initializer(init.clone()).init(device);
+        let context = CONTEXT_SIZES
+            .iter()
+            .map(|&n| emb(if n == 0 { self.categories } else { n }))
+            .collect();
+        Model {
+            tokens: emb(self.text_buckets),
+            category: emb(self.categories),
+            position: emb(self.max_session),
+            event: emb(EVENT_KINDS),
+            dwell: emb(DWELL_BUCKETS),
+            context,
+            blocks: (0..self.layers).map(|_| Block::new(self, device)).collect(),
+            norm: LayerNormConfig::new(d).init(device),
+            dropout: nn::DropoutConfig::new(self.dropout).init(),
+            d_model: d,
+        }
+    }
+}
+
+impl Model {
+    /// Item vectors from text tokens [n, t] and category ids [n]: mean of token embeddings
+    /// (padding excluded) plus the category embedding. Output [n, d].
+    pub fn embed_items(&self, tokens: Tensor<2, Int>, category: Tensor<1, Int>) -> Tensor<2> {
+        let pooled = self.pool_tokens(tokens.unsqueeze_dim(0)).squeeze_dim(0);
+        pooled + self.category.forward(category.unsqueeze_dim(0)).squeeze_dim(0)
+    }
+
+    /// Mean of the embeddings of the non-padding tokens: [b, n, t] -> [b, n, d].
+    fn pool_tokens(&self, tokens: Tensor<3, Int>) -> Tensor<3> {
+        let [b, n, t] = tokens.dims();
+        let mask = tokens.clone().not_equal_elem(0).float().unsqueeze_dim::<4>(3);
+        let emb = self.tokens.forward(tokens.reshape([b * n, t])).reshape([b, n, t, self.d_model]);
+        let count = mask.clone().sum_dim(2).clamp_min(1.0);
+        (emb * mask).sum_dim(2).div(count).squeeze_dim(2)
+    }
+
+    /// Context vector per position, [b, l, d]: sum of the context-field embeddings plus the
+    /// pooled query text. `context`: [b, l, fields]; `query`: [b, l, t].
+    fn embed_context(&self, context: Tensor<3, Int>, query: Tensor<3, Int>) -> Tensor<3> {
+        let [b, l, _] = context.dims();
+        let mut sum = self.pool_tokens(query);
+        for (i, emb) in self.context.iter().enumerate() {
+            let field = context.clone().narrow(2, i, 1).reshape([b, l]);
+            sum = sum + emb.forward(field);
+        }
+        sum
+    }
+
+    /// Encodes sessions into one user vector per position: [b, len, d]. Position i has seen
+    /// events 0..=i only (causal mask); padding keys are masked out.
+    pub fn encode(&self, batch: &Batch) -> Tensor<3> {
+        let [b, l, _] = batch.tokens.dims();
+        let device = batch.tokens.device();
+        let items = self.pool_tokens(batch.tokens.clone()) + self.category.forward(batch.category.clone());
+        let positions = Tensor::<1, Int>::arange(0..l as i64, &device).unsqueeze_dim::<2>(0);
+        let x = items
+            + self.position.forward(positions.repeat_dim(0, b))
+            + self.event.forward(batch.event.clone())
+            + self.dwell.forward(batch.dwell.clone());
+        let mut x = self.dropout.forward(x);
+        let mask = attention_mask(batch.event.clone(), &device);
+        for block in &self.blocks {
+            x = block.forward(x, mask.clone());
+        }
+        x
+    }
+
+    /// User vectors: encoder output at each position plus the page context of the request
+    /// that follows it. [b, l, d].
+    pub fn users(&self, batch: &Batch) -> Tensor<3> {
+        let h = self.encode(batch);
+        let ctx = self.embed_context(batch.context.clone(), batch.query.clone());
+        self.norm.forward(h + ctx)
+    }
+
+    /// Inference: scores of `candidates` for each session in the batch, [b, n]. Only the last
+    /// position (the newest event; sessions are left-padded) is used.
+    pub fn score(&self, batch: &Batch, candidates: &Candidates) -> Tensor<2> {
+        let users = self.users(batch);
+        let [b, l, d] = users.dims();
+        let user = users.narrow(1, l - 1, 1).reshape([b, d]);
+        let items = self.embed_items(candidates.tokens.clone(), candidates.category.clone());
+        user.matmul(items.transpose())
+    }
+}
+
+/// True where attention is forbidden: future positions and padding keys, except that every
+/// position may always see itself (a fully padded row must not softmax over nothing).
+/// Shape [b, 1, l, l].
+fn attention_mask(event: Tensor<2, Int>, device: &Device) -> Tensor<4, Bool> {
+    let [b, l] = event.dims();
+    let pos = Tensor::<1, Int>::arange(0..l as i64, device);
+    let query = pos.clone().reshape([1, l, 1]).expand([b, l, l]);
+    let key = pos.reshape([1, 1, l]).expand([b, l, l]);
+    let future = key.clone().greater(query.clone());
+    let pad = event.equal_elem(0).reshape([b, 1, l]).expand([b, l, l]);
+    let own = key.equal(query);
+    future.bool_or(pad).bool_and(own.bool_not()).unsqueeze_dim(1)
+}

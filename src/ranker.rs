@@ -1,0 +1,262 @@
+//! The ranker: model + tokenizer + the shopper's session, all in memory on the device.
+//!
+//! Everything here is plain Rust; `web.rs` wraps it for JavaScript. Inputs are validated before
+//! they reach burn so that bad input is an `Error`, never a panic, and a failed call leaves the
+//! session as it was.
+
+use std::collections::{HashSet, VecDeque};
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+
+use crate::error::{Error, Result};
+use crate::features::{
+    category_index, context_indices, dwell_bucket, item_text, Batch, Candidates, Context, EncodedEvent,
+    EncodedSession, Event, EventKind, Item,
+};
+use crate::manifest::Manifest;
+use crate::model::Model;
+use crate::rerank::{order, Ranked, RerankOptions};
+use crate::text::TextEncoder;
+
+/// Most candidates one call may rank (bounds memory on small devices).
+pub const MAX_CANDIDATES: usize = 5_000;
+
+/// The shipped model files, as bytes (fetched by the page, or read from disk natively).
+pub struct ModelFiles<'a> {
+    pub manifest: &'a [u8],
+    pub weights: &'a [u8],
+    pub tokenizer: &'a [u8],
+}
+
+pub struct Ranker {
+    model: Model,
+    text: TextEncoder,
+    manifest: Manifest,
+    device: Device,
+    session: VecDeque<Event>,
+    max_session: usize,
+}
+
+impl Ranker {
+    /// Checks the files against the manifest, then loads the weights onto `device`.
+    /// `max_session` defaults to the model's window.
+    pub fn load(files: ModelFiles, device: Device, max_session: Option<usize>) -> Result<Self> {
+        let manifest = Manifest::parse(files.manifest)?;
+        manifest.verify("weights", files.weights)?;
+        manifest.verify("tokenizer", files.tokenizer)?;
+        let config = &manifest.config;
+        let text = TextEncoder::from_bytes(files.tokenizer, config.text_buckets, config.max_tokens)?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(files.weights.to_vec()))
+            .map_err(|e| Error::model(format!("weights do not decode as burnpack: {e:?}")))?;
+        let model = config
+            .init(&device)
+            .try_load_record(record)
+            .map_err(|e| Error::model(format!("weights do not fit the architecture: {e:?}")))?;
+        let max_session = max_session.unwrap_or(config.max_session);
+        if max_session == 0 || max_session > 10_000 {
+            return Err(Error::input(format!("maxSession must be within 1..=10000, got {max_session}")));
+        }
+        Ok(Self { model, text, manifest, device, session: VecDeque::new(), max_session })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn session(&self) -> impl ExactSizeIterator<Item = &Event> {
+        self.session.iter()
+    }
+
+    /// Records one event; the oldest is dropped beyond `max_session`.
+    pub fn observe(&mut self, event: Event) -> Result<()> {
+        validate_event(&event)?;
+        self.session.push_back(event);
+        while self.session.len() > self.max_session {
+            self.session.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Replaces the session (e.g. restored from sessionStorage); every event is validated first.
+    pub fn restore(&mut self, events: Vec<Event>) -> Result<()> {
+        events.iter().try_for_each(validate_event)?;
+        self.session = events.into_iter().collect();
+        while self.session.len() > self.max_session {
+            self.session.pop_front();
+        }
+        Ok(())
+    }
+
+    pub fn clear(&mut self) {
+        self.session.clear();
+    }
+
+    /// Raw model scores of `candidates` for the current session, as a [1, n] tensor.
+    fn score_tensor(&self, candidates: &[Item], ctx: &Context) -> Result<Tensor<2>> {
+        let config = &self.manifest.config;
+        let cats = &self.manifest.categories;
+        let events = self
+            .session
+            .iter()
+            .map(|e| {
+                Ok(EncodedEvent {
+                    tokens: self.text.encode(&e.text())?,
+                    event: e.kind.index(),
+                    category: category_index(cats, &e.category),
+                    dwell: dwell_bucket(e.dwell_ms),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let query = match &ctx.query {
+            Some(q) => self.text.encode(q)?,
+            None => vec![0; config.max_tokens],
+        };
+        let session = EncodedSession::new(
+            &events,
+            config.max_session,
+            config.max_tokens,
+            context_indices(ctx, cats),
+            query,
+        );
+        let tokens = candidates
+            .iter()
+            .map(|c| self.text.encode(&item_text(&c.title, &c.category)))
+            .collect::<Result<Vec<_>>>()?;
+        let category = candidates.iter().map(|c| category_index(cats, &c.category)).collect();
+        let batch = Batch::new(&[session], &self.device);
+        let cands = Candidates::new(&tokens, category, &self.device);
+        Ok(self.model.score(&batch, &cands))
+    }
+
+    /// Raw model scores of the session for `candidates` (computed even for an empty session;
+    /// used by the golden tests). Synchronous read-back: native only.
+    pub fn model_scores(&self, candidates: &[Item], ctx: &Context) -> Result<Vec<f32>> {
+        validate_candidates(candidates)?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        read_sync(self.score_tensor(candidates, ctx)?)
+    }
+
+    /// Starts a rerank: validates, encodes and launches the model. The result is read with
+    /// `PendingRerank::complete` (native) or `complete_async` (browser, WebGPU), so no borrow of
+    /// the ranker is held while the device works.
+    pub fn start_rerank(
+        &self,
+        candidates: &[Item],
+        ctx: &Context,
+        options: RerankOptions,
+    ) -> Result<PendingRerank> {
+        options.validate()?;
+        validate_candidates(candidates)?;
+        let personal = !self.session.is_empty() && !candidates.is_empty();
+        Ok(PendingRerank {
+            ids: candidates.iter().map(|c| c.id.clone()).collect(),
+            scores: if personal { Some(self.score_tensor(candidates, ctx)?) } else { None },
+            options,
+        })
+    }
+
+    /// A throw-away inference: the first run compiles shaders and fills caches.
+    pub fn warm_up(&self) -> Result<PendingRerank> {
+        let item = Item { id: "warm-up".into(), title: "warm up".into(), category: String::new() };
+        Ok(PendingRerank {
+            ids: vec![item.id.clone()],
+            scores: Some(self.score_tensor(&[item], &Context::default())?),
+            options: RerankOptions::default(),
+        })
+    }
+
+    /// Reranks synchronously (native CPU).
+    pub fn rerank(&self, candidates: &[Item], ctx: &Context, options: RerankOptions) -> Result<Vec<Ranked>> {
+        self.start_rerank(candidates, ctx, options)?.complete()
+    }
+}
+
+/// A rerank whose model scores are still on the device.
+pub struct PendingRerank {
+    ids: Vec<String>,
+    scores: Option<Tensor<2>>,
+    options: RerankOptions,
+}
+
+impl PendingRerank {
+    pub fn complete(self) -> Result<Vec<Ranked>> {
+        let scores = self.scores.map(read_sync).transpose()?;
+        Ok(order(&self.ids, scores.as_deref(), &self.options))
+    }
+
+    pub async fn complete_async(self) -> Result<Vec<Ranked>> {
+        let scores = match self.scores {
+            Some(t) => Some(read_async(t).await?),
+            None => None,
+        };
+        Ok(order(&self.ids, scores.as_deref(), &self.options))
+    }
+}
+
+fn read_sync(t: Tensor<2>) -> Result<Vec<f32>> {
+    let data = t
+        .try_into_data()
+        .map_err(|e| Error::backend(format!("reading scores failed: {e:?}")))?;
+    to_f32(data)
+}
+
+async fn read_async(t: Tensor<2>) -> Result<Vec<f32>> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::backend(format!("reading scores failed: {e:?}")))?;
+    to_f32(data)
+}
+
+fn to_f32(data: TensorData) -> Result<Vec<f32>> {
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::backend(format!("scores are not f32: {e:?}")))
+}
+
+fn validate_event(e: &Event) -> Result<()> {
+    if !e.timestamp_ms.is_finite() {
+        return Err(Error::input("event.timestamp must be a finite number of milliseconds"));
+    }
+    if e.dwell_ms.is_some_and(|d| !d.is_finite() || d < 0.0) {
+        return Err(Error::input("event.dwellMs must be a non-negative number"));
+    }
+    match e.kind {
+        EventKind::Search if e.query.as_deref().is_none_or(|q| q.trim().is_empty()) => {
+            Err(Error::input("event: a search event needs a non-empty query"))
+        }
+        EventKind::Search => Ok(()),
+        _ if e.title.trim().is_empty() => Err(Error::input(format!(
+            "event: a {} event needs the item's title",
+            e.kind.name()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn validate_candidates(candidates: &[Item]) -> Result<()> {
+    if candidates.len() > MAX_CANDIDATES {
+        return Err(Error::input(format!(
+            "candidates: {} items, at most {MAX_CANDIDATES} per call",
+            candidates.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    for (i, c) in candidates.iter().enumerate() {
+        if c.id.is_empty() {
+            return Err(Error::input(format!("candidates[{i}].id: must be a non-empty string")));
+        }
+        if c.title.trim().is_empty() {
+            return Err(Error::input(format!("candidates[{i}].title: must be a non-empty string")));
+        }
+        if !seen.insert(c.id.as_str()) {
+            return Err(Error::input(format!("candidates[{i}].id: {:?} appears twice", c.id)));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Item and query text -> hashed token ids, through the HF tokenizer shipped in `models/`.
+//!
+//! Token ids are folded into `buckets - 1` hash buckets (bucket 0 is padding), which keeps the
+//! embedding table small while any title, seen or not, still maps to trained rows.
+
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+
+pub struct TextEncoder {
+    tokenizer: Tokenizer,
+    buckets: usize,
+    max_tokens: usize,
+}
+
+impl TextEncoder {
+    /// Loads a `tokenizer.json` from bytes (no network, no files: works in wasm).
+    pub fn from_bytes(bytes: &[u8], buckets: usize, max_tokens: usize) -> Result<Self> {
+        let tokenizer = Tokenizer::from_bytes(bytes)
+            .map_err(|e| Error::model(format!("tokenizer.json does not parse: {e}")))?;
+        if buckets < 2 || max_tokens == 0 {
+            return Err(Error::model("tokenizer: buckets must be >= 2 and max_tokens >= 1"));
+        }
+        Ok(Self { tokenizer, buckets, max_tokens })
+    }
+
+    /// Bucketed token ids of `text`, truncated and zero-padded to `max_tokens`.
+    pub fn encode(&self, text: &str) -> Result<Vec<i64>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| Error::input(format!("text {text:?} could not be tokenised: {e}")))?;
+        let mut ids: Vec<i64> = encoding
+            .get_ids()
+            .iter()
+            .filter(|&&id| id != 0)
+            .take(self.max_tokens)
+            .map(|&id| self.bucket(id))
+            .collect();
+        ids.resize(self.max_tokens, 0);
+        Ok(ids)
+    }
+
+    fn bucket(&self, id: u32) -> i64 {
+        1 + (id as i64 % (self.buckets as i64 - 1))
+    }
+
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+}

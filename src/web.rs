@@ -1,0 +1,451 @@
+//! The JavaScript API (wasm-bindgen). The only file that knows about JS; every export returns
+//! `Result<_, JsError>` whose message says what was wrong and where.
+//!
+//! ```js
+//! const ranker = await LocalRanker.create({ model: '/models/', device: 'auto' });
+//! ranker.observe({ event: 'select_item', id: '50', title: 'Star Wars (1977)', category: 'Action' });
+//! const order = await ranker.rerank(candidates, { pageType: 'home' }, { topK: 20 });
+//! ```
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::Error;
+use crate::features::{Context, Event, EventKind, Item};
+use crate::ranker::{ModelFiles, Ranker};
+use crate::rerank::RerankOptions;
+use crate::runtime::{cpu_device, webgpu_compiled, webgpu_device, Backend, DeviceRequest};
+
+const STORAGE_KEY: &str = "localrank.session.v1";
+
+// `JsError: From<E: std::error::Error>` (wasm-bindgen) carries our messages through `?`.
+
+fn input(msg: impl Into<String>) -> JsError {
+    Error::input(msg).into()
+}
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// An on-device reranker. Create it with `await LocalRanker.create(options)`.
+#[wasm_bindgen]
+pub struct LocalRanker {
+    inner: Rc<RefCell<Option<Ranker>>>,
+    backend: Backend,
+    persist: bool,
+    fallback_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateOptions {
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    max_session: Option<usize>,
+    #[serde(default)]
+    persist: bool,
+}
+
+/// A product id as storefronts send it: a string or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JsId {
+    Text(String),
+    Number(f64),
+}
+
+impl JsId {
+    fn into_string(self) -> String {
+        match self {
+            Self::Text(s) => s,
+            Self::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsItem {
+    #[serde(alias = "item_id")]
+    id: Option<JsId>,
+    #[serde(alias = "item_name", alias = "name")]
+    title: Option<String>,
+    #[serde(alias = "item_category", default)]
+    category: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // accepted so that storefront objects pass through unchanged
+    price: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsEvent {
+    event: Option<String>,
+    #[serde(flatten)]
+    item: JsItem,
+    timestamp: Option<f64>,
+    dwell_ms: Option<f64>,
+    #[serde(alias = "search_term")]
+    query: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsContext {
+    timestamp: Option<f64>,
+    hour: Option<u32>,
+    weekday: Option<u32>,
+    device: Option<String>,
+    page_type: Option<String>,
+    category: Option<String>,
+    promotion: Option<bool>,
+    query: Option<String>,
+}
+
+fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue, what: &str) -> Result<T, JsError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| input(format!("{what}: {e}")))
+}
+
+fn is_absent(v: &JsValue) -> bool {
+    v.is_undefined() || v.is_null()
+}
+
+#[wasm_bindgen]
+impl LocalRanker {
+    /// Loads the model and picks a backend.
+    ///
+    /// `options.model`: base URL of the model directory (with `manifest.json`), or
+    /// `{ manifest, weights, tokenizer }` as `Uint8Array`s. `options.device`: `'auto'` (default:
+    /// WebGPU when an adapter exists, else CPU), `'webgpu'` or `'cpu'`. `options.maxSession`:
+    /// events kept (default: the model's window). `options.persist`: keep the session in
+    /// `sessionStorage` across reloads of this tab (default false).
+    pub async fn create(options: JsValue) -> Result<LocalRanker, JsError> {
+        if is_absent(&options) || !options.is_object() {
+            return Err(input("create: options must be an object such as { model: '/models/' }"));
+        }
+        let model = Reflect::get(&options, &"model".into()).map_err(|_| input("options.model"))?;
+        let opts: CreateOptions = from_js(strip_model(&options)?, "options")?;
+        let files = load_files(&model).await?;
+        let request = DeviceRequest::parse(opts.device.as_deref())?;
+        let (device, backend, fallback_reason) = choose_device(request).await?;
+        let ranker = Ranker::load(
+            ModelFiles { manifest: &files[0], weights: &files[1], tokenizer: &files[2] },
+            device,
+            opts.max_session,
+        )?;
+        let mut this = LocalRanker {
+            inner: Rc::new(RefCell::new(Some(ranker))),
+            backend,
+            persist: opts.persist,
+            fallback_reason,
+        };
+        this.restore_session()?;
+        this.warm_up().await?;
+        Ok(this)
+    }
+
+    /// `'webgpu'` or `'cpu'`: the backend in use.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.name().to_string()
+    }
+
+    /// Why `'auto'` fell back to the CPU, if it did.
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.fallback_reason.clone()
+    }
+
+    #[wasm_bindgen(getter, js_name = modelVersion)]
+    pub fn model_version(&self) -> Result<String, JsError> {
+        self.with(|r| Ok(format!("{}@{}", r.manifest().name, r.manifest().version)))
+    }
+
+    #[wasm_bindgen(getter, js_name = sessionLength)]
+    pub fn session_length(&self) -> Result<usize, JsError> {
+        self.with(|r| Ok(r.session().len()))
+    }
+
+    /// Records a shopper event locally. `event.event` is a GA4 name: `view_item`,
+    /// `select_item`, `add_to_cart`, `purchase` or `search`. Nothing is sent anywhere.
+    pub fn observe(&self, event: JsValue) -> Result<(), JsError> {
+        if is_absent(&event) || !event.is_object() {
+            return Err(input("observe: the event must be an object such as { event: 'view_item', id, title }"));
+        }
+        let raw: JsEvent = from_js(event, "observe")?;
+        let event = to_event(raw)?;
+        self.with_mut(|r| r.observe(event))?;
+        self.save_session()
+    }
+
+    /// Reorders `candidates` (server order; `[{ id, title, category, price? }]`) for this
+    /// session in `context`. Resolves to `[{ id, score, serverRank }]`, best first.
+    pub async fn rerank(
+        &self,
+        candidates: JsValue,
+        context: JsValue,
+        options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let items = to_items(candidates)?;
+        let ctx = to_context(context)?;
+        let options: RerankOptions =
+            if is_absent(&options) { RerankOptions::default() } else { from_js(options, "options")? };
+        let pending = self.with(|r| r.start_rerank(&items, &ctx, options))?;
+        let ranked = pending.complete_async().await?;
+        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+        serde::Serialize::serialize(&ranked, &serializer).map_err(|e| input(format!("result: {e}")))
+    }
+
+    /// Forgets the session, in memory and in `sessionStorage`.
+    pub fn clear(&self) -> Result<(), JsError> {
+        self.with_mut(|r| {
+            r.clear();
+            Ok(())
+        })?;
+        if let Some(storage) = session_storage() {
+            let _ = storage.remove_item(STORAGE_KEY);
+        }
+        Ok(())
+    }
+
+    /// Releases the model. Later calls fail with a clear error.
+    pub fn dispose(&self) {
+        self.inner.borrow_mut().take();
+    }
+}
+
+impl LocalRanker {
+    fn with<T>(&self, f: impl FnOnce(&Ranker) -> crate::Result<T>) -> Result<T, JsError> {
+        let guard = self.inner.borrow();
+        let ranker = guard.as_ref().ok_or_else(disposed)?;
+        Ok(f(ranker)?)
+    }
+
+    fn with_mut<T>(&self, f: impl FnOnce(&mut Ranker) -> crate::Result<T>) -> Result<T, JsError> {
+        let mut guard = self.inner.borrow_mut();
+        let ranker = guard.as_mut().ok_or_else(disposed)?;
+        Ok(f(ranker)?)
+    }
+
+    /// First inference compiles shaders / fills caches: do it now, not on the first rerank.
+    async fn warm_up(&self) -> Result<(), JsError> {
+        let pending = self.with(Ranker::warm_up)?;
+        pending.complete_async().await?;
+        Ok(())
+    }
+
+    fn save_session(&self) -> Result<(), JsError> {
+        if !self.persist {
+            return Ok(());
+        }
+        let json = self.with(|r| {
+            let events: Vec<&Event> = r.session().collect();
+            serde_json::to_string(&events).map_err(|e| Error::input(e.to_string()))
+        })?;
+        if let Some(storage) = session_storage() {
+            storage
+                .set_item(STORAGE_KEY, &json)
+                .map_err(|_| input("persist: sessionStorage refused the session (full or disabled)"))?;
+        }
+        Ok(())
+    }
+
+    fn restore_session(&mut self) -> Result<(), JsError> {
+        if !self.persist {
+            return Ok(());
+        }
+        let Some(json) = session_storage().and_then(|s| s.get_item(STORAGE_KEY).ok().flatten()) else {
+            return Ok(());
+        };
+        // A stored session from an older build that no longer parses is dropped, not fatal.
+        if let Ok(events) = serde_json::from_str::<Vec<Event>>(&json) {
+            self.with_mut(|r| r.restore(events))?;
+        }
+        Ok(())
+    }
+}
+
+fn disposed() -> JsError {
+    input("this LocalRanker was disposed; create a new one")
+}
+
+/// `options` without its `model` field (which may hold large byte arrays).
+fn strip_model(options: &JsValue) -> Result<JsValue, JsError> {
+    let copy = js_sys::Object::assign(&js_sys::Object::new(), options.unchecked_ref());
+    Reflect::delete_property(&copy, &"model".into()).map_err(|_| input("options"))?;
+    Ok(copy.into())
+}
+
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok().flatten()
+}
+
+fn to_event(raw: JsEvent) -> Result<Event, JsError> {
+    let name = raw.event.ok_or_else(|| input("observe: event.event is missing (e.g. 'view_item')"))?;
+    let kind = EventKind::parse(&name)?;
+    Ok(Event {
+        kind,
+        item_id: raw.item.id.map(JsId::into_string),
+        title: raw.item.title.unwrap_or_default(),
+        category: raw.item.category.unwrap_or_default(),
+        price: raw.item.price,
+        timestamp_ms: raw.timestamp.unwrap_or_else(js_sys::Date::now),
+        dwell_ms: raw.dwell_ms,
+        query: raw.query,
+    })
+}
+
+fn to_items(candidates: JsValue) -> Result<Vec<Item>, JsError> {
+    if !Array::is_array(&candidates) {
+        return Err(input("candidates: expected an array of { id, title, category }"));
+    }
+    Array::from(&candidates)
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            if !value.is_object() {
+                return Err(input(format!("candidates[{i}]: expected an object {{ id, title, category }}")));
+            }
+            let raw: JsItem = from_js(value, &format!("candidates[{i}]"))?;
+            let id = raw.id.ok_or_else(|| input(format!("candidates[{i}].id: missing")))?;
+            let title = raw.title.ok_or_else(|| input(format!("candidates[{i}].title: missing")))?;
+            Ok(Item { id: id.into_string(), title, category: raw.category.unwrap_or_default() })
+        })
+        .collect()
+}
+
+fn to_context(context: JsValue) -> Result<Context, JsError> {
+    let raw: JsContext = if is_absent(&context) { JsContext::default() } else { from_js(context, "context")? };
+    if raw.hour.is_some_and(|h| h > 23) || raw.weekday.is_some_and(|d| d > 6) {
+        return Err(input("context: hour must be 0..=23 and weekday 0..=6 (0 = Sunday)"));
+    }
+    // The page's local clock: hour and weekday from the timestamp (default: now).
+    let date = js_sys::Date::new(&JsValue::from_f64(raw.timestamp.unwrap_or_else(js_sys::Date::now)));
+    Ok(Context {
+        hour: raw.hour.or(Some(date.get_hours())),
+        weekday: raw.weekday.or(Some(date.get_day())),
+        device: raw.device,
+        page_type: raw.page_type,
+        category: raw.category,
+        promotion: raw.promotion,
+        query: raw.query,
+    })
+}
+
+/// The three model files: from a base URL (fetched) or given as bytes.
+async fn load_files(model: &JsValue) -> Result<[Vec<u8>; 3], JsError> {
+    if let Some(base) = model.as_string() {
+        let base = if base.ends_with('/') { base } else { format!("{base}/") };
+        let manifest_bytes = fetch_bytes(&format!("{base}manifest.json")).await?;
+        let manifest = crate::manifest::Manifest::parse(&manifest_bytes)?;
+        let weights = fetch_bytes(&format!("{base}{}", manifest.file("weights")?.path)).await?;
+        let tokenizer = fetch_bytes(&format!("{base}{}", manifest.file("tokenizer")?.path)).await?;
+        return Ok([manifest_bytes, weights, tokenizer]);
+    }
+    if model.is_object() {
+        let field = |name: &str| -> Result<Vec<u8>, JsError> {
+            let v = Reflect::get(model, &name.into()).map_err(|_| input(format!("options.model.{name}")))?;
+            v.dyn_into::<Uint8Array>()
+                .map(|a| a.to_vec())
+                .map_err(|_| input(format!("options.model.{name}: expected a Uint8Array")))
+        };
+        return Ok([field("manifest")?, field("weights")?, field("tokenizer")?]);
+    }
+    Err(input("options.model: expected the model directory's URL or { manifest, weights, tokenizer } bytes"))
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsError> {
+    let global = js_sys::global();
+    let fetch: Function = Reflect::get(&global, &"fetch".into())
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| JsError::new("localrank: model: fetch() is not available here"))?;
+    let failed = |what: &str| JsError::new(&format!("localrank: model: {what} {url}"));
+    let promise: Promise = fetch.call1(&global, &url.into()).map_err(|_| failed("cannot fetch"))?.into();
+    let response: web_sys::Response = JsFuture::from(promise)
+        .await
+        .map_err(|_| failed("network error fetching"))?
+        .into();
+    if !response.ok() {
+        return Err(failed(&format!("HTTP {} for", response.status())));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(|_| failed("cannot read"))?)
+        .await
+        .map_err(|_| failed("cannot read"))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// Whether `navigator.gpu.requestAdapter()` gives an adapter (checked in JS first: asking wgpu
+/// without one would fail deep inside it).
+async fn has_webgpu_adapter() -> bool {
+    let global = js_sys::global();
+    let gpu = Reflect::get(&global, &"navigator".into())
+        .and_then(|n| Reflect::get(&n, &"gpu".into()))
+        .unwrap_or(JsValue::UNDEFINED);
+    if is_absent(&gpu) {
+        return false;
+    }
+    let Ok(request) = Reflect::get(&gpu, &"requestAdapter".into()).and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from)) else {
+        return false;
+    };
+    let Ok(promise) = request.call0(&gpu) else { return false };
+    matches!(JsFuture::from(Promise::from(promise)).await, Ok(a) if !is_absent(&a))
+}
+
+thread_local! {
+    // burn's wgpu runtime is initialised once per page; later rankers reuse its device.
+    static WEBGPU: RefCell<Option<burn::prelude::Device>> = const { RefCell::new(None) };
+}
+
+async fn webgpu() -> crate::Result<burn::prelude::Device> {
+    if let Some(d) = WEBGPU.with(|w| w.borrow().clone()) {
+        return Ok(d);
+    }
+    let device = webgpu_device().await?;
+    WEBGPU.with(|w| *w.borrow_mut() = Some(device.clone()));
+    Ok(device)
+}
+
+async fn choose_device(
+    request: DeviceRequest,
+) -> Result<(burn::prelude::Device, Backend, Option<String>), JsError> {
+    let cpu = || (cpu_device(), Backend::Cpu);
+    match request {
+        DeviceRequest::Cpu => Ok((cpu_device(), Backend::Cpu, None)),
+        DeviceRequest::WebGpu => {
+            if !webgpu_compiled() {
+                return Err(Error::backend("device 'webgpu': this build has no WebGPU backend").into());
+            }
+            if !has_webgpu_adapter().await {
+                return Err(Error::backend("device 'webgpu': this browser offers no WebGPU adapter (navigator.gpu.requestAdapter() gave none)").into());
+            }
+            Ok((webgpu().await?, Backend::WebGpu, None))
+        }
+        DeviceRequest::Auto => {
+            if !webgpu_compiled() {
+                let (d, b) = cpu();
+                return Ok((d, b, Some("built without WebGPU".into())));
+            }
+            if !has_webgpu_adapter().await {
+                let (d, b) = cpu();
+                return Ok((d, b, Some("no WebGPU adapter".into())));
+            }
+            match webgpu().await {
+                Ok(d) => Ok((d, Backend::WebGpu, None)),
+                Err(e) => {
+                    let (d, b) = cpu();
+                    Ok((d, b, Some(e.to_string())))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Native tests of the shipped model: it decodes into the architecture, reproduces the golden
+//! scores, reacts to the session, and bad input or bad files give errors, not panics.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use localrank::features::{Context, Event, EventKind, Item};
+use localrank::golden::TOLERANCE;
+use localrank::runtime::cpu_device;
+use localrank::{ModelFiles, Ranker, RerankOptions};
+
+fn ranker() -> Ranker {
+    Ranker::load(common::files(), cpu_device(), None).expect("shipped model loads")
+}
+
+fn click(item: &Item) -> Event {
+    Event {
+        kind: EventKind::SelectItem,
+        item_id: Some(item.id.clone()),
+        title: item.title.clone(),
+        category: item.category.clone(),
+        price: None,
+        timestamp_ms: 1.7e12,
+        dwell_ms: None,
+        query: None,
+    }
+}
+
+#[test]
+fn shipped_model_reproduces_golden_scores() {
+    let golden = common::golden();
+    let mut r = ranker();
+    for e in &golden.session {
+        r.observe(e.clone()).unwrap();
+    }
+    let scores = r.model_scores(&golden.candidates, &golden.context).unwrap();
+    let diff = golden.max_abs_diff(&scores);
+    assert!(diff <= TOLERANCE, "scores differ from models/golden.json by {diff}");
+}
+
+/// Real catalogue items (the golden candidates are the most popular products).
+fn catalogue() -> Vec<Item> {
+    common::golden().candidates
+}
+
+#[test]
+fn clicking_one_genre_lifts_the_rest_of_that_genre() {
+    let items = catalogue();
+    let genre = |i: &Item| i.category.split(" / ").next().unwrap().to_string();
+    // The genre with the most members among the candidates, clicked on its first three.
+    let mut counts = std::collections::HashMap::new();
+    for i in &items {
+        *counts.entry(genre(i)).or_insert(0) += 1;
+    }
+    let (target, _) = counts.into_iter().max_by_key(|(g, n)| (*n, g.clone())).unwrap();
+    let members: Vec<&Item> = items.iter().filter(|i| genre(i) == target).collect();
+    let mut r = ranker();
+    for item in &members[..3] {
+        r.observe(click(item)).unwrap();
+    }
+    let out = r.rerank(&items, &Context::default(), RerankOptions::default()).unwrap();
+    let rest: Vec<&str> = members[3..].iter().map(|i| i.id.as_str()).collect();
+    let (mut before, mut after) = (0.0, 0.0);
+    for (pos, ranked) in out.iter().enumerate() {
+        if rest.contains(&ranked.id.as_str()) {
+            before += ranked.server_rank as f64;
+            after += (pos + 1) as f64;
+        }
+    }
+    assert!(!rest.is_empty());
+    assert!(after < before, "{target} items did not move up: server ranks sum {before}, reranked {after}");
+}
+
+#[test]
+fn empty_session_keeps_server_order() {
+    let items = catalogue();
+    let out = ranker().rerank(&items, &Context::default(), RerankOptions::default()).unwrap();
+    assert!(out.iter().enumerate().all(|(i, r)| r.server_rank == i + 1));
+}
+
+#[test]
+fn bad_candidates_are_named_and_the_ranker_keeps_working() {
+    let mut r = ranker();
+    let items = catalogue();
+    r.observe(click(&items[0])).unwrap();
+    let mut bad = items.clone();
+    bad[3].id.clear();
+    let err = r.rerank(&bad, &Context::default(), RerankOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("candidates[3].id"), "{err}");
+    bad[3] = items[2].clone();
+    let err = r.rerank(&bad, &Context::default(), RerankOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("appears twice"), "{err}");
+    assert_eq!(r.session().len(), 1, "a failed call must not change the session");
+    assert_eq!(r.rerank(&items, &Context::default(), RerankOptions::default()).unwrap().len(), items.len());
+}
+
+#[test]
+fn events_without_text_are_refused_without_losing_state() {
+    let mut r = ranker();
+    let items = catalogue();
+    r.observe(click(&items[0])).unwrap();
+    let mut e = click(&items[1]);
+    e.title.clear();
+    assert!(r.observe(e).unwrap_err().to_string().contains("title"));
+    let search = Event { kind: EventKind::Search, query: None, ..click(&items[1]) };
+    assert!(r.observe(search).unwrap_err().to_string().contains("query"));
+    assert_eq!(r.session().len(), 1);
+}
+
+#[test]
+fn session_is_bounded() {
+    let mut r = Ranker::load(common::files(), cpu_device(), Some(3)).unwrap();
+    for item in catalogue().iter().take(5) {
+        r.observe(click(item)).unwrap();
+    }
+    assert_eq!(r.session().len(), 3);
+}
+
+#[test]
+fn corrupted_or_foreign_model_files_are_errors() {
+    let mut weights = common::WEIGHTS.to_vec();
+    weights[weights.len() / 2] ^= 0xff;
+    let files = ModelFiles { weights: &weights, ..common::files() };
+    let err = Ranker::load(files, cpu_device(), None).err().expect("corruption detected");
+    assert!(err.to_string().contains("sha256"), "{err}");
+
+    let manifest = String::from_utf8(common::MANIFEST.to_vec())
+        .unwrap()
+        .replacen("\"format_version\": 1", "\"format_version\": 7", 1);
+    let files = ModelFiles { manifest: manifest.as_bytes(), ..common::files() };
+    let err = Ranker::load(files, cpu_device(), None).err().expect("version mismatch detected");
+    assert!(err.to_string().contains("format_version is 7"), "{err}");
+
+    let files = ModelFiles { tokenizer: b"{not json", ..common::files() };
+    assert!(Ranker::load(files, cpu_device(), None).is_err());
+}

