@@ -119,7 +119,8 @@ fn session_is_bounded() {
 #[test]
 fn corrupted_or_foreign_model_files_are_errors() {
     let mut weights = common::WEIGHTS.to_vec();
-    weights[weights.len() / 2] ^= 0xff;
+    let middle = weights.len() / 2;
+    weights[middle] ^= 0xff;
     let files = ModelFiles { weights: &weights, ..common::files() };
     let err = Ranker::load(files, cpu_device(), None).err().expect("corruption detected");
     assert!(err.to_string().contains("sha256"), "{err}");

@@ -72,7 +72,9 @@ export async function clickItem(page, id, action = 'view_item') {
  * least 8 candidates, the one sitting lowest in server order, so it has room to rise.
  */
 export async function pickCategory(page) {
-  const cands = await page.evaluate(() => window.demo.candidates.map((c) => ({ id: c.id, category: c.category })));
+  // A product's genre is the first segment of its category path ("Drama / Romance" -> "Drama").
+  const cands = await page.evaluate(() =>
+    window.demo.candidates.map((c) => ({ id: c.id, category: c.category.split(' / ')[0] })));
   const groups = new Map();
   cands.forEach((c, i) => {
     if (!groups.has(c.category)) groups.set(c.category, []);

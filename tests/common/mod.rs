@@ -3,10 +3,10 @@
 use localrank::golden::Golden;
 use localrank::ModelFiles;
 
-pub const MANIFEST: &[u8] = include_bytes!("../models/manifest.json");
-pub const WEIGHTS: &[u8] = include_bytes!("../models/localrank.bpk");
-pub const TOKENIZER: &[u8] = include_bytes!("../models/tokenizer.json");
-pub const GOLDEN: &[u8] = include_bytes!("../models/golden.json");
+pub const MANIFEST: &[u8] = include_bytes!("../../models/manifest.json");
+pub const WEIGHTS: &[u8] = include_bytes!("../../models/localrank.bpk");
+pub const TOKENIZER: &[u8] = include_bytes!("../../models/tokenizer.json");
+pub const GOLDEN: &[u8] = include_bytes!("../../models/golden.json");
 
 pub fn files() -> ModelFiles<'static> {
     ModelFiles { manifest: MANIFEST, weights: WEIGHTS, tokenizer: TOKENIZER }
