@@ -29,4 +29,29 @@ test('rerank-webgpu: viewing one category lifts its other members', { timeout: 3
   assert.equal(await page.textContent('[data-testid="backend"]'), 'webgpu');
   const r = await genreScenario(page);
   t.diagnostic(`webgpu: "${r.category}" others mean rank ${r.before.toFixed(1)} -> ${r.after.toFixed(1)}`);
+
+  // Same session, same context: the WebGPU and CPU backends must give the same scores.
+  const parity = await page.evaluate(async () => {
+    const { LocalRanker } = await import('/pkg/localrank.js');
+    const [gpu, cpu] = await Promise.all(['webgpu', 'cpu'].map((device) =>
+      LocalRanker.create({ model: '/models/', device })));
+    const items = window.demo.candidates;
+    const context = { timestamp: 1.7e12, device: 'desktop', pageType: 'home' };
+    for (const r of [gpu, cpu]) {
+      for (const it of items.slice(40, 46)) {
+        r.observe({ event: 'select_item', id: it.id, title: it.title, category: it.category, timestamp: 1.7e12 });
+      }
+    }
+    const [a, b] = [await gpu.rerank(items, context), await cpu.rerank(items, context)];
+    const cpuScore = new Map(b.map((x) => [x.id, x.score]));
+    const diff = Math.max(...a.map((x) => Math.abs(x.score - cpuScore.get(x.id))));
+    const backends = [gpu.backend, cpu.backend];
+    gpu.dispose();
+    cpu.dispose();
+    return { diff, backends, n: a.length };
+  });
+  assert.deepEqual(parity.backends, ['webgpu', 'cpu']);
+  assert.equal(parity.n, 100);
+  assert.ok(parity.diff < 1e-3, `WebGPU and CPU scores differ by ${parity.diff}`);
+  t.diagnostic(`webgpu vs cpu: max |score difference| ${parity.diff.toExponential(2)} over ${parity.n} candidates`);
 });
