@@ -9,6 +9,10 @@ use burn::nn::{Initializer, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNo
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+
+use crate::error::Error;
 use crate::features::{Batch, Candidates, CONTEXT_FIELDS};
 
 /// Architecture hyper-parameters. Saved in `models/manifest.json` and checked on load.
@@ -140,6 +144,16 @@ impl ModelConfig {
 }
 
 impl Model {
+    /// The architecture of `config` with the weights of a burnpack record (`models/*.bpk`).
+    pub fn from_bytes(config: &ModelConfig, bytes: &[u8], device: &Device) -> crate::Result<Self> {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| Error::model(format!("weights do not decode as burnpack: {e:?}")))?;
+        config
+            .init(device)
+            .try_load_record(record)
+            .map_err(|e| Error::model(format!("weights do not fit the architecture: {e:?}")))
+    }
+
     /// Item vectors from text tokens [n, t] and category ids [n]: mean of token embeddings
     /// (padding excluded) plus the category embedding. Output [n, d].
     pub fn embed_items(&self, tokens: Tensor<2, Int>, category: Tensor<1, Int>) -> Tensor<2> {

@@ -6,10 +6,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use burn::module::Module;
 use burn::prelude::*;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 
 use crate::error::{Error, Result};
 use crate::features::{
@@ -49,12 +46,7 @@ impl Ranker {
         manifest.verify("tokenizer", files.tokenizer)?;
         let config = &manifest.config;
         let text = TextEncoder::from_bytes(files.tokenizer, config.text_buckets, config.max_tokens)?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(files.weights.to_vec()))
-            .map_err(|e| Error::model(format!("weights do not decode as burnpack: {e:?}")))?;
-        let model = config
-            .init(&device)
-            .try_load_record(record)
-            .map_err(|e| Error::model(format!("weights do not fit the architecture: {e:?}")))?;
+        let model = Model::from_bytes(config, files.weights, &device)?;
         let max_session = max_session.unwrap_or(config.max_session);
         if max_session == 0 || max_session > 10_000 {
             return Err(Error::input(format!("maxSession must be within 1..=10000, got {max_session}")));

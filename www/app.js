@@ -44,7 +44,7 @@ function hue(text) {
 
 function card(item, badge) {
   const tile = el('span', { className: 'tile', ariaHidden: 'true', textContent: item.category.slice(0, 2) });
-  tile.style.setProperty('--hue', hue(item.category));
+  tile.style.setProperty('--hue', hue(item.category.split(' / ')[0])); // colour by primary genre
   const view = el('button', { type: 'button', textContent: 'View' });
   view.dataset.action = 'view_item';
   view.setAttribute('aria-label', `View ${item.title}`);

@@ -1,0 +1,241 @@
+//! Evaluation of rerankers on the protocol of `protocol.rs`: candidate-list and full-ranking
+//! metrics, catalogue coverage, long-tail share, intra-list diversity, and slices for cold
+//! items and short sessions. Writes `models/evaluation.json` and `EVALUATION.md`.
+
+use std::collections::HashSet;
+
+use burn::prelude::*;
+use localrank::model::{Model, ModelConfig};
+use localrank::rerank::{order, RerankOptions};
+
+use crate::dataset::{case_batch, Case, ItemInputs};
+use crate::metrics::{rank_of, Accumulator};
+use crate::movielens::Data;
+use crate::protocol::{Request, Stats};
+
+/// A reranker under evaluation: scores for every catalogue item, for each request.
+pub enum Scorer<'a> {
+    /// The server's candidate order, unchanged.
+    Server,
+    Popularity,
+    ItemKnn,
+    /// A model; `personalization`: its weight in the blend with the server order (1 = the model
+    /// alone; `RerankOptions::default()` = as the library ships).
+    Model { model: &'a Model, config: &'a ModelConfig, personalization: f32 },
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Row {
+    pub model: String,
+    #[serde(rename = "ndcg@10")]
+    pub ndcg10: f64,
+    #[serde(rename = "hr@10")]
+    pub hr10: f64,
+    #[serde(rename = "mrr@10")]
+    pub mrr10: f64,
+    #[serde(rename = "full_ndcg@10")]
+    pub full_ndcg10: f64,
+    #[serde(rename = "full_hr@10")]
+    pub full_hr10: f64,
+    #[serde(rename = "loo_ndcg@10")]
+    pub loo_ndcg10: Option<f64>,
+    #[serde(rename = "loo_hr@10")]
+    pub loo_hr10: Option<f64>,
+    #[serde(rename = "coverage@10")]
+    pub coverage10: f64,
+    #[serde(rename = "tail_share@10")]
+    pub tail_share10: f64,
+    #[serde(rename = "diversity@10")]
+    pub diversity10: f64,
+    #[serde(rename = "cold_ndcg@10")]
+    pub cold_ndcg10: Option<f64>,
+    #[serde(rename = "short_session_ndcg@10")]
+    pub short_ndcg10: f64,
+}
+
+/// What every row is measured against.
+pub struct Bench<'a> {
+    pub data: &'a Data,
+    pub stats: &'a Stats,
+    pub items: &'a ItemInputs,
+    pub requests: &'a [Request],
+    pub candidates: Vec<Vec<usize>>,
+    /// Items in the most popular 20% (by training popularity) are the head; the rest is tail.
+    pub tail: Vec<bool>,
+    /// Items with no event before the test period.
+    pub cold: Vec<bool>,
+}
+
+impl<'a> Bench<'a> {
+    pub fn new(data: &'a Data, stats: &'a Stats, items: &'a ItemInputs, requests: &'a [Request]) -> Self {
+        let candidates = requests.iter().map(|r| stats.candidates(&r.server_history)).collect();
+        let mut by_pop: Vec<usize> = (0..data.products.len()).collect();
+        by_pop.sort_by(|&a, &b| stats.popularity[b].total_cmp(&stats.popularity[a]));
+        let mut tail = vec![true; by_pop.len()];
+        for &i in by_pop.iter().take(by_pop.len() / 5) {
+            tail[i] = false;
+        }
+        let cold = stats.popularity.iter().map(|&p| p == 0.0).collect();
+        Self { data, stats, items, requests, candidates, tail, cold }
+    }
+
+    /// Share of requests whose target is among the server's candidates.
+    pub fn recall(&self) -> f64 {
+        let hits = self
+            .requests
+            .iter()
+            .zip(&self.candidates)
+            .filter(|(r, c)| c.contains(&r.target.item))
+            .count();
+        hits as f64 / self.requests.len().max(1) as f64
+    }
+
+    /// Full-catalogue scores of `scorer` for a chunk of requests.
+    fn scores(&self, scorer: &Scorer, chunk: &[Request], offset: usize) -> Vec<Vec<f32>> {
+        let n = self.data.products.len();
+        match scorer {
+            Scorer::Server => (0..chunk.len())
+                .map(|i| {
+                    // Candidates in their order above everything else, the rest by popularity.
+                    let mut s: Vec<f32> = self.stats.popularity.iter().map(|p| p / 1e6).collect();
+                    for (rank, &j) in self.candidates[offset + i].iter().enumerate() {
+                        s[j] = 1e3 - rank as f32;
+                    }
+                    s
+                })
+                .collect(),
+            Scorer::Popularity => vec![self.stats.popularity.clone(); chunk.len()],
+            Scorer::ItemKnn => chunk
+                .iter()
+                .map(|r| {
+                    let knn = self.stats.knn_scores(&r.session);
+                    (0..n).map(|j| knn[j] + self.stats.popularity[j] * 1e-6).collect()
+                })
+                .collect(),
+            Scorer::Model { model, config, .. } => self.model_scores(model, config, chunk),
+        }
+    }
+
+    fn model_scores(&self, model: &Model, config: &ModelConfig, chunk: &[Request]) -> Vec<Vec<f32>> {
+        let device = Device::flex();
+        let (tokens, cats) = self.items.tensors(&device);
+        let all = model.embed_items(tokens, cats);
+        let cases: Vec<Case> = chunk
+            .iter()
+            .map(|r| Case {
+                history: r.session[r.session.len().saturating_sub(config.max_session)..].to_vec(),
+                target: r.target,
+            })
+            .collect();
+        let refs: Vec<&Case> = cases.iter().collect();
+        let users = model.users(&case_batch(&refs, self.items, config, &device));
+        let [b, l, d] = users.dims();
+        let last = users.narrow(1, l - 1, 1).reshape([b, d]);
+        let flat: Vec<f32> = last
+            .matmul(all.transpose())
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .expect("f32 scores");
+        flat.chunks(flat.len() / b).map(<[f32]>::to_vec).collect()
+    }
+
+    /// Order of the candidate list under `scorer` (the ranking a shopper would see).
+    fn rerank_candidates(&self, scorer: &Scorer, request: &Request, cands: &[usize], scores: &[f32]) -> Vec<usize> {
+        let ids: Vec<String> = cands.iter().map(|j| j.to_string()).collect();
+        let sub: Vec<f32> = cands.iter().map(|&j| scores[j]).collect();
+        let personal = match scorer {
+            Scorer::Server => None,
+            Scorer::Popularity => Some(RerankOptions { top_k: None, personalization: 1.0 }),
+            Scorer::ItemKnn => {
+                (!request.session.is_empty()).then_some(RerankOptions { top_k: None, personalization: 1.0 })
+            }
+            Scorer::Model { personalization, .. } => (!request.session.is_empty())
+                .then_some(RerankOptions { top_k: None, personalization: *personalization }),
+        };
+        match personal {
+            None => cands.to_vec(),
+            Some(opts) => order(&ids, Some(&sub), &opts).iter().map(|r| cands[r.server_rank - 1]).collect(),
+        }
+    }
+
+    pub fn row(&self, name: &str, scorer: &Scorer) -> Row {
+        let mut list = Accumulator::default();
+        let (mut full, mut cold, mut short) = (Accumulator::default(), Accumulator::default(), Accumulator::default());
+        let (mut tail_slots, mut slots, mut diversity) = (0usize, 0usize, 0.0);
+        let mut shown = HashSet::new();
+        let acc_of = |acc: &mut Accumulator, rank: usize| acc.add(rank);
+        for (c, chunk) in self.requests.chunks(256).enumerate() {
+            let scores = self.scores(scorer, chunk, c * 256);
+            for (i, r) in chunk.iter().enumerate() {
+                let cands = &self.candidates[c * 256 + i];
+                let top = self.rerank_candidates(scorer, r, cands, &scores[i]);
+                let rank = top.iter().position(|&j| j == r.target.item).unwrap_or(usize::MAX);
+                acc_of(&mut list, rank);
+                acc_of(&mut full, rank_of(&scores[i], r.target.item));
+                if self.cold[r.target.item] {
+                    acc_of(&mut cold, rank);
+                }
+                if (1..=2).contains(&r.session.len()) {
+                    acc_of(&mut short, rank);
+                }
+                let top10 = &top[..top.len().min(10)];
+                shown.extend(top10.iter().copied());
+                tail_slots += top10.iter().filter(|&&j| self.tail[j]).count();
+                slots += top10.len();
+                diversity += self.intra_list_diversity(top10);
+            }
+        }
+        let (list, full, cold, short) = (list.finish(), full.finish(), cold.finish(), short.finish());
+        Row {
+            model: name.to_string(),
+            ndcg10: list.ndcg10,
+            hr10: list.hr10,
+            mrr10: list.mrr10,
+            full_ndcg10: full.ndcg10,
+            full_hr10: full.hr10,
+            loo_ndcg10: None,
+            loo_hr10: None,
+            coverage10: shown.len() as f64 / self.data.products.len() as f64,
+            tail_share10: tail_slots as f64 / slots.max(1) as f64,
+            diversity10: diversity / self.requests.len().max(1) as f64,
+            cold_ndcg10: (cold.cases > 0).then_some(cold.ndcg10),
+            short_ndcg10: short.ndcg10,
+        }
+    }
+
+    /// Mean pairwise (1 - Jaccard similarity of genres) over a list.
+    fn intra_list_diversity(&self, list: &[usize]) -> f64 {
+        let genres = |j: usize| -> HashSet<&str> {
+            self.data.products[j].genres.iter().map(String::as_str).collect()
+        };
+        let sets: Vec<HashSet<&str>> = list.iter().map(|&j| genres(j)).collect();
+        let (mut sum, mut pairs) = (0.0, 0);
+        for a in 0..sets.len() {
+            for b in a + 1..sets.len() {
+                let inter = sets[a].intersection(&sets[b]).count() as f64;
+                let union = sets[a].union(&sets[b]).count().max(1) as f64;
+                sum += 1.0 - inter / union;
+                pairs += 1;
+            }
+        }
+        if pairs == 0 { 0.0 } else { sum / pairs as f64 }
+    }
+}
+
+/// The markdown table of `rows`.
+pub fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| model | NDCG@10 | HR@10 | MRR@10 | full NDCG@10 | full HR@10 | coverage@10 | tail share@10 | diversity@10 | cold NDCG@10 | short-session NDCG@10 |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    for r in rows {
+        s += &format!(
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.4} |\n",
+            r.model, r.ndcg10, r.hr10, r.mrr10, r.full_ndcg10, r.full_hr10, r.coverage10,
+            r.tail_share10, r.diversity10, opt(r.cold_ndcg10), r.short_ndcg10
+        );
+    }
+    s
+}
