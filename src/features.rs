@@ -85,6 +85,9 @@ pub struct Item {
     pub id: String,
     pub title: String,
     pub category: String,
+    /// The server's popularity figure (sales, views...), used only by the long-tail option.
+    #[serde(default)]
+    pub popularity: Option<f32>,
 }
 
 /// The page the shopper is on. Every field is optional; unknown fields read as "unknown".

@@ -15,7 +15,7 @@ use crate::features::{
 };
 use crate::manifest::Manifest;
 use crate::model::Model;
-use crate::rerank::{order, Ranked, RerankOptions};
+use crate::rerank::{order, ListItem, Ranked, RerankOptions};
 use crate::text::TextEncoder;
 
 /// Most candidates one call may rank (bounds memory on small devices).
@@ -146,7 +146,7 @@ impl Ranker {
         validate_candidates(candidates)?;
         let personal = !self.session.is_empty() && !candidates.is_empty();
         Ok(PendingRerank {
-            ids: candidates.iter().map(|c| c.id.clone()).collect(),
+            list: candidates.iter().map(ListItem::from).collect(),
             scores: if personal { Some(self.score_tensor(candidates, ctx)?) } else { None },
             options,
         })
@@ -154,9 +154,14 @@ impl Ranker {
 
     /// A throw-away inference: the first run compiles shaders and fills caches.
     pub fn warm_up(&self) -> Result<PendingRerank> {
-        let item = Item { id: "warm-up".into(), title: "warm up".into(), category: String::new() };
+        let item = Item {
+            id: "warm-up".into(),
+            title: "warm up".into(),
+            category: String::new(),
+            popularity: None,
+        };
         Ok(PendingRerank {
-            ids: vec![item.id.clone()],
+            list: vec![ListItem::from(&item)],
             scores: Some(self.score_tensor(&[item], &Context::default())?),
             options: RerankOptions::default(),
         })
@@ -170,7 +175,7 @@ impl Ranker {
 
 /// A rerank whose model scores are still on the device.
 pub struct PendingRerank {
-    ids: Vec<String>,
+    list: Vec<ListItem>,
     scores: Option<Tensor<2>>,
     options: RerankOptions,
 }
@@ -178,7 +183,7 @@ pub struct PendingRerank {
 impl PendingRerank {
     pub fn complete(self) -> Result<Vec<Ranked>> {
         let scores = self.scores.map(read_sync).transpose()?;
-        Ok(order(&self.ids, scores.as_deref(), &self.options))
+        Ok(order(&self.list, scores.as_deref(), &self.options))
     }
 
     pub async fn complete_async(self) -> Result<Vec<Ranked>> {
@@ -186,7 +191,7 @@ impl PendingRerank {
             Some(t) => Some(read_async(t).await?),
             None => None,
         };
-        Ok(order(&self.ids, scores.as_deref(), &self.options))
+        Ok(order(&self.list, scores.as_deref(), &self.options))
     }
 }
 

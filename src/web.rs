@@ -91,8 +91,9 @@ struct JsItem {
     #[serde(alias = "item_category", default)]
     category: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)] // accepted so that storefront objects pass through unchanged
     price: Option<f64>,
+    #[serde(default)]
+    popularity: Option<f32>,
 }
 
 #[derive(Deserialize)]
@@ -327,7 +328,11 @@ fn to_items(candidates: JsValue) -> Result<Vec<Item>, JsError> {
             let raw: JsItem = from_js(value, &format!("candidates[{i}]"))?;
             let id = raw.id.ok_or_else(|| input(format!("candidates[{i}].id: missing")))?;
             let title = raw.title.ok_or_else(|| input(format!("candidates[{i}].title: missing")))?;
-            Ok(Item { id: id.into_string(), title, category: raw.category.unwrap_or_default() })
+            if raw.popularity.is_some_and(|p| !p.is_finite() || p < 0.0) {
+                return Err(input(format!("candidates[{i}].popularity: must be a non-negative number")));
+            }
+            let category = raw.category.unwrap_or_default();
+            Ok(Item { id: id.into_string(), title, category, popularity: raw.popularity })
         })
         .collect()
 }

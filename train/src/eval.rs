@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use burn::prelude::*;
 use localrank::model::{Model, ModelConfig};
-use localrank::rerank::{order, RerankOptions};
+use localrank::rerank::{order, ListItem, RerankOptions};
 
 use crate::dataset::{case_batch, Case, ItemInputs};
 use crate::metrics::{rank_of, Accumulator};
@@ -21,7 +21,8 @@ pub enum Scorer<'a> {
     ItemKnn,
     /// A model; `personalization`: its weight in the blend with the server order (1 = the model
     /// alone; `RerankOptions::default()` = as the library ships).
-    Model { model: &'a Model, config: &'a ModelConfig, personalization: f32 },
+    /// `long_tail`: the rerank option of that name.
+    Model { model: &'a Model, config: &'a ModelConfig, personalization: f32, long_tail: f32 },
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -142,20 +143,32 @@ impl<'a> Bench<'a> {
 
     /// Order of the candidate list under `scorer` (the ranking a shopper would see).
     fn rerank_candidates(&self, scorer: &Scorer, request: &Request, cands: &[usize], scores: &[f32]) -> Vec<usize> {
-        let ids: Vec<String> = cands.iter().map(|j| j.to_string()).collect();
+        let list: Vec<ListItem> = cands
+            .iter()
+            .map(|&j| ListItem {
+                id: j.to_string(),
+                categories: self.data.products[j].genres.iter().map(|g| g.to_lowercase()).collect(),
+                popularity: Some(self.stats.popularity[j]),
+            })
+            .collect();
         let sub: Vec<f32> = cands.iter().map(|&j| scores[j]).collect();
+        let only = |p| RerankOptions { top_k: None, personalization: p, long_tail: 0.0 };
         let personal = match scorer {
             Scorer::Server => None,
-            Scorer::Popularity => Some(RerankOptions { top_k: None, personalization: 1.0 }),
-            Scorer::ItemKnn => {
-                (!request.session.is_empty()).then_some(RerankOptions { top_k: None, personalization: 1.0 })
+            Scorer::Popularity => Some(only(1.0)),
+            Scorer::ItemKnn => (!request.session.is_empty()).then_some(only(1.0)),
+            Scorer::Model { personalization, long_tail, .. } => {
+                let o = RerankOptions { long_tail: *long_tail, ..only(*personalization) };
+                // As the library: an empty session keeps the server order (long-tail aside).
+                if request.session.is_empty() {
+                    return order(&list, None, &o).iter().map(|r| cands[r.server_rank - 1]).collect();
+                }
+                Some(o)
             }
-            Scorer::Model { personalization, .. } => (!request.session.is_empty())
-                .then_some(RerankOptions { top_k: None, personalization: *personalization }),
         };
         match personal {
             None => cands.to_vec(),
-            Some(opts) => order(&ids, Some(&sub), &opts).iter().map(|r| cands[r.server_rank - 1]).collect(),
+            Some(opts) => order(&list, Some(&sub), &opts).iter().map(|r| cands[r.server_rank - 1]).collect(),
         }
     }
 

