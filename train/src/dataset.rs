@@ -97,6 +97,20 @@ pub fn windows(users: &[Vec<Interaction>], until: i64, len: usize) -> Vec<Window
     out
 }
 
+/// The standard leave-one-out protocol: per user (with at least 3 events), the last event is
+/// the test case, the second-last the validation case, the rest trains. Case histories hold all
+/// earlier events (the model reads the newest of them).
+pub fn leave_one_out(users: &[Vec<Interaction>]) -> (Vec<Vec<Interaction>>, Vec<Case>, Vec<Case>) {
+    let (mut train, mut valid, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    for seq in users.iter().filter(|s| s.len() >= 3) {
+        let n = seq.len();
+        train.push(seq[..n - 2].to_vec());
+        valid.push(Case { history: seq[..n - 2].to_vec(), target: seq[n - 2] });
+        test.push(Case { history: seq[..n - 1].to_vec(), target: seq[n - 1] });
+    }
+    (train, valid, test)
+}
+
 /// Evaluation cases for events in `[from, until)` with at least one earlier event.
 pub fn cases(users: &[Vec<Interaction>], from: i64, until: i64, len: usize) -> Vec<Case> {
     let mut out = Vec::new();
@@ -128,6 +142,7 @@ pub fn batch(
     let mut tokens = Vec::with_capacity(b * l * t);
     let (mut event, mut category, mut context) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
+        let row = &row[row.len().saturating_sub(l)..]; // the newest `l` events
         let pad = l - row.len();
         tokens.extend(std::iter::repeat_n(0, pad * t));
         event.extend(std::iter::repeat_n(0, pad));

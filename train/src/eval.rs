@@ -8,7 +8,8 @@ use burn::prelude::*;
 use localrank::model::{Model, ModelConfig};
 use localrank::rerank::{order, ListItem, RerankOptions};
 
-use crate::dataset::{case_batch, Case, ItemInputs};
+use crate::dataset::{Case, ItemInputs};
+use crate::trainer::case_scores;
 use crate::metrics::{rank_of, Accumulator};
 use crate::movielens::Data;
 use crate::protocol::{Request, Stats};
@@ -118,27 +119,9 @@ impl<'a> Bench<'a> {
     }
 
     fn model_scores(&self, model: &Model, config: &ModelConfig, chunk: &[Request]) -> Vec<Vec<f32>> {
-        let device = Device::flex();
-        let (tokens, cats) = self.items.tensors(&device);
-        let all = model.embed_items(tokens, cats);
-        let cases: Vec<Case> = chunk
-            .iter()
-            .map(|r| Case {
-                history: r.session[r.session.len().saturating_sub(config.max_session)..].to_vec(),
-                target: r.target,
-            })
-            .collect();
-        let refs: Vec<&Case> = cases.iter().collect();
-        let users = model.users(&case_batch(&refs, self.items, config, &device));
-        let [b, l, d] = users.dims();
-        let last = users.narrow(1, l - 1, 1).reshape([b, d]);
-        let flat: Vec<f32> = last
-            .matmul(all.transpose())
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .expect("f32 scores");
-        flat.chunks(flat.len() / b).map(<[f32]>::to_vec).collect()
+        // The device reads the current session only.
+        let cases: Vec<Case> = chunk.iter().map(|r| Case { history: r.session.clone(), target: r.target }).collect();
+        case_scores(model, config, self.items, &cases, &Device::flex())
     }
 
     /// Order of the candidate list under `scorer` (the ranking a shopper would see).

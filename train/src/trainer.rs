@@ -82,33 +82,51 @@ fn masked_cross_entropy(logits: Tensor<2>, targets: &[i64], device: &Device) -> 
     (picked * mask).sum().neg().div_scalar(count)
 }
 
-/// Full ranking over the catalogue for each case.
-pub fn evaluate(model: &Model, config: &ModelConfig, items: &ItemInputs, cases: &[Case], device: &Device) -> Metrics {
+/// Full-catalogue model scores for each case, from its newest `max_session` events.
+pub fn case_scores(model: &Model, config: &ModelConfig, items: &ItemInputs, cases: &[Case], device: &Device) -> Vec<Vec<f32>> {
     let (tokens, cats) = items.tensors(device);
     let all = model.embed_items(tokens, cats);
-    let mut acc = Accumulator::default();
+    let mut out = Vec::with_capacity(cases.len());
     for chunk in cases.chunks(256) {
         let cs: Vec<&Case> = chunk.iter().collect();
         let users = model.users(&case_batch(&cs, items, config, device));
         let [b, l, d] = users.dims();
         let last = users.narrow(1, l - 1, 1).reshape([b, d]);
-        let scores = last.matmul(all.clone().transpose()).into_data().convert::<f32>();
-        let scores: Vec<f32> = scores.try_to_vec().expect("f32 scores");
-        let n = scores.len() / b;
-        for (i, c) in chunk.iter().enumerate() {
-            acc.add(rank_of(&scores[i * n..(i + 1) * n], c.target.item));
+        let flat: Vec<f32> = last
+            .matmul(all.clone().transpose())
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .expect("f32 scores");
+        out.extend(flat.chunks(flat.len() / b).map(<[f32]>::to_vec));
+    }
+    out
+}
+
+/// Full ranking over the catalogue. `exclude_seen`: items already in the case's history are
+/// not ranked (the standard leave-one-out protocol).
+pub fn full_metrics(cases: &[Case], scores: &[Vec<f32>], exclude_seen: bool) -> Metrics {
+    let mut acc = Accumulator::default();
+    for (c, s) in cases.iter().zip(scores) {
+        let mut s = s.clone();
+        if exclude_seen {
+            for h in c.history.iter().filter(|h| h.item != c.target.item) {
+                s[h.item] = f32::NEG_INFINITY;
+            }
         }
+        acc.add(rank_of(&s, c.target.item));
     }
     acc.finish()
 }
 
+/// Full ranking of the model's scores.
+pub fn evaluate(model: &Model, config: &ModelConfig, items: &ItemInputs, cases: &[Case], device: &Device) -> Metrics {
+    full_metrics(cases, &case_scores(model, config, items, cases, device), false)
+}
+
 /// Popularity baseline: items ranked by training-split counts.
 pub fn evaluate_popularity(counts: &[f32], cases: &[Case]) -> Metrics {
-    let mut acc = Accumulator::default();
-    for c in cases {
-        acc.add(rank_of(counts, c.target.item));
-    }
-    acc.finish()
+    full_metrics(cases, &vec![counts.to_vec(); cases.len()], false)
 }
 
 /// Fisher-Yates with a small xorshift generator: reproducible from the seed.
