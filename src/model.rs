@@ -67,7 +67,9 @@ pub struct Block {
 }
 
 impl Block {
-    fn new(config: &ModelConfig, device: &Device) -> Self {
+    /// A block of `config.d_model` with `config.heads` heads (also used by the training-side
+    /// teacher, so that both models share one attention implementation).
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
         let d = config.d_model;
         Self {
             norm1: LayerNormConfig::new(d).init(device),
@@ -83,7 +85,7 @@ impl Block {
     }
 
     /// Pre-norm block. `mask`: [batch, 1, len, len], true where attention is forbidden.
-    fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>) -> Tensor<3> {
+    pub fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>) -> Tensor<3> {
         let [b, l, d] = x.dims();
         let (h, dh) = (self.heads, d / self.heads);
         let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
@@ -220,10 +222,11 @@ impl Model {
     }
 }
 
+/// `event`: [b, l], 0 = padding.
 /// True where attention is forbidden: future positions and padding keys, except that every
 /// position may always see itself (a fully padded row must not softmax over nothing).
 /// Shape [b, 1, l, l].
-fn attention_mask(event: Tensor<2, Int>, device: &Device) -> Tensor<4, Bool> {
+pub fn attention_mask(event: Tensor<2, Int>, device: &Device) -> Tensor<4, Bool> {
     let [b, l] = event.dims();
     let pos = Tensor::<1, Int>::arange(0..l as i64, device);
     let query = pos.clone().reshape([1, l, 1]).expand([b, l, l]);

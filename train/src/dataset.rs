@@ -177,12 +177,17 @@ pub fn window_batch(
         .iter()
         .map(|w| w.inputs.iter().zip(&w.targets).map(|(i, t)| (*i, context_of(t))).collect())
         .collect();
+    (batch(&rows, items, config, device), flat_targets(ws, l))
+}
+
+/// Targets of windows, flattened like the logits: item index, or -1 for padding.
+pub fn flat_targets(ws: &[&Window], l: usize) -> Vec<i64> {
     let mut targets = Vec::with_capacity(ws.len() * l);
     for w in ws {
         targets.extend(std::iter::repeat_n(-1, l - w.targets.len()));
         targets.extend(w.targets.iter().map(|t| t.item as i64));
     }
-    (batch(&rows, items, config, device), targets)
+    targets
 }
 
 /// Inputs of evaluation cases: the context of each is its target's time.

@@ -4,12 +4,9 @@
 
 use std::collections::HashSet;
 
-use burn::prelude::*;
-use localrank::model::{Model, ModelConfig};
 use localrank::rerank::{order, ListItem, RerankOptions};
 
-use crate::dataset::{Case, ItemInputs};
-use crate::trainer::case_scores;
+use crate::dataset::Case;
 use crate::metrics::{rank_of, Accumulator};
 use crate::movielens::Data;
 use crate::protocol::{Request, Stats};
@@ -22,8 +19,9 @@ pub enum Scorer<'a> {
     ItemKnn,
     /// A model; `personalization`: its weight in the blend with the server order (1 = the model
     /// alone; `RerankOptions::default()` = as the library ships).
-    /// `long_tail`: the rerank option of that name.
-    Model { model: &'a Model, config: &'a ModelConfig, personalization: f32, long_tail: f32 },
+    /// `long_tail`: the rerank option of that name. `scores`: full-catalogue scores of cases
+    /// (their history = the current session).
+    Model { scores: &'a dyn Fn(&[Case]) -> Vec<Vec<f32>>, personalization: f32, long_tail: f32 },
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -59,7 +57,6 @@ pub struct Row {
 pub struct Bench<'a> {
     pub data: &'a Data,
     pub stats: &'a Stats,
-    pub items: &'a ItemInputs,
     pub requests: &'a [Request],
     pub candidates: Vec<Vec<usize>>,
     /// Items in the most popular 20% (by training popularity) are the head; the rest is tail.
@@ -69,7 +66,7 @@ pub struct Bench<'a> {
 }
 
 impl<'a> Bench<'a> {
-    pub fn new(data: &'a Data, stats: &'a Stats, items: &'a ItemInputs, requests: &'a [Request]) -> Self {
+    pub fn new(data: &'a Data, stats: &'a Stats, requests: &'a [Request]) -> Self {
         let candidates = requests.iter().map(|r| stats.candidates(&r.server_history)).collect();
         let mut by_pop: Vec<usize> = (0..data.products.len()).collect();
         by_pop.sort_by(|&a, &b| stats.popularity[b].total_cmp(&stats.popularity[a]));
@@ -78,7 +75,7 @@ impl<'a> Bench<'a> {
             tail[i] = false;
         }
         let cold = stats.popularity.iter().map(|&p| p == 0.0).collect();
-        Self { data, stats, items, requests, candidates, tail, cold }
+        Self { data, stats, requests, candidates, tail, cold }
     }
 
     /// Share of requests whose target is among the server's candidates.
@@ -114,14 +111,13 @@ impl<'a> Bench<'a> {
                     (0..n).map(|j| knn[j] + self.stats.popularity[j] * 1e-6).collect()
                 })
                 .collect(),
-            Scorer::Model { model, config, .. } => self.model_scores(model, config, chunk),
+            Scorer::Model { scores, .. } => {
+                // The device reads the current session only.
+                let cases: Vec<Case> =
+                    chunk.iter().map(|r| Case { history: r.session.clone(), target: r.target }).collect();
+                scores(&cases)
+            }
         }
-    }
-
-    fn model_scores(&self, model: &Model, config: &ModelConfig, chunk: &[Request]) -> Vec<Vec<f32>> {
-        // The device reads the current session only.
-        let cases: Vec<Case> = chunk.iter().map(|r| Case { history: r.session.clone(), target: r.target }).collect();
-        case_scores(model, config, self.items, &cases, &Device::flex())
     }
 
     /// Order of the candidate list under `scorer` (the ranking a shopper would see).

@@ -13,6 +13,7 @@ mod fetch;
 mod metrics;
 mod movielens;
 mod protocol;
+mod teacher;
 mod trainer;
 
 use std::path::PathBuf;
@@ -101,7 +102,7 @@ fn run_all(args: &Args) -> Result<(), String> {
     );
     let items = ItemInputs::new(&data, &text);
     let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
-    let (model, log) = train(&config, &tc, &items, &train_windows, &valid);
+    let (model, log) = train(&config, &tc, &items, &train_windows, &valid, None);
 
     let counts = popularity(&data, split.valid_from);
     let test_model = evaluate(&model, &config, &items, &test, &Device::flex());
@@ -154,14 +155,31 @@ fn run_eval(args: &Args) -> Result<(), String> {
     let users = by_user(&data.events);
     let stats = protocol::Stats::fit(&users, data.products.len(), split.test_from);
     let requests = protocol::requests(&users, split.test_from);
-    let bench = eval::Bench::new(&data, &stats, &items, &requests);
+    let bench = eval::Bench::new(&data, &stats, &requests);
     let shipped = localrank::RerankOptions::default().personalization;
-    let student = |personalization, long_tail| eval::Scorer::Model { model: &model, config: &config, personalization, long_tail };
+    let flex = Device::flex();
+    let student_scores = |cs: &[dataset::Case]| trainer::case_scores(&model, &config, &items, cs, &flex);
+    let student = |personalization, long_tail| eval::Scorer::Model { scores: &student_scores, personalization, long_tail };
+
+    // Teacher and distilled student, trained here on the same time split as the shipped model.
+    let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
+    let train_windows = windows(&users, split.valid_from, config.max_session);
+    let valid: Vec<_> = cases(&users, split.valid_from, split.test_from, config.max_session).into_iter().step_by(4).collect();
+    let text = teacher::text_embeddings(&data, &flex)?;
+    eprintln!("eval: training the teacher");
+    let (teacher, _) = trainer::train_teacher(&tc, data.products.len(), config.max_session, &text, &train_windows, &valid);
+    let teacher_scores = |cs: &[dataset::Case]| teacher.case_scores(cs, text.clone(), &flex);
+    eprintln!("eval: training the distilled student");
+    let distill = trainer::Distill { teacher: &teacher, text: text.clone(), alpha: 0.5, temperature: 2.0 };
+    let (distilled, _) = train(&config, &tc, &items, &train_windows, &valid, Some(&distill));
+    let distilled_scores = |cs: &[dataset::Case]| trainer::case_scores(&distilled, &config, &items, cs, &flex);
     let scorers = [
         ("server", eval::Scorer::Server),
         ("popularity", eval::Scorer::Popularity),
         ("item-knn", eval::Scorer::ItemKnn),
+        ("teacher", eval::Scorer::Model { scores: &teacher_scores, personalization: shipped, long_tail: 0.0 }),
         ("student-alone", student(shipped, 0.0)),
+        ("student-distilled", eval::Scorer::Model { scores: &distilled_scores, personalization: shipped, long_tail: 0.0 }),
         ("student-alone personalization=0.7", student(0.7, 0.0)),
         ("student-alone model only", student(1.0, 0.0)),
     ];
@@ -240,7 +258,7 @@ fn leave_one_out_metrics(
     eprintln!("eval: training the student on the leave-one-out split ({} users)", train_seqs.len());
     let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
     let windows = windows(&train_seqs, i64::MAX, config.max_session);
-    let (model, _) = train(config, &tc, items, &windows, &valid);
+    let (model, _) = train(config, &tc, items, &windows, &valid, None);
     let student = trainer::case_scores(&model, config, items, &test, &Device::flex());
     let popularity = vec![stats.popularity.clone(); test.len()];
     let mut out = std::collections::HashMap::new();

@@ -5,10 +5,11 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use localrank::model::{Model, ModelConfig};
 
-use crate::dataset::{case_batch, window_batch, Case, ItemInputs, Window};
+use crate::dataset::{case_batch, flat_targets, window_batch, Case, ItemInputs, Window};
+use crate::teacher::{window_row, Row, Teacher};
 use crate::metrics::{rank_of, Accumulator, Metrics};
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -19,19 +20,82 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
-/// Trains on `windows`, keeps the epoch with the best validation NDCG@10.
+/// A teacher to distil from: its logits over the catalogue become soft targets.
+pub struct Distill<'a> {
+    pub teacher: &'a Teacher,
+    /// The teacher's text embeddings, on the CPU device.
+    pub text: Tensor<2>,
+    /// Weight of the distillation term against the cross-entropy on the true item.
+    pub alpha: f32,
+    pub temperature: f32,
+}
+
+/// Trains the student on `windows` (with a teacher when `distill` is given); keeps the epoch
+/// with the best validation NDCG@10.
 pub fn train(
     config: &ModelConfig,
     tc: &TrainConfig,
     items: &ItemInputs,
     windows: &[Window],
     valid: &[Case],
+    distill: Option<&Distill>,
 ) -> (Model, Vec<serde_json::Value>) {
     let device = Device::flex().autodiff();
     device.seed(tc.seed);
-    let mut model = config.init(&device);
-    let mut optim = AdamConfig::new().with_weight_decay(None).init();
     let (item_tokens, item_cats) = items.tensors(&device);
+    let loss = |model: &Model, ws: &[&Window]| {
+        let (batch, targets) = window_batch(ws, items, config, &device);
+        let users = model.users(&batch);
+        let [b, l, d] = users.dims();
+        let all = model.embed_items(item_tokens.clone(), item_cats.clone());
+        let logits = users.reshape([b * l, d]).matmul(all.transpose());
+        let ce = masked_cross_entropy(logits.clone(), &targets, &device);
+        match distill {
+            None => ce,
+            Some(k) => {
+                let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
+                let soft = k.teacher.logits(&rows, k.text.clone(), &Device::flex()).into_data();
+                let soft = Tensor::<2>::from_data(soft, &device);
+                let kd = soft_cross_entropy(logits, soft, &targets, k.temperature, &device);
+                ce * (1.0 - k.alpha) + kd * k.alpha
+            }
+        }
+    };
+    let validate = |m: &Model| evaluate(m, config, items, valid, &Device::flex());
+    fit(config.init(&device), tc, windows, loss, validate)
+}
+
+/// Trains the teacher on `windows` with full softmax over the catalogue.
+pub fn train_teacher(
+    tc: &TrainConfig,
+    items: usize,
+    max_session: usize,
+    text: &Tensor<2>,
+    windows: &[Window],
+    valid: &[Case],
+) -> (Teacher, Vec<serde_json::Value>) {
+    let device = Device::flex().autodiff();
+    device.seed(tc.seed);
+    let text_ad = Tensor::<2>::from_data(text.to_data(), &device);
+    let loss = |model: &Teacher, ws: &[&Window]| {
+        let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
+        let logits = model.logits(&rows, text_ad.clone(), &device);
+        let targets = flat_targets(ws, max_session);
+        masked_cross_entropy(logits, &targets, &device)
+    };
+    let validate = |m: &Teacher| full_metrics(valid, &m.case_scores(valid, text.clone(), &Device::flex()), false);
+    fit(Teacher::new(items, max_session, &device), tc, windows, loss, validate)
+}
+
+/// The training loop shared by student and teacher: Adam, shuffled batches, best epoch kept.
+fn fit<M: Module>(
+    mut model: M,
+    tc: &TrainConfig,
+    windows: &[Window],
+    loss_of: impl Fn(&M, &[&Window]) -> Tensor<1>,
+    validate: impl Fn(&M) -> Metrics,
+) -> (M, Vec<serde_json::Value>) {
+    let mut optim = AdamConfig::new().with_weight_decay(None).init();
     let mut order: Vec<usize> = (0..windows.len()).collect();
     let mut rng = tc.seed;
     let (mut best, mut best_model, mut log) = (-1.0, model.valid(), Vec::new());
@@ -41,18 +105,13 @@ pub fn train(
         let mut loss_sum = 0.0;
         for chunk in order.chunks(tc.batch_size) {
             let ws: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
-            let (batch, targets) = window_batch(&ws, items, config, &device);
-            let users = model.users(&batch);
-            let [b, l, d] = users.dims();
-            let all = model.embed_items(item_tokens.clone(), item_cats.clone());
-            let logits = users.reshape([b * l, d]).matmul(all.transpose());
-            let loss = masked_cross_entropy(logits, &targets, &device);
+            let loss = loss_of(&model, &ws);
             loss_sum += loss.clone().into_scalar::<f32>() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(tc.lr, model, grads);
         }
         let valid_model = model.valid();
-        let m = evaluate(&valid_model, config, items, valid, &Device::flex());
+        let m = validate(&valid_model);
         let batches = order.len().div_ceil(tc.batch_size) as f64;
         eprintln!(
             "epoch {epoch:>3}  loss {:.4}  valid ndcg@10 {:.4} hr@10 {:.4}  ({:.1}s)",
@@ -68,6 +127,18 @@ pub fn train(
         }
     }
     (best_model, log)
+}
+
+/// Distillation term: cross-entropy of the student's tempered distribution against the
+/// teacher's (equal to the KL divergence up to a constant), times T², over real positions.
+fn soft_cross_entropy(student: Tensor<2>, teacher: Tensor<2>, targets: &[i64], t: f32, device: &Device) -> Tensor<1> {
+    let n = targets.len();
+    let mask: Vec<f32> = targets.iter().map(|&x| if x >= 0 { 1.0 } else { 0.0 }).collect();
+    let count = mask.iter().sum::<f32>().max(1.0);
+    let mask = Tensor::<2>::from_data(TensorData::new(mask, [n, 1]), device);
+    let p = softmax(teacher / t as f64, 1);
+    let logq = log_softmax(student / t as f64, 1);
+    (p * logq * mask).sum().neg().mul_scalar(t * t / count)
 }
 
 /// Mean cross-entropy over positions whose target is not padding (-1).
