@@ -9,6 +9,7 @@ pub mod features;
 pub mod golden;
 pub mod manifest;
 pub mod model;
+pub mod quant;
 pub mod ranker;
 pub mod rerank;
 pub mod runtime;

@@ -30,9 +30,16 @@ pub struct Manifest {
     pub categories: Vec<String>,
     /// Role ("weights", "tokenizer", ...) -> file.
     pub files: BTreeMap<String, FileEntry>,
+    /// Encoding of the weights file: "lrq8" (8-bit, `quant.rs`) or "burnpack" (f32).
+    #[serde(default = "default_weights_format")]
+    pub weights_format: String,
     /// How the model was made (data, split, seed, metrics). Informational.
     #[serde(default)]
     pub training: serde_json::Value,
+}
+
+fn default_weights_format() -> String {
+    "burnpack".into()
 }
 
 impl Manifest {

