@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use localrank::rerank::{order, ListItem, RerankOptions};
 
 use crate::dataset::Case;
-use crate::metrics::{rank_of, Accumulator};
+use crate::metrics::{rank_of, Accumulator, Metrics};
 use crate::movielens::Data;
 use crate::protocol::{Request, Stats};
 
@@ -27,12 +27,9 @@ pub enum Scorer<'a> {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Row {
     pub model: String,
-    #[serde(rename = "ndcg@10")]
-    pub ndcg10: f64,
-    #[serde(rename = "hr@10")]
-    pub hr10: f64,
-    #[serde(rename = "mrr@10")]
-    pub mrr10: f64,
+    /// Over the candidate list: ndcg@10, hr@10, mrr@10 and the number of cases.
+    #[serde(flatten)]
+    pub list: Metrics,
     #[serde(rename = "full_ndcg@10")]
     pub full_ndcg10: f64,
     #[serde(rename = "full_hr@10")]
@@ -181,9 +178,7 @@ impl<'a> Bench<'a> {
         let (list, full, cold, short) = (list.finish(), full.finish(), cold.finish(), short.finish());
         Row {
             model: name.to_string(),
-            ndcg10: list.ndcg10,
-            hr10: list.hr10,
-            mrr10: list.mrr10,
+            list,
             full_ndcg10: full.ndcg10,
             full_hr10: full.hr10,
             loo_ndcg10: None,
@@ -225,7 +220,7 @@ pub fn table(rows: &[Row]) -> String {
     for r in rows {
         s += &format!(
             "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} | {:.4} | {:.4} | {} | {:.4} |\n",
-            r.model, r.ndcg10, r.hr10, r.mrr10, r.full_ndcg10, r.full_hr10, opt(r.loo_ndcg10), opt(r.loo_hr10), r.coverage10,
+            r.model, r.list.ndcg10, r.list.hr10, r.list.mrr10, r.full_ndcg10, r.full_hr10, opt(r.loo_ndcg10), opt(r.loo_hr10), r.coverage10,
             r.tail_share10, r.diversity10, opt(r.cold_ndcg10), r.short_ndcg10
         );
     }
