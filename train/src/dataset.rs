@@ -29,6 +29,8 @@ impl Split {
 pub struct ItemInputs {
     pub tokens: Vec<Vec<i64>>,
     pub category: Vec<i64>,
+    /// Whether requests carry their hour and weekday (off for the context ablation).
+    pub time_context: bool,
 }
 
 impl ItemInputs {
@@ -43,7 +45,7 @@ impl ItemInputs {
             .iter()
             .map(|p| category_index(&data.categories, &p.category()))
             .collect();
-        Self { tokens, category }
+        Self { tokens, category, time_context: true }
     }
 
     pub fn tensors(&self, device: &Device) -> (Tensor<2, Int>, Tensor<1, Int>) {
@@ -125,7 +127,10 @@ pub fn cases(users: &[Vec<Interaction>], from: i64, until: i64, len: usize) -> V
     out
 }
 
-fn context_of(target: &Interaction) -> [i64; CONTEXT_FIELDS] {
+fn context_of(target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS] {
+    if !items.time_context {
+        return [0; CONTEXT_FIELDS];
+    }
     let (hour, weekday) = utc_hour_weekday(target.time);
     [hour as i64 + 1, weekday as i64 + 1, 0, 0, 0, 0]
 }
@@ -175,7 +180,7 @@ pub fn window_batch(
     let l = config.max_session;
     let rows: Vec<_> = ws
         .iter()
-        .map(|w| w.inputs.iter().zip(&w.targets).map(|(i, t)| (*i, context_of(t))).collect())
+        .map(|w| w.inputs.iter().zip(&w.targets).map(|(i, t)| (*i, context_of(t, items))).collect())
         .collect();
     (batch(&rows, items, config, device), flat_targets(ws, l))
 }
@@ -194,7 +199,7 @@ pub fn flat_targets(ws: &[&Window], l: usize) -> Vec<i64> {
 pub fn case_batch(cs: &[&Case], items: &ItemInputs, config: &ModelConfig, device: &Device) -> Batch {
     let rows: Vec<_> = cs
         .iter()
-        .map(|c| c.history.iter().map(|h| (*h, context_of(&c.target))).collect())
+        .map(|c| c.history.iter().map(|h| (*h, context_of(&c.target, items))).collect())
         .collect();
     batch(&rows, items, config, device)
 }

@@ -63,8 +63,9 @@ pub struct Bench<'a> {
 }
 
 impl<'a> Bench<'a> {
-    pub fn new(data: &'a Data, stats: &'a Stats, requests: &'a [Request]) -> Self {
-        let candidates = requests.iter().map(|r| stats.candidates(&r.server_history)).collect();
+    /// `repeats`: whether the server may send items the user already had (see `Stats::candidates`).
+    pub fn new(data: &'a Data, stats: &'a Stats, requests: &'a [Request], repeats: bool) -> Self {
+        let candidates = requests.iter().map(|r| stats.candidates(&r.server_history, repeats)).collect();
         let mut by_pop: Vec<usize> = (0..data.products.len()).collect();
         by_pop.sort_by(|&a, &b| stats.popularity[b].total_cmp(&stats.popularity[a]));
         let mut tail = vec![true; by_pop.len()];

@@ -92,15 +92,23 @@ impl Stats {
     }
 
     /// The server's 100 candidates: popularity blended with co-occurrence from what the server
-    /// knows, items the user already had excluded.
-    pub fn candidates(&self, server_history: &[Interaction]) -> Vec<usize> {
+    /// knows. Items the user already had are excluded (films are watched once) unless
+    /// `repeats` (groceries are bought again), in which case they are boosted by how often.
+    pub fn candidates(&self, server_history: &[Interaction], repeats: bool) -> Vec<usize> {
         let knn = self.knn_scores(server_history);
         let max_pop = self.popularity.iter().cloned().fold(1.0, f32::max);
         let max_knn = knn.iter().cloned().fold(1e-6, f32::max);
-        let seen: std::collections::HashSet<usize> = server_history.iter().map(|e| e.item).collect();
+        let mut had: HashMap<usize, f32> = HashMap::new();
+        for e in server_history {
+            *had.entry(e.item).or_insert(0.0) += 1.0;
+        }
+        let max_had = had.values().cloned().fold(1.0, f32::max);
         let mut scored: Vec<(usize, f32)> = (0..knn.len())
-            .filter(|j| !seen.contains(j))
-            .map(|j| (j, 0.5 * self.popularity[j] / max_pop + 0.5 * knn[j] / max_knn))
+            .filter(|j| repeats || !had.contains_key(j))
+            .map(|j| {
+                let again = if repeats { had.get(&j).map_or(0.0, |c| 1.0 + c / max_had) } else { 0.0 };
+                (j, 0.5 * self.popularity[j] / max_pop + 0.5 * knn[j] / max_knn + again)
+            })
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.into_iter().take(CANDIDATES).map(|(j, _)| j).collect()
@@ -142,8 +150,9 @@ mod tests {
             vec![ev(3, 0), ev(4, 1)],
         ];
         let stats = Stats::fit(&users, 5, 100);
-        let c = stats.candidates(&[ev(0, 5)]);
+        let c = stats.candidates(&[ev(0, 5)], false);
         assert!(!c.contains(&0));
         assert_eq!(c[0], 1);
+        assert_eq!(stats.candidates(&[ev(0, 5)], true)[0], 0, "repeat purchases come first");
     }
 }
