@@ -24,6 +24,63 @@ use crate::runtime::{cpu_device, webgpu_compiled, webgpu_device, Backend, Device
 
 const STORAGE_KEY: &str = "localrank.session.v1";
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** Where the model comes from: the URL of its directory, or the three files' bytes. */
+export interface ModelBytes { manifest: Uint8Array; weights: Uint8Array; tokenizer: Uint8Array; }
+export interface CreateOptions {
+  model: string | ModelBytes;
+  /** 'auto' (default): WebGPU when the browser offers an adapter, else the CPU backend. */
+  device?: 'auto' | 'webgpu' | 'cpu';
+  /** Events kept; the oldest are dropped (default: the model's window). */
+  maxSession?: number;
+  /** Keep the session in sessionStorage across reloads of this tab (default false). */
+  persist?: boolean;
+}
+/** GA4 e-commerce event names. */
+export type EventName = 'view_item' | 'select_item' | 'add_to_cart' | 'purchase' | 'search';
+export interface ShopperEvent {
+  event: EventName;
+  id?: string | number; item_id?: string | number;
+  title?: string; item_name?: string;
+  category?: string; item_category?: string;
+  price?: number;
+  /** Milliseconds since the Unix epoch (default: now). */
+  timestamp?: number;
+  dwellMs?: number;
+  /** For `search` events. */
+  query?: string; search_term?: string;
+}
+export interface Candidate {
+  id: string | number;
+  title: string;
+  category?: string;
+  price?: number;
+  /** The server's popularity figure; used by the `longTail` option when every candidate has one. */
+  popularity?: number;
+}
+export interface PageContext {
+  /** Milliseconds since the Unix epoch; hour and weekday default to this time's, local. */
+  timestamp?: number;
+  hour?: number;
+  /** 0 = Sunday. */
+  weekday?: number;
+  device?: 'desktop' | 'mobile' | 'tablet';
+  pageType?: 'home' | 'search' | 'category' | 'product' | 'cart' | 'checkout';
+  category?: string | null;
+  promotion?: boolean;
+  query?: string | null;
+}
+export interface RerankOptions {
+  topK?: number;
+  /** Weight of the on-device model against the server order, 0..1 (default 0.9). */
+  personalization?: number;
+  /** 0..1: trade accuracy for long-tail items and category diversity (default 0). */
+  longTail?: number;
+}
+export interface Ranked { id: string; score: number; serverRank: number; }
+"#;
+
 // `JsError: From<E: std::error::Error>` (wasm-bindgen) carries our messages through `?`.
 
 fn input(msg: impl Into<String>) -> JsError {
@@ -138,7 +195,9 @@ impl LocalRanker {
     /// WebGPU when an adapter exists, else CPU), `'webgpu'` or `'cpu'`. `options.maxSession`:
     /// events kept (default: the model's window). `options.persist`: keep the session in
     /// `sessionStorage` across reloads of this tab (default false).
-    pub async fn create(options: JsValue) -> Result<LocalRanker, JsError> {
+    pub async fn create(
+        #[wasm_bindgen(unchecked_param_type = "CreateOptions")] options: JsValue,
+    ) -> Result<LocalRanker, JsError> {
         if is_absent(&options) || !options.is_object() {
             return Err(input("create: options must be an object such as { model: '/models/' }"));
         }
@@ -187,7 +246,10 @@ impl LocalRanker {
 
     /// Records a shopper event locally. `event.event` is a GA4 name: `view_item`,
     /// `select_item`, `add_to_cart`, `purchase` or `search`. Nothing is sent anywhere.
-    pub fn observe(&self, event: JsValue) -> Result<(), JsError> {
+    pub fn observe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ShopperEvent")] event: JsValue,
+    ) -> Result<(), JsError> {
         if is_absent(&event) || !event.is_object() {
             return Err(input("observe: the event must be an object such as { event: 'view_item', id, title }"));
         }
@@ -199,12 +261,14 @@ impl LocalRanker {
 
     /// Reorders `candidates` (server order; `[{ id, title, category, price? }]`) for this
     /// session in `context`. Resolves to `[{ id, score, serverRank }]`, best first.
+    #[wasm_bindgen(unchecked_return_type = "Ranked[]")]
     pub async fn rerank(
         &self,
-        candidates: JsValue,
-        context: JsValue,
-        options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Candidate[]")] candidates: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "PageContext")] context: Option<JsValue>,
+        #[wasm_bindgen(unchecked_param_type = "RerankOptions")] options: Option<JsValue>,
     ) -> Result<JsValue, JsError> {
+        let (context, options) = (context.unwrap_or(JsValue::UNDEFINED), options.unwrap_or(JsValue::UNDEFINED));
         let items = to_items(candidates)?;
         let ctx = to_context(context)?;
         let options: RerankOptions =
