@@ -112,14 +112,16 @@ pub fn item_text(title: &str, category: &str) -> String {
     format!("{title} {category}")
 }
 
+/// The segments of a category path ("Action / Thriller", "Movies > Action"), trimmed, empty ones
+/// dropped.
+pub fn category_path(category: &str) -> impl Iterator<Item = &str> {
+    category.split(['/', '>', '|', ',']).map(str::trim).filter(|c| !c.is_empty())
+}
+
 /// Index of a category in the model's vocabulary (first segment of a path such as
 /// "Action / Thriller" or "Movies > Action"); 0 when unknown.
 pub fn category_index(vocab: &[String], category: &str) -> i64 {
-    let head = category
-        .split(['/', '>', '|', ','])
-        .next()
-        .unwrap_or("")
-        .trim();
+    let head = category_path(category).next().unwrap_or("");
     vocab
         .iter()
         .position(|c| c.eq_ignore_ascii_case(head))

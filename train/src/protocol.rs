@@ -91,6 +91,22 @@ impl Stats {
         scores
     }
 
+    /// Item-KNN over the whole catalogue, ties broken by popularity.
+    pub fn knn_ranking(&self, history: &[Interaction]) -> Vec<f32> {
+        let knn = self.knn_scores(history);
+        knn.iter().zip(&self.popularity).map(|(k, p)| k + p * 1e-6).collect()
+    }
+
+    /// The server's order over the whole catalogue: its candidates first, in their order, then
+    /// the rest by popularity.
+    pub fn server_ranking(&self, candidates: &[usize]) -> Vec<f32> {
+        let mut s: Vec<f32> = self.popularity.iter().map(|p| p / 1e6).collect();
+        for (rank, &j) in candidates.iter().enumerate() {
+            s[j] = 1e3 - rank as f32;
+        }
+        s
+    }
+
     /// The server's 100 candidates: popularity blended with co-occurrence from what the server
     /// knows. Items the user already had are excluded (films are watched once) unless
     /// `repeats` (groceries are bought again), in which case they are boosted by how often.
