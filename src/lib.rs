@@ -5,6 +5,7 @@
 //! with the server's order. `web.rs` is the only file that knows about JavaScript.
 
 pub mod error;
+pub mod explain;
 pub mod features;
 pub mod golden;
 pub mod manifest;
@@ -19,6 +20,7 @@ pub mod text;
 mod web;
 
 pub use error::{Error, Result};
+pub use explain::{Reason, Signal};
 pub use features::{Context, Event, EventKind, Item};
 pub use ranker::{ModelFiles, PendingRerank, Ranker};
 pub use rerank::{Ranked, RerankOptions};

@@ -9,6 +9,7 @@ use std::collections::{HashSet, VecDeque};
 use burn::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::explain::{self, Encoded, Signal};
 use crate::features::{
     category_index, context_indices, dwell_bucket, item_text, Batch, Candidates, Context, EncodedEvent,
     EncodedSession, Event, EventKind, Item,
@@ -86,41 +87,56 @@ impl Ranker {
         self.session.clear();
     }
 
-    /// Raw model scores of `candidates` for the current session, as a [1, n] tensor.
-    fn score_tensor(&self, candidates: &[Item], ctx: &Context) -> Result<Tensor<2>> {
+    /// The session's events inside the model's window, the context and the query, encoded.
+    fn encode(&self, ctx: &Context) -> Result<Encoded<'_>> {
         let config = &self.manifest.config;
         let cats = &self.manifest.categories;
+        let first = self.session.len().saturating_sub(config.max_session);
         let events = self
             .session
             .iter()
-            .map(|e| {
-                Ok(EncodedEvent {
+            .enumerate()
+            .skip(first)
+            .map(|(i, e)| {
+                let encoded = EncodedEvent {
                     tokens: self.text.encode(&e.text())?,
                     event: e.kind.index(),
                     category: category_index(cats, &e.category),
                     dwell: dwell_bucket(e.dwell_ms),
-                })
+                };
+                Ok((i, e, encoded))
             })
             .collect::<Result<Vec<_>>>()?;
         let query = match &ctx.query {
             Some(q) => self.text.encode(q)?,
             None => vec![0; config.max_tokens],
         };
-        let session = EncodedSession::new(
-            &events,
-            config.max_session,
-            config.max_tokens,
-            context_indices(ctx, cats),
+        Ok(Encoded {
+            events,
+            context: context_indices(ctx, cats),
             query,
-        );
+            window: config.max_session,
+            tokens: config.max_tokens,
+        })
+    }
+
+    /// Raw model scores of `candidates` for each of `sessions`, as a [sessions, n] tensor: one
+    /// forward pass however many sessions.
+    fn score_sessions(&self, sessions: &[EncodedSession], candidates: &[Item]) -> Result<Tensor<2>> {
+        let cats = &self.manifest.categories;
         let tokens = candidates
             .iter()
             .map(|c| self.text.encode(&item_text(&c.title, &c.category)))
             .collect::<Result<Vec<_>>>()?;
         let category = candidates.iter().map(|c| category_index(cats, &c.category)).collect();
-        let batch = Batch::new(&[session], &self.device);
+        let batch = Batch::new(sessions, &self.device);
         let cands = Candidates::new(&tokens, category, &self.device);
         Ok(self.model.score(&batch, &cands))
+    }
+
+    /// Raw model scores of `candidates` for the current session, as a [1, n] tensor.
+    fn score_tensor(&self, candidates: &[Item], ctx: &Context) -> Result<Tensor<2>> {
+        self.score_sessions(&[self.encode(ctx)?.full()], candidates)
     }
 
     /// Raw model scores of the session for `candidates` (computed even for an empty session;
@@ -142,14 +158,37 @@ impl Ranker {
         ctx: &Context,
         options: RerankOptions,
     ) -> Result<PendingRerank> {
+        self.start(candidates, ctx, options, false)
+    }
+
+    /// `start_rerank`, and each candidate's `reasons`: the session events and context fields
+    /// that most raised or lowered it (occlusion, in the same forward pass; `explain.rs`).
+    pub fn start_explained_rerank(
+        &self,
+        candidates: &[Item],
+        ctx: &Context,
+        options: RerankOptions,
+    ) -> Result<PendingRerank> {
+        self.start(candidates, ctx, options, true)
+    }
+
+    fn start(&self, candidates: &[Item], ctx: &Context, options: RerankOptions, explain: bool) -> Result<PendingRerank> {
         options.validate()?;
         validate_candidates(candidates)?;
-        let personal = !self.session.is_empty() && !candidates.is_empty();
-        Ok(PendingRerank {
-            list: candidates.iter().map(ListItem::from).collect(),
-            scores: if personal { Some(self.score_tensor(candidates, ctx)?) } else { None },
-            options,
-        })
+        let list = candidates.iter().map(ListItem::from).collect();
+        if self.session.is_empty() || candidates.is_empty() {
+            // The server order: nothing of the shopper to score or to explain.
+            return Ok(PendingRerank { list, scores: None, signals: explain.then(Vec::new), options });
+        }
+        let encoded = self.encode(ctx)?;
+        let (sessions, signals) = if explain {
+            let o = encoded.occlusions(ctx);
+            (o.sessions, Some(o.signals))
+        } else {
+            (vec![encoded.full()], None)
+        };
+        let scores = Some(self.score_sessions(&sessions, candidates)?);
+        Ok(PendingRerank { list, scores, signals, options })
     }
 
     /// A throw-away inference: the first run compiles shaders and fills caches.
@@ -163,6 +202,7 @@ impl Ranker {
         Ok(PendingRerank {
             list: vec![ListItem::from(&item)],
             scores: Some(self.score_tensor(&[item], &Context::default())?),
+            signals: None,
             options: RerankOptions::default(),
         })
     }
@@ -171,27 +211,54 @@ impl Ranker {
     pub fn rerank(&self, candidates: &[Item], ctx: &Context, options: RerankOptions) -> Result<Vec<Ranked>> {
         self.start_rerank(candidates, ctx, options)?.complete()
     }
+
+    /// Reranks synchronously (native CPU), with each candidate's `reasons`.
+    pub fn rerank_explained(&self, candidates: &[Item], ctx: &Context, options: RerankOptions) -> Result<Vec<Ranked>> {
+        self.start_explained_rerank(candidates, ctx, options)?.complete()
+    }
 }
 
 /// A rerank whose model scores are still on the device.
 pub struct PendingRerank {
     list: Vec<ListItem>,
+    /// [1 + signals, n]: the full session's scores, then one row per occluded signal.
     scores: Option<Tensor<2>>,
+    /// `Some` when reasons were asked for.
+    signals: Option<Vec<Signal>>,
     options: RerankOptions,
 }
 
 impl PendingRerank {
-    pub fn complete(self) -> Result<Vec<Ranked>> {
-        let scores = self.scores.map(read_sync).transpose()?;
-        Ok(order(&self.list, scores.as_deref(), &self.options))
+    pub fn complete(mut self) -> Result<Vec<Ranked>> {
+        let scores = self.scores.take().map(read_sync).transpose()?;
+        Ok(self.finish(scores))
     }
 
-    pub async fn complete_async(self) -> Result<Vec<Ranked>> {
-        let scores = match self.scores {
+    pub async fn complete_async(mut self) -> Result<Vec<Ranked>> {
+        let scores = match self.scores.take() {
             Some(t) => Some(read_async(t).await?),
             None => None,
         };
-        Ok(order(&self.list, scores.as_deref(), &self.options))
+        Ok(self.finish(scores))
+    }
+
+    fn finish(self, scores: Option<Vec<f32>>) -> Vec<Ranked> {
+        let n = self.list.len();
+        let rows: Vec<Vec<f32>> = match scores {
+            Some(s) if n > 0 => s.chunks(n).map(<[f32]>::to_vec).collect(),
+            _ => Vec::new(),
+        };
+        let mut out = order(&self.list, rows.first().map(Vec::as_slice), &self.options);
+        if let Some(signals) = &self.signals {
+            let mut reasons = match rows.len() {
+                0 => vec![Vec::new(); n],
+                _ => explain::reasons(&rows, signals, self.options.personalization),
+            };
+            for r in &mut out {
+                r.reasons = Some(std::mem::take(&mut reasons[r.server_rank - 1]));
+            }
+        }
+        out
     }
 }
 

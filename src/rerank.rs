@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::explain::Reason;
 use crate::features::{category_path, Item};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +54,10 @@ pub struct Ranked {
     pub score: f32,
     /// 1-based position in the list the server sent.
     pub server_rank: usize,
+    /// With `explain`: the session events and context fields that most raised or lowered this
+    /// candidate (`explain.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<Reason>>,
 }
 
 /// What ordering needs of a candidate.
@@ -76,7 +81,8 @@ fn server_prior(i: usize) -> f32 {
     -((i + 2) as f32).ln()
 }
 
-fn standardise(values: &[f32]) -> Vec<f32> {
+/// Values minus their mean, over their standard deviation.
+pub(crate) fn standardise(values: &[f32]) -> Vec<f32> {
     let n = values.len().max(1) as f32;
     let mean = values.iter().sum::<f32>() / n;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
@@ -126,7 +132,7 @@ pub fn order(list: &[ListItem], model: Option<&[f32]>, options: &RerankOptions) 
     ranked
         .into_iter()
         .take(options.top_k.unwrap_or(usize::MAX))
-        .map(|(i, score)| Ranked { id: list[i].id.clone(), score, server_rank: i + 1 })
+        .map(|(i, score)| Ranked { id: list[i].id.clone(), score, server_rank: i + 1, reasons: None })
         .collect()
 }
 

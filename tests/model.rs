@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::click;
+
 use localrank::features::{Context, Event, EventKind, Item};
 use localrank::golden::TOLERANCE;
 use localrank::runtime::cpu_device;
@@ -11,19 +13,6 @@ use localrank::{ModelFiles, Ranker, RerankOptions};
 
 fn ranker() -> Ranker {
     Ranker::load(common::files(), cpu_device(), None).expect("shipped model loads")
-}
-
-fn click(item: &Item) -> Event {
-    Event {
-        kind: EventKind::SelectItem,
-        item_id: Some(item.id.clone()),
-        title: item.title.clone(),
-        category: item.category.clone(),
-        price: None,
-        timestamp_ms: 1.7e12,
-        dwell_ms: None,
-        query: None,
-    }
 }
 
 #[test]
