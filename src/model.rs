@@ -156,6 +156,20 @@ impl Model {
             .map_err(|e| Error::model(format!("weights do not fit the architecture: {e:?}")))
     }
 
+    /// The model with its token table replaced by `table` (`[text_buckets, d_model]`), e.g. the
+    /// token embeddings distilled from the teacher's text model. Trainable as before.
+    pub fn with_token_table(mut self, table: TensorData) -> crate::Result<Self> {
+        let expected = [self.tokens.weight.dims()[0], self.d_model];
+        if table.shape().as_slice() != expected.as_slice() {
+            return Err(Error::model(format!("token table of shape {:?}, the model has {expected:?}", table.shape())));
+        }
+        self.tokens.weight = self.tokens.weight.map(|w| {
+            let grad = w.is_require_grad();
+            Tensor::from_data(table, &w.device()).set_require_grad(grad)
+        });
+        Ok(self)
+    }
+
     /// Item vectors from text tokens [n, t] and category ids [n]: mean of token embeddings
     /// (padding excluded) plus the category embedding. Output [n, d].
     pub fn embed_items(&self, tokens: Tensor<2, Int>, category: Tensor<1, Int>) -> Tensor<2> {

@@ -1,7 +1,8 @@
 //! Item and query text -> hashed token ids, through the HF tokenizer shipped in `models/`.
 //!
-//! Token ids are folded into `buckets - 1` hash buckets (bucket 0 is padding), which keeps the
-//! embedding table small while any title, seen or not, still maps to trained rows.
+//! Token ids are folded into `buckets - 1` rows (row 0 is padding). The shipped model has one
+//! row per vocabulary token (`buckets` = vocabulary + 1, so row = id + 1), initialised from the
+//! teacher's text model (`train/src/model2vec.rs`); a smaller table folds ids by modulo.
 
 use tokenizers::Tokenizer;
 
@@ -39,6 +40,11 @@ impl TextEncoder {
             .collect();
         ids.resize(self.max_tokens, 0);
         Ok(ids)
+    }
+
+    /// Token ids the tokenizer can produce (`buckets` = this + 1 gives every token its own row).
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
     }
 
     fn bucket(&self, id: u32) -> i64 {

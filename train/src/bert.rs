@@ -131,17 +131,24 @@ impl Bert {
         })
     }
 
-    /// Sentence embeddings [b, d] (mean-pooled, L2-normalised) of ids/types/mask [b, l].
-    fn embed(&self, ids: Tensor<2, Int>, types: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+    /// Last hidden states [b, l, d] of ids/types/mask [b, l].
+    fn hidden(&self, ids: Tensor<2, Int>, types: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
         let [b, l] = ids.dims();
         let positions = Tensor::<1, Int>::arange(0..l as i64, &ids.device()).unsqueeze_dim::<2>(0).repeat_dim(0, b);
         let x = self.word.forward(ids) + self.position.forward(positions) + self.token_type.forward(types);
         let mut x = self.emb_norm.forward(x);
         // HF BERT adds the dtype's minimum to padded keys; any huge negative gives exp() = 0.
-        let key_bias = (mask.clone().neg() + 1.0).mul_scalar(-1e9).reshape([b, 1, 1, l]);
+        let key_bias = (mask.neg() + 1.0).mul_scalar(-1e9).reshape([b, 1, 1, l]);
         for layer in &self.layers {
             x = layer.forward(x, key_bias.clone());
         }
+        x
+    }
+
+    /// Sentence embeddings [b, d] (mean-pooled, L2-normalised) of ids/types/mask [b, l].
+    fn embed(&self, ids: Tensor<2, Int>, types: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+        let [b, _] = ids.dims();
+        let x = self.hidden(ids, types, mask.clone());
         let mask = mask.unsqueeze_dim::<3>(2);
         let count = mask.clone().sum_dim(1).clamp_min(1e-9);
         let pooled = (x * mask).sum_dim(1).div(count).reshape([b, HIDDEN]);
@@ -188,6 +195,26 @@ impl TextModel {
             out.extend(flat.chunks_exact(HIDDEN).map(<[f32]>::to_vec));
         }
         Ok(out)
+    }
+
+    /// The model2vec view of the vocabulary: every token id alone between [CLS] and [SEP], and
+    /// its own last hidden state (not normalised). Returns (vocabulary size, [vocab, 384] flat).
+    pub fn token_states(&self) -> Result<(usize, Vec<f32>), String> {
+        let vocab = self.tokenizer.get_vocab_size(true);
+        let special = |t: &str| self.tokenizer.token_to_id(t).ok_or(format!("tokenizer has no {t} token"));
+        let (cls, sep) = (special("[CLS]")? as i64, special("[SEP]")? as i64);
+        let mut out = Vec::with_capacity(vocab * HIDDEN);
+        let ids: Vec<i64> = (0..vocab as i64).collect();
+        for chunk in ids.chunks(1024) {
+            let b = chunk.len();
+            let seq: Vec<i64> = chunk.iter().flat_map(|&id| [cls, id, sep]).collect();
+            let seq = Tensor::<2, Int>::from_data(TensorData::new(seq, [b, 3]), &self.device);
+            let types = Tensor::<2, Int>::zeros([b, 3], &self.device);
+            let mask = Tensor::<2>::ones([b, 3], &self.device);
+            let own = self.bert.hidden(seq, types, mask).narrow(1, 1, 1).reshape([b, HIDDEN]);
+            out.extend(own.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?);
+        }
+        Ok((vocab, out))
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<f32>, String> {

@@ -47,6 +47,9 @@ pub struct Row {
     pub diversity10: f64,
     #[serde(rename = "cold_ndcg@10")]
     pub cold_ndcg10: Option<f64>,
+    /// Cold targets ranked among all products (the candidate generator never sends them).
+    #[serde(rename = "cold_full_ndcg@10")]
+    pub cold_full_ndcg10: Option<f64>,
     #[serde(rename = "short_session_ndcg@10")]
     pub short_ndcg10: f64,
 }
@@ -116,7 +119,7 @@ impl<'a> Bench<'a> {
             })
             .collect();
         let sub: Vec<f32> = cands.iter().map(|&j| scores[j]).collect();
-        let only = |p| RerankOptions { top_k: None, personalization: p, long_tail: 0.0 };
+        let only = |p| RerankOptions { top_k: None, personalization: p, long_tail: 0.0, ..Default::default() };
         let personal = match scorer {
             Scorer::Server => None,
             Scorer::Popularity => Some(only(1.0)),
@@ -139,6 +142,7 @@ impl<'a> Bench<'a> {
     pub fn row(&self, name: &str, scorer: &Scorer) -> Row {
         let mut list = Accumulator::default();
         let (mut full, mut cold, mut short) = (Accumulator::default(), Accumulator::default(), Accumulator::default());
+        let mut cold_full = Accumulator::default();
         let (mut tail_slots, mut slots, mut diversity) = (0usize, 0usize, 0.0);
         let mut shown = HashSet::new();
         let acc_of = |acc: &mut Accumulator, rank: usize| acc.add(rank);
@@ -152,6 +156,7 @@ impl<'a> Bench<'a> {
                 acc_of(&mut full, rank_of(&scores[i], r.target.item));
                 if self.cold[r.target.item] {
                     acc_of(&mut cold, rank);
+                    acc_of(&mut cold_full, rank_of(&scores[i], r.target.item));
                 }
                 if (1..=2).contains(&r.session.len()) {
                     acc_of(&mut short, rank);
@@ -164,6 +169,7 @@ impl<'a> Bench<'a> {
             }
         }
         let (list, full, cold, short) = (list.finish(), full.finish(), cold.finish(), short.finish());
+        let cold_full = cold_full.finish();
         Row {
             model: name.to_string(),
             list,
@@ -175,6 +181,7 @@ impl<'a> Bench<'a> {
             tail_share10: tail_slots as f64 / slots.max(1) as f64,
             diversity10: diversity / self.requests.len().max(1) as f64,
             cold_ndcg10: (cold.cases > 0).then_some(cold.ndcg10),
+            cold_full_ndcg10: (cold_full.cases > 0).then_some(cold_full.ndcg10),
             short_ndcg10: short.ndcg10,
         }
     }
@@ -201,15 +208,15 @@ impl<'a> Bench<'a> {
 /// The markdown table of `rows`.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| model | NDCG@10 | HR@10 | MRR@10 | full NDCG@10 | full HR@10 | LOO NDCG@10 | LOO HR@10 | coverage@10 | tail share@10 | diversity@10 | cold NDCG@10 | short-session NDCG@10 |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| model | NDCG@10 | HR@10 | MRR@10 | full NDCG@10 | full HR@10 | LOO NDCG@10 | LOO HR@10 | coverage@10 | tail share@10 | diversity@10 | cold NDCG@10 | cold full NDCG@10 | short-session NDCG@10 |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
     for r in rows {
         s += &format!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} | {:.4} | {:.4} | {} | {:.4} |\n",
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} |\n",
             r.model, r.list.ndcg10, r.list.hr10, r.list.mrr10, r.full_ndcg10, r.full_hr10, opt(r.loo_ndcg10), opt(r.loo_hr10), r.coverage10,
-            r.tail_share10, r.diversity10, opt(r.cold_ndcg10), r.short_ndcg10
+            r.tail_share10, r.diversity10, opt(r.cold_ndcg10), opt(r.cold_full_ndcg10), r.short_ndcg10
         );
     }
     s

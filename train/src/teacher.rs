@@ -128,8 +128,7 @@ fn inputs(rows: &[Row], l: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2,
 }
 
 /// all-MiniLM-L6-v2 embeddings of every product's text (the same text the student reads).
-pub fn text_embeddings(data: &Data, device: &Device) -> Result<Tensor<2>, String> {
-    let model = crate::bert::TextModel::load_pinned(&Device::flex())?;
+pub fn text_embeddings(model: &crate::bert::TextModel, data: &Data, device: &Device) -> Result<Tensor<2>, String> {
     let texts: Vec<String> = data.products.iter().map(|p| item_text(&p.title, &p.category())).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let emb = model.embed(&refs)?;

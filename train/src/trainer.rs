@@ -30,18 +30,24 @@ pub struct Distill<'a> {
     pub temperature: f32,
 }
 
-/// Trains the student on `windows` (with a teacher when `distill` is given); keeps the epoch
-/// with the best validation NDCG@10.
+/// Trains the student on `windows`; keeps the epoch with the best validation NDCG@10.
+/// `tokens`: a starting token table (the model2vec distillation of the teacher's text model)
+/// instead of random rows; `distill`: the teacher's logits as soft targets.
 pub fn train(
     config: &ModelConfig,
     tc: &TrainConfig,
     items: &ItemInputs,
     windows: &[Window],
     valid: &[Case],
+    tokens: Option<&TensorData>,
     distill: Option<&Distill>,
 ) -> (Model, Vec<serde_json::Value>) {
     let device = Device::flex().autodiff();
     device.seed(tc.seed);
+    let mut model = config.init(&device);
+    if let Some(table) = tokens {
+        model = model.with_token_table(table.clone()).expect("token table fits the config");
+    }
     let (item_tokens, item_cats) = items.tensors(&device);
     let loss = |model: &Model, ws: &[&Window]| {
         let (batch, targets) = window_batch(ws, items, config, &device);
@@ -62,7 +68,7 @@ pub fn train(
         }
     };
     let validate = |m: &Model| evaluate(m, config, items, valid, &Device::flex());
-    fit(config.init(&device), tc, windows, loss, validate)
+    fit(model, tc, windows, loss, validate)
 }
 
 /// Trains the teacher on `windows` with full softmax over the catalogue.
