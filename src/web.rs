@@ -7,7 +7,7 @@
 //! const order = await ranker.rerank(candidates, { pageType: 'home' }, { topK: 20 });
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
@@ -77,8 +77,20 @@ export interface RerankOptions {
   personalization?: number;
   /** 0..1: trade accuracy for long-tail items and category diversity (default 0). */
   longTail?: number;
+  /** Also return each candidate's `reasons` ("Why here?"); costs one batched forward pass
+   * with one extra session per event and per known context field (default false). */
+  explain?: boolean;
 }
-export interface Ranked { id: string; score: number; serverRank: number; }
+/** A session event or a context field that raised (effect > 0) or lowered (effect < 0) a
+ * candidate: its blended score with the signal minus without it (occlusion). */
+export type Reason =
+  | { source: 'event'; index: number; event: EventName; itemId?: string; title?: string; query?: string; effect: number }
+  | { source: 'context'; field: 'hour' | 'weekday' | 'device' | 'pageType' | 'category' | 'promotion' | 'query'; value: string; effect: number };
+export interface Ranked {
+  id: string; score: number; serverRank: number;
+  /** With `explain: true`: the strongest raising reasons first, then the lowering ones (up to 3 each). */
+  reasons?: Reason[];
+}
 "#;
 
 // `JsError: From<E: std::error::Error>` (wasm-bindgen) carries our messages through `?`.
@@ -106,7 +118,7 @@ pub fn start() {
 pub struct LocalRanker {
     inner: Rc<RefCell<Option<Ranker>>>,
     backend: Backend,
-    persist: bool,
+    persist: Cell<bool>,
     fallback_reason: Option<String>,
 }
 
@@ -201,8 +213,9 @@ impl LocalRanker {
         if is_absent(&options) || !options.is_object() {
             return Err(input("create: options must be an object such as { model: '/models/' }"));
         }
-        let model = Reflect::get(&options, &"model".into()).map_err(|_| input("options.model"))?;
-        let opts: CreateOptions = from_js(strip_model(&options)?, "options")?;
+        // `model` may hold large byte arrays: read it apart from the other options.
+        let (rest, model) = take_field(&options, "model")?;
+        let opts: CreateOptions = from_js(rest, "options")?;
         let files = load_files(&model).await?;
         let request = DeviceRequest::parse(opts.device.as_deref())?;
         let (device, backend, fallback_reason) = choose_device(request).await?;
@@ -214,7 +227,7 @@ impl LocalRanker {
         let mut this = LocalRanker {
             inner: Rc::new(RefCell::new(Some(ranker))),
             backend,
-            persist: opts.persist,
+            persist: Cell::new(opts.persist),
             fallback_reason,
         };
         this.restore_session()?;
@@ -237,6 +250,12 @@ impl LocalRanker {
     #[wasm_bindgen(getter, js_name = modelVersion)]
     pub fn model_version(&self) -> Result<String, JsError> {
         self.with(|r| Ok(format!("{}@{}", r.manifest().name, r.manifest().version)))
+    }
+
+    /// Bytes of the model files (weights + tokenizer) as the manifest lists them.
+    #[wasm_bindgen(getter, js_name = modelBytes)]
+    pub fn model_bytes(&self) -> Result<f64, JsError> {
+        self.with(|r| Ok(r.manifest().files.values().map(|f| f.bytes as f64).sum::<f64>()))
     }
 
     #[wasm_bindgen(getter, js_name = sessionLength)]
@@ -271,12 +290,40 @@ impl LocalRanker {
         let (context, options) = (context.unwrap_or(JsValue::UNDEFINED), options.unwrap_or(JsValue::UNDEFINED));
         let items = to_items(candidates)?;
         let ctx = to_context(context)?;
-        let options: RerankOptions =
-            if is_absent(&options) { RerankOptions::default() } else { from_js(options, "options")? };
-        let pending = self.with(|r| r.start_rerank(&items, &ctx, options))?;
+        let (options, explain) = to_options(options)?;
+        let pending = self.with(|r| {
+            if explain { r.start_explained_rerank(&items, &ctx, options) } else { r.start_rerank(&items, &ctx, options) }
+        })?;
         let ranked = pending.complete_async().await?;
         let serializer = serde_wasm_bindgen::Serializer::json_compatible();
         serde::Serialize::serialize(&ranked, &serializer).map_err(|e| input(format!("result: {e}")))
+    }
+
+    /// Keeps (true) or stops keeping (false) the session in `sessionStorage`; turning it off
+    /// deletes the stored copy.
+    #[wasm_bindgen(js_name = setPersist)]
+    pub fn set_persist(&self, on: bool) -> Result<(), JsError> {
+        self.persist.set(on);
+        if on { self.save_session() } else { remove_stored_session() }
+    }
+
+    /// The session as an opaque JSON string, for `importSession` (e.g. a worker's host page
+    /// keeping it across reloads). It never leaves the device unless the caller sends it.
+    #[wasm_bindgen(js_name = exportSession)]
+    pub fn export_session(&self) -> Result<String, JsError> {
+        self.with(|r| {
+            let events: Vec<&Event> = r.session().collect();
+            serde_json::to_string(&events).map_err(|e| Error::input(e.to_string()))
+        })
+    }
+
+    /// Replaces the session with one from `exportSession`; on bad input the session is kept.
+    #[wasm_bindgen(js_name = importSession)]
+    pub fn import_session(&self, json: &str) -> Result<(), JsError> {
+        let events: Vec<Event> =
+            serde_json::from_str(json).map_err(|e| input(format!("importSession: not a stored session: {e}")))?;
+        self.with_mut(|r| r.restore(events))?;
+        self.save_session()
     }
 
     /// Forgets the session, in memory and in `sessionStorage`.
@@ -285,10 +332,7 @@ impl LocalRanker {
             r.clear();
             Ok(())
         })?;
-        if let Some(storage) = session_storage() {
-            let _ = storage.remove_item(STORAGE_KEY);
-        }
-        Ok(())
+        remove_stored_session()
     }
 
     /// Releases the model. Later calls fail with a clear error.
@@ -318,13 +362,10 @@ impl LocalRanker {
     }
 
     fn save_session(&self) -> Result<(), JsError> {
-        if !self.persist {
+        if !self.persist.get() {
             return Ok(());
         }
-        let json = self.with(|r| {
-            let events: Vec<&Event> = r.session().collect();
-            serde_json::to_string(&events).map_err(|e| Error::input(e.to_string()))
-        })?;
+        let json = self.export_session()?;
         if let Some(storage) = session_storage() {
             storage
                 .set_item(STORAGE_KEY, &json)
@@ -334,7 +375,7 @@ impl LocalRanker {
     }
 
     fn restore_session(&mut self) -> Result<(), JsError> {
-        if !self.persist {
+        if !self.persist.get() {
             return Ok(());
         }
         let Some(json) = session_storage().and_then(|s| s.get_item(STORAGE_KEY).ok().flatten()) else {
@@ -352,15 +393,42 @@ fn disposed() -> JsError {
     input("this LocalRanker was disposed; create a new one")
 }
 
-/// `options` without its `model` field (which may hold large byte arrays).
-fn strip_model(options: &JsValue) -> Result<JsValue, JsError> {
-    let copy = js_sys::Object::assign(&js_sys::Object::new(), options.unchecked_ref());
-    Reflect::delete_property(&copy, &"model".into()).map_err(|_| input("options"))?;
-    Ok(copy.into())
+/// A copy of `object` without `name`, and the value of `name`.
+fn take_field(object: &JsValue, name: &str) -> Result<(JsValue, JsValue), JsError> {
+    let copy = js_sys::Object::assign(&js_sys::Object::new(), object.unchecked_ref());
+    let value = Reflect::get(&copy, &name.into()).map_err(|_| input(format!("options.{name}")))?;
+    Reflect::delete_property(&copy, &name.into()).map_err(|_| input("options"))?;
+    Ok((copy.into(), value))
 }
 
+/// `None` in a worker (no `window`): a worker's host page persists with `exportSession`.
 fn session_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.session_storage().ok().flatten()
+}
+
+fn remove_stored_session() -> Result<(), JsError> {
+    match session_storage() {
+        Some(storage) => storage
+            .remove_item(STORAGE_KEY)
+            .map_err(|_| Error::backend("sessionStorage refused to delete the stored session").into()),
+        None => Ok(()),
+    }
+}
+
+/// `RerankOptions` plus `explain`, which selects the call rather than tuning the order.
+fn to_options(options: JsValue) -> Result<(RerankOptions, bool), JsError> {
+    if is_absent(&options) {
+        return Ok((RerankOptions::default(), false));
+    }
+    if !options.is_object() {
+        return Err(input("options: expected an object such as { topK: 20 }"));
+    }
+    let (rest, explain) = take_field(&options, "explain")?;
+    let explain = match explain {
+        v if is_absent(&v) => false,
+        v => v.as_bool().ok_or_else(|| input("options.explain: expected true or false"))?,
+    };
+    Ok((from_js(rest, "options")?, explain))
 }
 
 fn to_event(raw: JsEvent) -> Result<Event, JsError> {

@@ -1,24 +1,25 @@
-// Demo storefront: renders the server's candidate order next to the order the
-// on-device LocalRanker produces. Nothing the shopper does leaves the page:
-// every fetch below is a same-origin GET for static files.
+// Demo storefront: the server's candidate order next to the order localrank computes on
+// this device, with the context controls, the long-tail option, "Why here?" and the privacy
+// panel. Nothing the shopper does leaves the page: every request is a same-origin GET for a
+// static file, and the privacy panel shows them all (netlog.js).
 
-const FOLD = 10; // items "above the fold"; entering it from below is shown as "new"
+import * as netlog from '/netlog.js';
+import { $, el, FOLD, HEAD, card, fmtBytes, hourLabel, movementBadge, netlogRow, primaryGenre, setStatus, weekdayName, whyHere } from '/ui.js';
+
 const EVENTS_WITH_ITEM = new Set(['view_item', 'select_item', 'add_to_cart', 'purchase']);
-
-const $ = (sel) => document.querySelector(sel);
-const el = (tag, props = {}, ...kids) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...kids);
-  return node;
-};
+const KEEP_KEY = 'localrank.demo.keep'; // the persistence switch itself (no event data)
 
 let readyResolve, readyReject;
 let byId = new Map(); // catalogue item id -> item
 const demo = {
-  ranker: null,
+  ranker: null, // LocalRanker (in the page) or LocalRankerWorker
+  mode: null, // 'worker' | 'page'
   catalog: null, // catalog.json as loaded: { source, items }
   candidates: [], // [{id, title, category}] in server order
-  lastOrder: [], // [{id, score, serverRank}] from the latest rerank
+  lastOrder: [], // [{id, score, serverRank, reasons}] from the latest rerank
+  events: [], // what this session recorded, for the privacy check (kept in this tab only)
+  progress: [], // loading progress messages
+  network: netlog.requests(),
   rerank: () => Promise.reject(new Error('demo not ready')),
   ready: new Promise((ok, fail) => ((readyResolve = ok), (readyReject = fail))),
 };
@@ -31,60 +32,38 @@ function showError(err) {
   box.hidden = false;
 }
 
-function setStatus(field, value) {
-  $(`[data-testid="${field}"]`).textContent = value;
+// ------------------------------------------------------------------ context controls
+
+function fillContextControls() {
+  const now = new Date();
+  $('#ctx-hour').append(...Array.from({ length: 24 }, (_, h) => el('option', { value: h, textContent: hourLabel(h) })));
+  $('#ctx-weekday').append(...Array.from({ length: 7 }, (_, d) => el('option', { value: d, textContent: weekdayName(d) })));
+  $('#ctx-hour').value = now.getHours();
+  $('#ctx-weekday').value = now.getDay();
+  $('#ctx-device').value = matchMedia('(max-width: 700px)').matches ? 'mobile' : 'desktop';
 }
 
-// Deterministic colour per category, drawn with CSS: no images are fetched.
-function hue(text) {
-  let h = 0;
-  for (const ch of text) h = (h * 31 + ch.codePointAt(0)) % 360;
-  return h;
+function readContext() {
+  const query = demo.query ?? null;
+  return {
+    hour: Number($('#ctx-hour').value),
+    weekday: Number($('#ctx-weekday').value),
+    device: $('#ctx-device').value,
+    pageType: $('#ctx-page').value,
+    promotion: $('#ctx-promotion').checked,
+    category: null,
+    query,
+  };
 }
 
-function card(item, badge) {
-  const tile = el('span', { className: 'tile', ariaHidden: 'true', textContent: item.category.slice(0, 2) });
-  tile.style.setProperty('--hue', hue(item.category.split(' / ')[0])); // colour by primary genre
-  const view = el('button', { type: 'button', textContent: 'View' });
-  view.dataset.action = 'view_item';
-  view.setAttribute('aria-label', `View ${item.title}`);
-  const cart = el('button', { type: 'button', textContent: 'Add to cart' });
-  cart.dataset.action = 'add_to_cart';
-  cart.setAttribute('aria-label', `Add ${item.title} to cart`);
-  const li = el(
-    'li',
-    { className: 'card' },
-    tile,
-    el('span', { className: 'info' }, el('span', { className: 'title', textContent: item.title }),
-      el('span', { className: 'category', textContent: item.category })),
-    badge ?? '',
-    el('span', { className: 'actions' }, view, cart),
-  );
-  li.dataset.id = item.id;
-  li.dataset.category = item.category;
-  return li;
+const CONTROL_NAMES = { 'ctx-hour': 'Time of day', 'ctx-weekday': 'Weekday', 'ctx-device': 'Device', 'ctx-page': 'Page type', 'ctx-promotion': 'Holiday or promotion' };
+
+function describeControl(input) {
+  const value = input.type === 'checkbox' ? (input.checked ? 'on' : 'off') : input.selectedOptions[0].textContent;
+  return `${CONTROL_NAMES[input.id]} → ${value}`;
 }
 
-// ↑n / ↓n against the server rank; "new" when an item climbed above the fold.
-function movementBadge(rank, serverRank) {
-  const delta = serverRank - rank;
-  const badge = el('span', { className: 'move' });
-  badge.dataset.testid = 'movement';
-  if (rank <= FOLD && serverRank > FOLD) {
-    badge.textContent = 'new';
-    badge.classList.add('up');
-  } else if (delta > 0) {
-    badge.textContent = `↑${delta}`;
-    badge.classList.add('up');
-  } else if (delta < 0) {
-    badge.textContent = `↓${-delta}`;
-    badge.classList.add('down');
-  } else {
-    badge.textContent = '=';
-  }
-  badge.title = `server rank ${serverRank}`;
-  return badge;
-}
+// ------------------------------------------------------------------ rendering
 
 function renderServer() {
   const list = $('#server-list');
@@ -92,56 +71,104 @@ function renderServer() {
   for (const li of list.children) li.dataset.testid = 'server-item';
 }
 
-function renderDevice(order) {
-  const list = $('#device-list');
-  list.replaceChildren(
+function renderDevice(order, entered) {
+  const n = demo.ranker.sessionLength;
+  $('#device-list').replaceChildren(
     ...order.map((r, i) => {
-      const li = card(byId.get(r.id), movementBadge(i + 1, r.serverRank));
+      const li = card(byId.get(r.id), movementBadge(i + 1, r.serverRank), whyHere(r, n));
       li.dataset.testid = 'device-item';
       li.dataset.score = r.score;
+      li.dataset.serverRank = r.serverRank;
+      if (entered.has(r.id)) li.classList.add('entered');
       return li;
     }),
   );
 }
 
-function updateSession() {
-  setStatus('session-length', demo.ranker.sessionLength);
+/** Tail share and genres of a top 10 (`ranks`: server ranks, `ids`: product ids). */
+function topStats(order) {
+  const top = order.slice(0, FOLD);
+  const tail = top.filter((r) => r.serverRank > HEAD).length / top.length;
+  const genres = new Set(top.map((r) => primaryGenre(byId.get(r.id).category))).size;
+  return { tail, genres };
 }
 
-// Reranks run one at a time, in click order.
+function renderTailStats(order) {
+  const server = topStats(demo.candidates.map((c, i) => ({ id: c.id, serverRank: i + 1 })));
+  const device = topStats(order);
+  const p = $('[data-testid="tail-stats"]');
+  p.dataset.tailShare = device.tail;
+  p.dataset.genres = device.genres;
+  p.textContent = `Top ${FOLD} here: ${Math.round(device.tail * 100)}% long-tail titles (server rank > ${HEAD}), ` +
+    `${device.genres} genres — server's top ${FOLD}: ${Math.round(server.tail * 100)}%, ${server.genres} genres.`;
+}
+
+const titles = (ranked, most) =>
+  ranked.slice(0, most).map((r) => byId.get(r.id).title).join(', ') + (ranked.length > most ? ` and ${ranked.length - most} more` : '');
+
+/** What the last change did to the order, in words. */
+function renderChanges(cause, before, after, quietIfSame) {
+  const pos = new Map(before.map((r, i) => [r.id, i]));
+  const moved = after.filter((r, i) => pos.get(r.id) !== i).length;
+  const oldTop = new Set(before.slice(0, FOLD).map((r) => r.id));
+  const entered = after.slice(0, FOLD).filter((r) => !oldTop.has(r.id));
+  const p = $('#changes');
+  if (!moved && quietIfSame) return new Set(); // a bare rerank() that changed nothing says nothing
+  p.dataset.moved = moved;
+  p.dataset.cause = cause;
+  const empty = demo.ranker.sessionLength === 0 ? ' The session is empty, so this is the server order.' : '';
+  p.textContent = !moved ? `${cause}: the order did not change.${empty}`
+    : `${cause}: ${moved} of ${after.length} products moved` +
+      (entered.length ? `; new in the top ${FOLD}: ${titles(entered, 4)}.` : '.') + empty;
+  return new Set(entered.map((r) => r.id));
+}
+
+function renderSession() {
+  setStatus('session-length', demo.ranker.sessionLength);
+  updatePrivacy();
+}
+
+// ------------------------------------------------------------------ reranking
+
+// Ranker calls run one at a time, in the order they were asked for: a rerank queued after a
+// click (by the page or a test) always sees that click, in the worker too.
 let queue = Promise.resolve();
-function rerank() {
-  const run = async () => {
-    const query = $('#search-input').value.trim() || null;
-    const context = {
-      timestamp: Date.now(),
-      device: matchMedia('(max-width: 700px)').matches ? 'mobile' : 'desktop',
-      pageType: query ? 'search' : 'home',
-      category: null,
-      query,
-    };
-    const t0 = performance.now();
-    const out = await demo.ranker.rerank(demo.candidates, context, { topK: demo.candidates.length });
-    setStatus('rerank-ms', (performance.now() - t0).toFixed(1));
-    demo.lastOrder = out;
-    renderDevice(out);
-    updateSession();
-    return out;
-  };
-  const next = queue.then(run);
+function enqueue(fn) {
+  const next = queue.then(fn);
   queue = next.catch(() => {});
   return next;
 }
 
-function observe(event) {
-  try {
-    demo.ranker.observe({ timestamp: Date.now(), ...event });
-  } catch (err) {
-    showError(err);
-    return;
-  }
-  updateSession();
-  return rerank().catch(showError);
+const rerank = (cause) => enqueue(() => runRerank(cause));
+
+async function runRerank(cause) {
+  const longTail = Number($('#long-tail').value);
+  const t0 = performance.now();
+  const out = await demo.ranker.rerank(demo.candidates, readContext(), { topK: demo.candidates.length, longTail, explain: true });
+  setStatus('rerank-ms', (performance.now() - t0).toFixed(1));
+  setStatus('rerank-at', `at ${new Date().toLocaleTimeString()}`);
+  const before = demo.lastOrder.length ? demo.lastOrder : out;
+  demo.lastOrder = out;
+  renderDevice(out, renderChanges(cause ?? 'Rerank', before, out, !cause));
+  renderTailStats(out);
+  renderSession();
+  return out;
+}
+
+function observe(event, said) {
+  const recorded = enqueue(async () => {
+    await demo.ranker.observe({ timestamp: Date.now(), ...event });
+    demo.events.push(event);
+    $('#message').textContent = '';
+    renderSession();
+  });
+  recorded.catch(showError);
+  // Queued now, behind the event, so whatever is queued next sees the reranked list; skipped
+  // (the error is already shown) when the event was refused.
+  return enqueue(async () => {
+    const ok = await recorded.then(() => true, () => false);
+    return ok ? runRerank(said) : undefined;
+  }).catch(showError);
 }
 
 function onProductClick(e) {
@@ -150,8 +177,107 @@ function onProductClick(e) {
   const item = byId.get(button.closest('li').dataset.id);
   const event = button.dataset.action;
   if (!EVENTS_WITH_ITEM.has(event)) return;
-  $('#message').textContent = `${event === 'view_item' ? 'Viewed' : 'Added to cart'}: ${item.title}`;
-  observe({ event, id: item.id, title: item.title, category: item.category, price: item.price ?? null });
+  const said = `${event === 'view_item' ? 'Viewed' : 'Added to cart'}: ${item.title}`;
+  observe({ event, id: item.id, title: item.title, category: item.category }, said);
+}
+
+// ------------------------------------------------------------------ privacy panel
+
+/** Strings that would give the session away if a request carried them. */
+function secrets() {
+  const out = new Set();
+  for (const e of demo.events) {
+    for (const s of [e.title, e.query]) if (s) out.add(s).add(encodeURIComponent(s));
+  }
+  return [...out];
+}
+
+function updatePrivacy() {
+  const rows = netlog.requests();
+  const leaks = secrets();
+  const bad = rows.filter((r) => r.method !== 'GET' || r.sent !== 0 || new URL(r.url).origin !== location.origin);
+  const carrying = rows.filter((r) => leaks.some((s) => r.url.includes(s)));
+  const since = rows.filter((r) => r.at > (demo.readyAt ?? Infinity)).length;
+  const p = $('[data-testid="privacy-verdict"]');
+  p.dataset.carrying = carrying.length;
+  p.dataset.unexpected = bad.length;
+  p.classList.toggle('alarm', bad.length + carrying.length > 0);
+  const sent = rows.reduce((a, r) => a + r.sent, 0);
+  const [headline, detail] = bad.length + carrying.length
+    ? ['⚠ Something left this page', `${bad.length} request(s) were not plain same-origin GETs and ${carrying.length} carried session data: see the log.`]
+    : ['✔ Session events sent: none',
+      `Nothing about you left this browser. ${rows.length} requests, all GETs of static files from this origin, ${fmtBytes(sent)} of request bodies; ` +
+      `none carries any of your ${demo.events.length} events. ${since} request${since === 1 ? '' : 's'} since the model loaded.`];
+  p.replaceChildren(el('strong', { textContent: headline }), detail);
+}
+
+function watchNetwork() {
+  const body = $('[data-testid="netlog"] tbody');
+  const draw = (row) => {
+    const tr = netlogRow(row);
+    const old = body.querySelector(`tr[data-n="${row.n}"]`);
+    old ? old.replaceWith(tr) : body.append(tr);
+    updatePrivacy();
+  };
+  netlog.requests().forEach(draw);
+  netlog.onRequest(draw);
+}
+
+async function forgetMe() {
+  await enqueue(async () => {
+    await demo.ranker.clear();
+    await demo.ranker.setPersist(false);
+  });
+  sessionStorage.removeItem(KEEP_KEY);
+  $('#persist').checked = false;
+  demo.events = [];
+  demo.query = null;
+  $('#search-input').value = '';
+  $('#message').textContent = 'Session forgotten: nothing of it is left in this tab.';
+  return rerank('Forget me');
+}
+
+async function setKeep(on) {
+  if (on) sessionStorage.setItem(KEEP_KEY, '1');
+  else sessionStorage.removeItem(KEEP_KEY);
+  await enqueue(() => demo.ranker.setPersist(on));
+  $('#message').textContent = on ? 'Your session will survive a reload of this tab (sessionStorage).' : 'Your session is no longer stored.';
+}
+
+// ------------------------------------------------------------------ start-up
+
+function showProgress(p) {
+  demo.progress.push(p);
+  const bar = $('#load-progress');
+  if (p.stage === 'download') {
+    setStatus('load-stage', `Downloading ${p.file} ${fmtBytes(p.loaded)}${p.total ? ` of ${fmtBytes(p.total)}` : ''}`);
+    if (p.total) Object.assign(bar, { max: p.total, value: p.loaded });
+    else bar.removeAttribute('value');
+  } else if (p.stage === 'start') {
+    setStatus('load-stage', `Starting the model (${p.device}) and warming up…`);
+    bar.removeAttribute('value');
+  } else if (p.stage === 'ready') {
+    $('[data-testid="loading"]').hidden = true;
+  }
+}
+
+async function startRanker(mode, device, persist) {
+  const options = { model: '/models/', device, maxSession: 50, persist };
+  if (mode === 'worker') {
+    const { LocalRankerWorker } = await import('/pkg/worker.js');
+    return LocalRankerWorker.create({
+      ...options,
+      onProgress: showProgress,
+      onRequest: (r) => netlog.record({ url: r.url, initiator: r.initiator, received: r.bytes }),
+    });
+  }
+  showProgress({ stage: 'download', file: 'localrank.js + localrank_bg.wasm', loaded: 0, total: 0 });
+  const mod = await import('/pkg/localrank.js');
+  await mod.default();
+  showProgress({ stage: 'start', device });
+  const ranker = await mod.LocalRanker.create(options);
+  showProgress({ stage: 'ready' });
+  return ranker;
 }
 
 async function loadJson(url) {
@@ -160,15 +286,8 @@ async function loadJson(url) {
   return res.json();
 }
 
-async function main() {
-  const params = new URLSearchParams(location.search);
-  const device = params.get('device') ?? 'auto';
-  if (!['auto', 'cpu', 'webgpu'].includes(device)) throw new Error(`?device must be auto, cpu or webgpu, not "${device}"`);
-
-  const [catalogJson, serverJson] = await Promise.all([
-    loadJson('/data/catalog.json'),
-    loadJson('/data/server-candidates.json'),
-  ]);
+async function loadCatalogue() {
+  const [catalogJson, serverJson] = await Promise.all([loadJson('/data/catalog.json'), loadJson('/data/server-candidates.json')]);
   demo.catalog = catalogJson;
   byId = new Map(catalogJson.items.map((it) => [String(it.id), it]));
   demo.candidates = serverJson.candidates.map((id) => {
@@ -178,44 +297,72 @@ async function main() {
     if (it.price != null) c.price = it.price; // MovieLens has no prices; never invent one
     return c;
   });
-  renderServer();
+}
 
-  // Dynamic import so a missing /pkg build is reported on the page, not just in the console.
-  let mod;
-  try {
-    mod = await import('/pkg/localrank.js');
-  } catch (err) {
-    throw new Error(`could not load /pkg/localrank.js (run wasm-pack build --target web): ${err.message}`);
-  }
-  await mod.default();
-  setStatus('backend', `starting (${device})…`);
-  try {
-    demo.ranker = await mod.LocalRanker.create({ model: '/models/', device, maxSession: 50, persist: false });
-  } catch (err) {
-    setStatus('backend', 'unavailable');
-    throw new Error(`could not start the ranker with device=${device}: ${err?.message ?? err}`);
-  }
-  setStatus('backend', demo.ranker.backend);
-  setStatus('model-version', demo.ranker.modelVersion);
-  demo.rerank = rerank;
-
+function wireControls() {
   $('#forget').disabled = false;
-  $('#forget').addEventListener('click', () => {
-    demo.ranker.clear();
-    $('#message').textContent = 'Session forgotten.';
-    updateSession();
-    rerank().catch(showError);
+  $('#persist').disabled = false;
+  $('#forget').addEventListener('click', () => forgetMe().catch(showError));
+  $('#persist').addEventListener('change', (e) => setKeep(e.target.checked).catch(showError));
+  $('#use-worker').addEventListener('change', (e) => {
+    const params = new URLSearchParams(location.search);
+    params.set('worker', e.target.checked ? '1' : '0');
+    location.search = params.toString();
   });
   $('#search-form').addEventListener('submit', (e) => {
     e.preventDefault(); // keep the query out of the URL: it never reaches the server
     const query = $('#search-input').value.trim();
     if (!query) return;
-    $('#message').textContent = `Searched: ${query}`;
-    observe({ event: 'search', query });
+    demo.query = query;
+    $('#ctx-page').value = 'search';
+    observe({ event: 'search', query }, `Searched: ${query}`);
   });
+  for (const id of Object.keys(CONTROL_NAMES)) {
+    $(`#${id}`).addEventListener('change', (e) => rerank(describeControl(e.target)).catch(showError));
+  }
+  $('#long-tail').addEventListener('input', (e) => {
+    $('#long-tail-value').value = e.target.value;
+  });
+  $('#long-tail').addEventListener('change', (e) => rerank(`Long tail → ${e.target.value}`).catch(showError));
   document.querySelector('main').addEventListener('click', onProductClick);
+}
 
-  await rerank();
+async function main() {
+  watchNetwork();
+  const params = new URLSearchParams(location.search);
+  const device = params.get('device') ?? 'auto';
+  if (!['auto', 'cpu', 'webgpu'].includes(device)) throw new Error(`?device must be auto, cpu or webgpu, not "${device}"`);
+  demo.mode = params.get('worker') === '0' ? 'page' : 'worker';
+  $('#use-worker').checked = demo.mode === 'worker';
+  fillContextControls();
+  await loadCatalogue();
+  renderServer();
+
+  const persist = sessionStorage.getItem(KEEP_KEY) === '1';
+  $('#persist').checked = persist;
+  setStatus('backend', `starting (${device})…`);
+  setStatus('runs-in', demo.mode === 'worker' ? 'Web Worker' : 'page (main thread)');
+  try {
+    demo.ranker = await startRanker(demo.mode, device, persist);
+  } catch (err) {
+    setStatus('backend', 'unavailable');
+    throw new Error(`could not start the ranker with device=${device}: ${err?.message ?? err}`);
+  }
+  const r = demo.ranker;
+  setStatus('backend', r.backend + (r.fallbackReason ? ` (${r.fallbackReason})` : ''));
+  setStatus('model-version', r.modelVersion);
+  setStatus('model-size', `· ${fmtBytes(r.modelBytes)}`);
+  demo.events = persist ? await sessionEvents() : [];
+  demo.rerank = rerank;
+  wireControls();
+  demo.readyAt = performance.now();
+  await rerank(persist && demo.events.length ? 'Session restored' : 'Start');
+}
+
+/** The session the ranker holds (restored from sessionStorage), as the page's events. */
+async function sessionEvents() {
+  const stored = JSON.parse(await demo.ranker.exportSession());
+  return stored.map((e) => ({ event: e.kind, id: e.item_id, title: e.title, query: e.query }));
 }
 
 main().then(

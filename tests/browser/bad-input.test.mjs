@@ -32,7 +32,8 @@ async function stillWorks(page, after) {
 
 test('bad-input: errors name the problem and the ranker recovers', { timeout: 120_000 }, async (t) => {
   const { page, url, logs } = await openDemo(t);
-  await gotoReady(page, `${url}?device=cpu`, logs);
+  // In the page (not the worker): these calls go straight to LocalRanker.
+  await gotoReady(page, `${url}?device=cpu&worker=0`, logs);
 
   const missingId = await attempt(page, (r) => r.rerank([{ id: '1', title: 'a', category: 'b' }, { title: 'x', category: 'Drama' }], {}, {}));
   assert.equal(missingId.threw, 'async', `rerank with a missing id must reject (got ${JSON.stringify(missingId)})`);

@@ -1,21 +1,18 @@
-// Personalisation on the CPU backend, plus the demo screenshot and narrow layout.
+// Personalisation on the CPU backend (in the page's main thread), plus the narrow layout and
+// keyboard use. The worker is exercised by controls.test.mjs and privacy.test.mjs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { artifactPath, genreScenario, gotoReady, openDemo } from './helpers.mjs';
+import { genreScenario, gotoReady, openDemo } from './helpers.mjs';
 
 test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_000 }, async (t) => {
   const { page, url, logs } = await openDemo(t);
-  await gotoReady(page, `${url}?device=cpu`, logs);
+  await gotoReady(page, `${url}?device=cpu&worker=0`, logs);
   assert.equal(await page.textContent('[data-testid="backend"]'), 'cpu');
+  assert.equal(await page.textContent('[data-testid="runs-in"]'), 'page (main thread)');
   assert.ok((await page.textContent('[data-testid="model-version"]')).trim().length > 0, 'model version shown');
 
   const r = await genreScenario(page);
   t.diagnostic(`cpu: "${r.category}" others mean rank ${r.before.toFixed(1)} -> ${r.after.toFixed(1)}`);
-  await page.evaluate(() => {
-    window.scrollTo(0, 0);
-    for (const l of document.querySelectorAll('.products')) l.scrollTop = 0;
-  });
-  await page.screenshot({ path: artifactPath('demo.png') });
 
   // "Forget me" empties the session and restores the server order.
   await page.click('[data-testid="forget"]');
@@ -39,5 +36,14 @@ test('layout: columns stack at 390px and controls are labelled', { timeout: 120_
   assert.equal(await page.getByLabel('Search the store').count(), 1);
   const unnamed = await page.$$eval('button', (bs) => bs.filter((b) => !(b.getAttribute('aria-label') || b.textContent.trim())).length);
   assert.equal(unnamed, 0, 'every button needs an accessible name');
-  await page.screenshot({ path: artifactPath('demo-390.png') });
+  const labelless = await page.$$eval('select, input', (xs) => xs.filter((x) => !x.labels?.length && !x.getAttribute('aria-label')).map((x) => x.id));
+  assert.deepEqual(labelless, [], 'every control has a label');
+
+  // Keyboard only: Tab to the first "View" button and press Enter.
+  await page.focus('[data-testid="server-list"] > li:first-child button[data-action="view_item"]');
+  await page.keyboard.press('Enter');
+  await page.evaluate(() => window.demo.rerank());
+  assert.equal(await page.textContent('[data-testid="session-length"]'), '1', 'Enter on a focused View button records the view');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.action), 'add_to_cart', 'Tab moves to the next control');
 });

@@ -25,7 +25,7 @@ test('rerank-webgpu: viewing one category lifts its other members', { timeout: 3
     return;
   }
   t.diagnostic(`WebGPU adapter: ${probe.adapter}`);
-  await gotoReady(page, `${url}?device=webgpu`, logs);
+  await gotoReady(page, `${url}?device=webgpu&worker=0`, logs);
   assert.equal(await page.textContent('[data-testid="backend"]'), 'webgpu');
   const r = await genreScenario(page);
   t.diagnostic(`webgpu: "${r.category}" others mean rank ${r.before.toFixed(1)} -> ${r.after.toFixed(1)}`);

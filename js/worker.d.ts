@@ -1,0 +1,34 @@
+// Types for pkg/worker.js (the Web Worker entry point of localrank).
+import type { Candidate, CreateOptions, PageContext, Ranked, RerankOptions, ShopperEvent } from './localrank';
+
+export type Progress =
+  | { type: 'progress'; stage: 'download'; file: string; loaded: number; total: number }
+  | { type: 'progress'; stage: 'start'; device: string }
+  | { type: 'progress'; stage: 'ready' };
+
+/** A request the worker made (resource timing): all are GETs without a body. */
+export interface WorkerRequest { type: 'request'; url: string; initiator: string; bytes: number; }
+
+export interface WorkerCreateOptions extends Omit<CreateOptions, 'model'> {
+  /** URL of the model directory (the worker fetches the files itself, with progress). */
+  model: string;
+  onProgress?: (p: Progress) => void;
+  onRequest?: (r: WorkerRequest) => void;
+  /** Where worker.js is served from (default: this module's URL). */
+  workerUrl?: string | URL;
+}
+
+export class LocalRankerWorker {
+  static create(options: WorkerCreateOptions): Promise<LocalRankerWorker>;
+  readonly backend: 'webgpu' | 'cpu';
+  readonly fallbackReason: string | null;
+  readonly modelVersion: string;
+  readonly modelBytes: number;
+  readonly sessionLength: number;
+  observe(event: ShopperEvent): Promise<number>;
+  rerank(candidates: Candidate[], context?: PageContext, options?: RerankOptions): Promise<Ranked[]>;
+  exportSession(): Promise<string>;
+  setPersist(on: boolean): Promise<void>;
+  clear(): Promise<void>;
+  dispose(): void;
+}
