@@ -54,4 +54,11 @@ test('rerank-webgpu: viewing one category lifts its other members', { timeout: 3
   assert.equal(parity.n, 100);
   assert.ok(parity.diff < 1e-3, `WebGPU and CPU scores differ by ${parity.diff}`);
   t.diagnostic(`webgpu vs cpu: max |score difference| ${parity.diff.toExponential(2)} over ${parity.n} candidates`);
+
+  // The same in the Web Worker (WebGPU from a worker's navigator.gpu).
+  await gotoReady(page, `${url}?device=webgpu&worker=1`, logs);
+  assert.equal(await page.textContent('[data-testid="backend"]'), 'webgpu');
+  assert.equal(await page.textContent('[data-testid="runs-in"]'), 'Web Worker');
+  const w = await genreScenario(page);
+  t.diagnostic(`webgpu in the worker: "${w.category}" others mean rank ${w.before.toFixed(1)} -> ${w.after.toFixed(1)}`);
 });
