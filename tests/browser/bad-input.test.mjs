@@ -53,6 +53,35 @@ test('bad-input: errors name the problem and the ranker recovers', { timeout: 12
   assert.match(teleport.message, /teleport/);
   await stillWorks(page, 'an unknown event');
 
+  const badImport = await attempt(page, (r) => r.importSession('{not a session'));
+  assert.equal(badImport.threw, 'sync', `importSession with garbage must throw (got ${JSON.stringify(badImport)})`);
+  assert.ok(badImport.isError);
+  assert.match(badImport.message, /importSession/);
+  const badExplain = await attempt(page, (r) => r.rerank([{ id: '1', title: 'a' }], {}, { explain: 'yes' }));
+  assert.equal(badExplain.threw, 'async', `explain: 'yes' must reject (got ${JSON.stringify(badExplain)})`);
+  assert.match(badExplain.message, /explain/);
+  await stillWorks(page, 'a bad importSession and a bad explain option');
+
+  // Through the worker, errors arrive as Errors with the same messages, and it keeps working.
+  const viaWorker = await page.evaluate(async () => {
+    const { LocalRankerWorker } = await import('/pkg/worker.js');
+    const w = await LocalRankerWorker.create({ model: '/models/', device: 'cpu' });
+    let error;
+    try {
+      await w.observe({ event: 'teleport', id: '1', title: 'x' });
+    } catch (e) {
+      error = { isError: e instanceof Error, message: e.message };
+    }
+    const n = (await w.rerank(window.demo.candidates, {}, { explain: true })).length;
+    w.dispose();
+    const afterDispose = await w.rerank([], {}).then(() => 'resolved', (e) => e.message);
+    return { error, n, afterDispose };
+  });
+  assert.ok(viaWorker.error?.isError, `the worker's observe must reject with an Error: ${JSON.stringify(viaWorker)}`);
+  assert.match(viaWorker.error.message, /teleport/);
+  assert.equal(viaWorker.n, 100, 'the worker still reranks after a bad event');
+  assert.match(viaWorker.afterDispose, /disposed/);
+
   // Corrupted models are served from fake directories that mirror /models/.
   const manifest = await page.evaluate(() => fetch('/models/manifest.json').then((r) => r.json()));
   assert.ok('format_version' in manifest, `models/manifest.json has no format_version: ${JSON.stringify(manifest)}`);
