@@ -1,82 +1,244 @@
-// Speed and size of localrank in headless Debian Chromium: cold start, warm rerank p50/p95,
-// gzipped bytes of runtime and model. Prints a table and writes bench/results.json.
+// localrank against ONNX Runtime Web on the same model, in ONE headless Chromium run.
 //   node bench/run.mjs [--runs 200]
+// Before the browser starts: bench/onnx/setup.sh (pinned venv) and bench/onnx/export.py export
+// models/ to bench/onnx/localrank.onnx, check parity with models/golden.json (onnxruntime,
+// Python; aborts above 1e-4) and encode the workload below for onnxruntime-web.
+// Then, per runtime, a fresh browser context (cold start: navigation to the first result, wasm
+// and model fetched from localhost), warm p50/p95, the bytes it fetched (gzip -9) and memory
+// after 1,000 reranks. Prints a table and writes bench/results.json.
 // This is a benchmark, not a test: nothing here asserts a speed.
-import { readFileSync, writeFileSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync, execSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { REPO, startServer } from '../scripts/serve.mjs';
+import { REPO, fileFor, startBenchServer } from './server.mjs';
+import { simdKernel, FLOPS_PER_ITER } from './throughput.mjs';
 
-const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 200;
+const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : dflt; };
+const RUNS = Number(arg('--runs', 200));
+const GPU_RUNS = Math.min(RUNS, Number(arg('--gpu-runs', 50)));   // SwiftShader is slow
+const MEM_RUNS = Number(arg('--mem-runs', 1000));
+const GPU_MEM_RUNS = Math.min(MEM_RUNS, Number(arg('--gpu-mem-runs', 100)));
+const ONLY = arg('--only', '');  // e.g. "ort-wasm,localrank-cpu" to run a subset
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu',
+  '--enable-precise-memory-info', '--js-flags=--expose-gc'];
 
-const gz = (...files) => files.reduce((n, f) => n + gzipSync(readFileSync(join(REPO, f)), { level: 9 }).length, 0);
-const raw = (...files) => files.reduce((n, f) => n + statSync(join(REPO, f)).size, 0);
+// ---- 1. ONNX export + parity (Python onnxruntime vs the Rust ranker's golden scores)
+execFileSync(join(REPO, 'bench/onnx/setup.sh'), { stdio: 'inherit' });
+const exportLog = execFileSync(join(REPO, 'bench/.venv/bin/python'),
+  [join(REPO, 'bench/onnx/export.py'), '--bench-inputs', join(REPO, 'bench/onnx/bench-inputs.json')]).toString();
+process.stdout.write(exportLog);
+const inputs = JSON.parse(readFileSync(join(REPO, 'bench/onnx/bench-inputs.json')));
 const manifest = JSON.parse(readFileSync(join(REPO, 'models/manifest.json')));
-const modelFiles = ['weights', 'tokenizer'].map((r) => `models/${manifest.files[r].path}`);
-const runtimeFiles = ['pkg/localrank_bg.wasm', 'pkg/localrank.js'];
+const catalog = JSON.parse(readFileSync(join(REPO, 'www/data/catalog.json'))).items;
 
-// The page a storefront would have: import, fetch the model, create, rerank once.
-const PAGE = `<!doctype html><script type="module">
-  const t0 = performance.now();
-  const mod = await import('/pkg/localrank.js');
-  await mod.default();
-  const device = new URLSearchParams(location.search).get('device');
-  const [catalog, server] = await Promise.all(['/data/catalog.json', '/data/server-candidates.json']
-    .map((u) => fetch(u).then((r) => r.json())));
-  const ranker = await mod.LocalRanker.create({ model: '/models/', device });
-  const byId = new Map(catalog.items.map((i) => [i.id, i]));
-  const cands = server.candidates.map((id) => byId.get(id));
-  ranker.observe({ event: 'select_item', ...cands[40] });
-  await ranker.rerank(cands, {});
-  window.bench = { mod, ranker, catalog, cold: performance.now() - t0,
-    navToFirst: performance.now() };
+// The workload (bench/onnx/export.py encodes the very same for onnxruntime-web): candidates = the
+// first N catalogue items, session = S select_item events on catalogue items 600.., this context.
+const CTX = { hour: 12, weekday: 3, device: 'desktop', pageType: 'home', promotion: false };
+const item = ({ id, title, category }) => ({ id, title, category });
+const workload = (n, s) => ({ items: catalog.slice(0, n).map(item), events: catalog.slice(600, 600 + s).map(item) });
+const COLD = { candidates: 100, session: 50 };
+
+// ---- 2. FLOPs of one rerank (Model::score, src/model.rs), from the manifest's config.
+// Matmuls and pooling count 2 FLOPs per multiply-add; LayerNorm ~8, softmax ~5, GELU ~10 per
+// element; embedding gathers 0. The session is always padded to max_session, so the FLOPs do
+// not depend on the number of events.
+function flops(n) {
+  const { d_model: d, max_session: l, max_tokens: t, layers } = manifest.config;
+  const pool = (rows) => rows * t * d * 2 + rows * d;
+  const block = 2 * l * d * 3 * d + 2 * 2 * l * l * d + 2 * l * d * d + 2 * l * d * 2 * d * 2
+    + 5 * manifest.config.heads * l * l + 2 * 8 * l * d + 10 * l * 2 * d + 2 * l * d + 5 * l * d;
+  return pool(l) + 4 * l * d + layers * block + pool(l) + 6 * l * d + 8 * l * d + pool(n) + n * d + 2 * n * d;
+}
+
+// ---- 3. The page: one template, the runtime chosen by the query string.
+const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title>
+<script type="application/json" id="cold">${JSON.stringify({
+  ctx: CTX, ...workload(COLD.candidates, COLD.session),
+  feeds: inputs.cases.find((c) => c.candidates === COLD.candidates && c.session === COLD.session).feeds,
+})}</script>
+<script type="module">
+const P = new URLSearchParams(location.search);
+const cold = JSON.parse(document.getElementById('cold').textContent);
+const rt = P.get('rt');
+function tensorFrom(ort, nested) {
+  const dims = []; for (let a = nested; Array.isArray(a); a = a[0]) dims.push(a.length);
+  return new ort.Tensor('int64', BigInt64Array.from(nested.flat(Infinity), BigInt), dims);
+}
+let api;
+try {
+  if (rt === 'localrank') {
+    const mod = await import('/' + P.get('pkg') + '/localrank.js');
+    await mod.default();
+    const ranker = await mod.LocalRanker.create({ model: '/models/', device: P.get('device') });
+    const load = (c) => { ranker.clear(); for (const e of c.events) ranker.observe({ event: 'select_item', ...e }); };
+    const rerank = (c) => ranker.rerank(c.items, cold.ctx, { personalization: 1 });
+    load(cold); const first = await rerank(cold);
+    api = { backend: ranker.backend, load, rerank, first,
+      scores: (res, c) => { const by = new Map(res.map((r) => [r.id, r.score])); return c.items.map((i) => by.get(i.id)); } };
+  } else {
+    const ep = P.get('ep');
+    const ort = await import(ep === 'webgpu' ? '/ort/ort.webgpu.min.mjs' : '/ort/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/ort/';
+    ort.env.wasm.numThreads = Number(P.get('threads'));
+    const session = await ort.InferenceSession.create('/onnx/localrank.onnx', { executionProviders: [ep] });
+    const toFeeds = (f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, tensorFrom(ort, v)]));
+    let feeds;
+    const load = (c) => { feeds = toFeeds(c.feeds); };
+    const rerank = async () => { const out = await session.run(feeds); return out.scores.getData ? await out.scores.getData() : out.scores.data; };
+    load(cold); const first = await rerank();
+    api = { backend: ep, threads: ort.env.wasm.numThreads, load, rerank, first, scores: (res) => Array.from(res) };
+  }
+  api.cold = performance.now();   // ms since navigation start: first result, model fetch included
+  api.isolated = self.crossOriginIsolated;
+} catch (e) { api = { error: String(e && e.stack || e) }; }
+window.bench = api;
 </script>`;
 
-async function measure(page, device, candidates, session) {
-  return page.evaluate(async ({ candidates, session, runs }) => {
-    const { ranker, catalog } = window.bench;
-    const items = catalog.items.slice(0, candidates);
-    ranker.clear();
-    for (const it of catalog.items.slice(600, 600 + session)) ranker.observe({ event: 'select_item', ...it });
-    for (let i = 0; i < 5; i++) await ranker.rerank(items, {});
+// Every wasm memory the page creates or instantiates, for the memory figures.
+const MEMORY_HOOK = () => {
+  const mems = (window.__wasmMemories = []);
+  const M = WebAssembly.Memory;
+  WebAssembly.Memory = function (...a) { const m = new M(...a); mems.push(m); return m; };
+  WebAssembly.Memory.prototype = M.prototype;
+  const grab = (r) => { const i = r.instance ?? r; const m = i?.exports?.memory; if (m && !mems.includes(m)) mems.push(m); return r; };
+  for (const f of ['instantiate', 'instantiateStreaming']) {
+    const orig = WebAssembly[f];
+    WebAssembly[f] = (...a) => orig.apply(WebAssembly, a).then(grab);
+  }
+};
+
+async function measure(page, workloadCase, runs) {
+  return page.evaluate(async ({ c, runs }) => {
+    const b = window.bench;
+    b.load(c);
+    let res;
+    for (let i = 0; i < 5; i++) res = await b.rerank(c);
     const t = [];
     for (let i = 0; i < runs; i++) {
       const s = performance.now();
-      await ranker.rerank(items, {});
+      res = await b.rerank(c);
       t.push(performance.now() - s);
     }
-    t.sort((a, b) => a - b);
-    return { p50: t[Math.floor(runs * 0.5)], p95: t[Math.floor(runs * 0.95)] };
-  }, { candidates, session, runs: device === 'webgpu' ? Math.min(RUNS, 50) : RUNS });
+    t.sort((x, y) => x - y);
+    return { p50: t[Math.floor(runs * 0.5)], p95: t[Math.min(runs - 1, Math.floor(runs * 0.95))], scores: b.scores(res, c) };
+  }, { c: workloadCase, runs });
 }
 
-const server = await startServer({ port: 0 });
+async function memory(page, workloadCase, runs) {
+  return page.evaluate(async ({ c, runs }) => {
+    const b = window.bench;
+    const snap = () => { gc(); return { wasm: window.__wasmMemories.reduce((n, m) => n + m.buffer.byteLength, 0),
+      heap: performance.memory.usedJSHeapSize }; };
+    b.load(c);
+    for (let i = 0; i < 5; i++) await b.rerank(c);
+    const before = snap();
+    for (let i = 0; i < runs; i++) await b.rerank(c);
+    const after = snap();
+    return { runs, wasm_bytes_before: before.wasm, wasm_bytes_after: after.wasm,
+      js_heap_bytes_before: before.heap, js_heap_bytes_after: after.heap };
+  }, { c: workloadCase, runs });
+}
+
+const zscore = (v) => { const m = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = Math.max(Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length), 1e-6); return v.map((x) => (x - m) / sd); };
+const maxDiff = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+const gzFile = (f) => gzipSync(readFileSync(f), { level: 9 }).length;
+const rawFile = (f) => readFileSync(f).length;
+
+const CONFIGS = [
+  { id: 'localrank-cpu-simd', runtime: 'localrank', backend: 'cpu', build: 'bench/pkg-cpu: CPU only (flex), +simd128, burn simd, fat LTO, wasm-opt -O3',
+    q: 'rt=localrank&pkg=pkg-cpu&device=cpu', needs: 'bench/pkg-cpu/localrank_bg.wasm' },
+  { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg: CPU + WebGPU (scripts/build-wasm), no SIMD, wasm-opt off',
+    q: 'rt=localrank&pkg=pkg&device=cpu', needs: 'pkg/localrank_bg.wasm' },
+  { id: 'localrank-webgpu', runtime: 'localrank', backend: 'webgpu', build: 'pkg: CPU + WebGPU (scripts/build-wasm), no SIMD, wasm-opt off',
+    q: 'rt=localrank&pkg=pkg&device=webgpu', needs: 'pkg/localrank_bg.wasm', gpu: true },
+  { id: 'ort-wasm', runtime: 'onnxruntime-web', backend: 'wasm', threads: 1, build: 'onnxruntime-web 1.30.0 ort.wasm.min.mjs, 1 thread',
+    q: 'rt=ort&ep=wasm&threads=1' },
+  { id: 'ort-wasm-mt', runtime: 'onnxruntime-web', backend: 'wasm', threads: 2, build: 'onnxruntime-web 1.30.0 ort.wasm.min.mjs, 2 threads (cross-origin isolated)',
+    q: 'rt=ort&ep=wasm&threads=2' },
+  { id: 'ort-webgpu', runtime: 'onnxruntime-web', backend: 'webgpu', build: 'onnxruntime-web 1.30.0 ort.webgpu.min.mjs',
+    q: 'rt=ort&ep=webgpu&threads=1', gpu: true },
+].filter((c) => !ONLY || ONLY.split(',').includes(c.id));
+
+const server = await startBenchServer(PAGE);
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
 const rows = [];
+const runtimes = [];
+let gflops = null;
 try {
-  for (const device of ['cpu', 'webgpu']) {
+  // ---- 4. Measured wasm SIMD f32 throughput in this browser (best of 7).
+  {
     const page = await (await browser.newContext()).newPage();
-    page.setDefaultTimeout(180_000);
-    await page.route(`${server.url}bench.html*`, (r) => r.fulfill({ contentType: 'text/html', body: PAGE }));
-    const start = Date.now();
-    await page.goto(`${server.url}bench.html?device=${device}`);
-    await page.waitForFunction(() => window.bench, null, { timeout: 180_000 });
-    const cold = Date.now() - start;
-    const backend = await page.evaluate(() => window.bench.ranker.backend);
-    if (backend !== device) { console.log(`skip ${device}: backend is ${backend}`); continue; }
+    await page.goto(`${server.url}data/catalog.json`);
+    gflops = await page.evaluate(async ({ b64, per }) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const { instance } = await WebAssembly.instantiate(bytes);
+      let best = 0;
+      for (let k = 0; k < 7; k++) {
+        const s = performance.now(); instance.exports.run(20000); const ms = performance.now() - s;
+        best = Math.max(best, per * 20000 / ms / 1e6);
+      }
+      return best;
+    }, { b64: simdKernel(), per: FLOPS_PER_ITER });
+    await page.close();
+  }
+  for (const cfg of CONFIGS) {
+    if (cfg.needs && !existsSync(join(REPO, cfg.needs))) { console.log(`skip ${cfg.id}: no ${cfg.needs}`); continue; }
+    const context = await browser.newContext();
+    await context.addInitScript(MEMORY_HOOK);
+    const fetched = new Set();
+    context.on('response', (r) => { const p = new URL(r.url()).pathname; if (fileFor(p)) fetched.add(p); });
+    const page = await context.newPage();
+    page.setDefaultTimeout(300_000);
+    await page.goto(`${server.url}page.html?${cfg.q}`);
+    await page.waitForFunction(() => window.bench, null, { timeout: 300_000 });
+    const info = await page.evaluate(() => ({ backend: window.bench.backend, error: window.bench.error,
+      cold: window.bench.cold, isolated: window.bench.isolated, threads: window.bench.threads }));
+    if (info.error || info.backend !== cfg.backend) {
+      console.log(`skip ${cfg.id}: ${info.error ?? `backend is ${info.backend}`}`);
+      runtimes.push({ id: cfg.id, skipped: info.error ?? `backend is ${info.backend}` });
+      await context.close();
+      continue;
+    }
+    // Bytes: every file of this runtime the page (and its workers) fetched, gzip -9 from disk.
+    const files = [...fetched].filter((p) => !p.startsWith('/data/'));
+    const isModel = (p) => p.startsWith('/models/') || p.startsWith('/onnx/');
+    const sum = (f, pred) => files.filter(pred).reduce((n, p) => n + f(fileFor(p)), 0);
+    const bytes = { runtime_files: files.filter((p) => !isModel(p)), model_files: files.filter(isModel),
+      runtime_bytes_raw: sum(rawFile, (p) => !isModel(p)), runtime_bytes_gz: sum(gzFile, (p) => !isModel(p)),
+      model_bytes_raw: sum(rawFile, isModel), model_bytes_gz: sum(gzFile, isModel) };
+    const runs = cfg.gpu ? GPU_RUNS : RUNS;
+    const parity = [];
     for (const candidates of [100, 500]) {
       for (const session of [5, 50]) {
-        const { p50, p95 } = await measure(page, device, candidates, session);
-        rows.push({ runtime: 'localrank', backend: device, candidates, session,
-          p50_ms: +p50.toFixed(2), p95_ms: +p95.toFixed(2), cold_ms: cold,
-          runtime_bytes_gz: gz(...runtimeFiles), model_bytes_gz: gz(...modelFiles) });
+        const c = { ...workload(candidates, session), feeds: inputs.cases.find((x) => x.candidates === candidates && x.session === session).feeds };
+        const { p50, p95, scores } = await measure(page, c, runs);
+        const ref = inputs.cases.find((x) => x.candidates === candidates && x.session === session).scores;
+        // onnxruntime-web: raw scores vs Python onnxruntime; localrank returns standardised
+        // scores (personalization 1): compared with the standardised Python scores.
+        parity.push(cfg.runtime === 'localrank' ? maxDiff(scores, zscore(ref)) : maxDiff(scores, ref));
+        const flopsN = flops(candidates);
+        rows.push({ runtime: cfg.runtime, backend: cfg.backend, ...(cfg.threads ? { threads: cfg.threads } : {}),
+          build: cfg.build, candidates, session, runs,
+          p50_ms: +p50.toFixed(3), p95_ms: +p95.toFixed(3), cold_ms: Math.round(info.cold),
+          runtime_bytes_gz: bytes.runtime_bytes_gz, model_bytes_gz: bytes.model_bytes_gz,
+          limit_ms: +(flopsN / (gflops * 1e6)).toFixed(4), x_limit: Math.round(p50 / (flopsN / (gflops * 1e6))) });
       }
     }
-    await page.close();
+    const c = { ...workload(100, 50), feeds: inputs.cases.find((x) => x.candidates === 100 && x.session === 50).feeds };
+    const mem = await memory(page, c, cfg.gpu ? GPU_MEM_RUNS : MEM_RUNS);
+    runtimes.push({ id: cfg.id, runtime: cfg.runtime, backend: cfg.backend, build: cfg.build, cold_ms: Math.round(info.cold),
+      cross_origin_isolated: info.isolated, ...(cfg.threads ? { threads: info.threads } : {}), ...bytes,
+      browser_parity_max_abs_diff: Math.max(...parity),
+      browser_parity_compares: cfg.runtime === 'localrank' ? 'standardised scores vs standardised Python onnxruntime scores'
+        : 'raw scores vs Python onnxruntime scores',
+      memory: mem });
+    console.log(`${cfg.id}: done (cold ${Math.round(info.cold)} ms)`);
+    await context.close();
   }
 } finally {
   await browser.close();
@@ -84,17 +246,32 @@ try {
 }
 
 const result = {
-  machine: `${cpus().length} x ${cpus()[0].model}, headless Debian Chromium (${(await import('node:child_process')).execSync('/usr/bin/chromium --version').toString().trim()})`,
-  date: new Date().toISOString().slice(0, 10),
+  machine: `${cpus().length} x ${cpus()[0].model}, headless Debian Chromium (${execSync('/usr/bin/chromium --version').toString().trim()})`,
+  date: new Date().toISOString(),
   command: `node bench/run.mjs --runs ${RUNS}`,
-  runtime_bytes_raw: raw(...runtimeFiles),
-  model_bytes_raw: raw(...modelFiles),
+  model: `${manifest.name}@${manifest.version}`, config: manifest.config,
+  notes: [
+    'localrank timings include tokenising every candidate title and session event (HF tokenizers in wasm), feature encoding and the final ordering; onnxruntime-web timings are session.run on already-encoded int64 tensors (bench/onnx/export.py encodes them once), so they exclude tokenisation.',
+    'onnxruntime-web model bytes are the ONNX file only; a storefront would also ship a tokenizer (and tokenizer.json) to encode inputs, which is not counted for it.',
+    `WebGPU in headless Chromium here is SwiftShader (software): ${GPU_RUNS} warm runs, memory after ${GPU_MEM_RUNS} reranks.`,
+  ],
   rows,
+  runtimes,
+  flops_per_rerank: flops(100),
+  flops_per_rerank_by_candidates: { 100: flops(100), 500: flops(500) },
+  wasm_simd_gflops: +gflops.toFixed(2),
+  parity_max_abs_diff: inputs.parity_max_abs_diff,
+  parity: 'Python onnxruntime on bench/onnx/localrank.onnx vs models/golden.json (the Rust ranker, native CPU)',
 };
 writeFileSync(join(REPO, 'bench/results.json'), JSON.stringify(result, null, 2) + '\n');
-console.log(`| backend | candidates | session | p50 ms | p95 ms | cold start ms |`);
-console.log(`|---|---:|---:|---:|---:|---:|`);
-for (const r of rows) console.log(`| ${r.backend} | ${r.candidates} | ${r.session} | ${r.p50_ms} | ${r.p95_ms} | ${r.cold_ms} |`);
-console.log(`runtime (wasm + js): ${result.runtime_bytes_raw} B raw, ${rows[0]?.runtime_bytes_gz} B gzip -9; ` +
-  `model (weights + tokenizer): ${result.model_bytes_raw} B raw, ${rows[0]?.model_bytes_gz} B gzip -9`);
+
+const kb = (b) => (b / 1024).toFixed(0);
+console.log(`\n| runtime | backend | build | candidates | session | p50 ms | p95 ms | cold ms | runtime KiB gz | model KiB gz | × FLOP limit |`);
+console.log(`|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
+for (const r of rows) console.log(`| ${r.runtime} | ${r.backend}${r.threads ? ` ×${r.threads}` : ''} | ${r.build.split(':')[0]} | ${r.candidates} | ${r.session} | ${r.p50_ms} | ${r.p95_ms} | ${r.cold_ms} | ${kb(r.runtime_bytes_gz)} | ${kb(r.model_bytes_gz)} | ${r.x_limit} |`);
+console.log(`\n| runtime | wasm MiB before → after | JS heap MiB before → after | reranks | browser parity |`);
+console.log(`|---|---:|---:|---:|---:|`);
+const mib = (b) => (b / 2 ** 20).toFixed(1);
+for (const r of runtimes.filter((x) => x.memory)) console.log(`| ${r.id} | ${mib(r.memory.wasm_bytes_before)} → ${mib(r.memory.wasm_bytes_after)} | ${mib(r.memory.js_heap_bytes_before)} → ${mib(r.memory.js_heap_bytes_after)} | ${r.memory.runs} | ${r.browser_parity_max_abs_diff.toExponential(2)} |`);
+console.log(`\nFLOPs per rerank: ${flops(100)} (100 candidates), ${flops(500)} (500); wasm SIMD ${gflops.toFixed(2)} GFLOP/s measured; parity ${inputs.parity_max_abs_diff}`);
 console.log(`${result.machine}; ${result.date}; ${result.command}`);
