@@ -117,7 +117,9 @@ function renderChanges(cause, before, after, quietIfSame) {
   p.dataset.moved = moved;
   p.dataset.cause = cause;
   const empty = demo.ranker.sessionLength === 0 ? ' The session is empty, so this is the server order.' : '';
-  p.textContent = !moved ? `${cause}: the order did not change.${empty}`
+  p.textContent = cause === 'Start' && empty
+    ? 'The session is empty, so both lists are the server order. View, add to cart or search to see this device rerank.'
+    : !moved ? `${cause}: the order did not change.${empty}`
     : `${cause}: ${moved} of ${after.length} products moved` +
       (entered.length ? `; new in the top ${FOLD}: ${titles(entered, 4)}.` : '.') + empty;
   return new Set(entered.map((r) => r.id));
@@ -369,6 +371,7 @@ main().then(
   () => readyResolve(demo),
   (err) => {
     showError(err);
+    $('#device-list .placeholder')?.replaceChildren('The model could not start: see the message above.');
     readyReject(err);
   },
 );
