@@ -6,21 +6,37 @@
 #   - release profile overridden from the environment (Cargo.toml untouched): fat LTO, 1 CGU
 #   - wasm-opt from npm's `binaryen` (Debian's breaks the output), run by us, not wasm-pack
 # Its own target dir (bench/target) so it never invalidates the main build's cache.
+#   bench/build-cpu.sh             -> bench/pkg-cpu/          (the tree as it is)
+#   bench/build-cpu.sh --patched   -> bench/pkg-cpu-patched/  (a copy of the tree with
+#                                     bench/proposals/*.patch applied: changes proposed to files
+#                                     the bench does not own, measured before they are adopted)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 source scripts/lib.sh
 ensure_wasm_tools
-OUT=bench/pkg-cpu
+OUT=$ROOT/bench/pkg-cpu
+SRC=$ROOT
+if [ "${1:-}" = "--patched" ]; then
+  OUT=$ROOT/bench/pkg-cpu-patched
+  SRC=$ROOT/bench/target/patched-src
+  rm -rf "$SRC" && mkdir -p "$SRC"
+  git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$SRC"
+  for p in bench/proposals/*.patch; do step "patch $p"; patch -d "$SRC" -p1 < "$p"; done
+fi
 OPT=${LOCALRANK_OPT:-3}
-export CARGO_TARGET_DIR="$PWD/bench/target"
+export CARGO_TARGET_DIR="$ROOT/bench/target"
 export RUSTFLAGS="-C target-feature=+simd128"
 export CARGO_PROFILE_RELEASE_LTO=fat
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 export CARGO_PROFILE_RELEASE_OPT_LEVEL="$OPT"
 step "wasm-pack build (CPU only, +simd128, burn/simd, opt-level $OPT, fat LTO) -> $OUT"
-wasm-pack build --mode no-install --target web --release --no-opt \
-  --out-dir "$OUT" --out-name localrank . -- --features burn/simd
-WASM_OPT=node_modules/binaryen/bin/wasm-opt
+(cd "$SRC" && wasm-pack build --mode no-install --target web --release --no-opt \
+  --out-dir "$OUT" --out-name localrank . -- --features burn/simd)
+WASM_OPT=$ROOT/node_modules/binaryen/bin/wasm-opt
+# A copy with the name section, for bench/profile.mjs (wasm-opt without -g drops the names).
+mkdir -p "$ROOT/bench/target/prof-$(basename "$OUT")"
+cp "$OUT/localrank.js" "$OUT/localrank_bg.wasm" "$ROOT/bench/target/prof-$(basename "$OUT")/"
 if [ -x "$WASM_OPT" ]; then
   step "wasm-opt -O$([ "$OPT" = z ] && echo z || echo 3) (npm binaryen $("$WASM_OPT" --version))"
   "$WASM_OPT" "$OUT/localrank_bg.wasm" -o "$OUT/localrank_bg.opt.wasm" \

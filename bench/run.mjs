@@ -9,7 +9,7 @@
 // This is a benchmark, not a test: nothing here asserts a speed.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, execSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
@@ -152,6 +152,9 @@ const rawFile = (f) => readFileSync(f).length;
 const CONFIGS = [
   { id: 'localrank-cpu-simd', runtime: 'localrank', backend: 'cpu', build: 'bench/pkg-cpu: CPU only (flex), +simd128, burn simd, fat LTO, wasm-opt -O3',
     q: 'rt=localrank&pkg=pkg-cpu&device=cpu', needs: 'bench/pkg-cpu/localrank_bg.wasm' },
+  { id: 'localrank-cpu-simd-patched', runtime: 'localrank', backend: 'cpu',
+    build: 'bench/pkg-cpu-patched: as bench/pkg-cpu + bench/proposals/*.patch (token-id cache in src/text.rs, last-position inference in src/model.rs; NOT in the tree)',
+    q: 'rt=localrank&pkg=pkg-cpu-patched&device=cpu', needs: 'bench/pkg-cpu-patched/localrank_bg.wasm' },
   { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg: CPU + WebGPU (scripts/build-wasm), no SIMD, wasm-opt off',
     q: 'rt=localrank&pkg=pkg&device=cpu', needs: 'pkg/localrank_bg.wasm' },
   { id: 'localrank-webgpu', runtime: 'localrank', backend: 'webgpu', build: 'pkg: CPU + WebGPU (scripts/build-wasm), no SIMD, wasm-opt off',
@@ -245,10 +248,39 @@ try {
   await server.close();
 }
 
+// ---- 5. The issue's targets, computed from the rows (100 candidates, 50-event session).
+const at = (pred) => rows.filter((r) => r.candidates === 100 && r.session === 50 && pred(r));
+const best = (rs) => rs.reduce((b, r) => (!b || r.p50_ms < b.p50_ms ? r : b), null);
+const inTree = (r) => !r.build.includes('patched');
+const lrBest = best(at((r) => r.runtime === 'localrank' && inTree(r)));
+const lrPatched = best(at((r) => r.runtime === 'localrank' && !inTree(r)));
+const ortBest = best(at((r) => r.runtime === 'onnxruntime-web'));
+const minCold = (rs) => Math.min(...rs.map((r) => r.cold_ms));
+const rt = (id) => runtimes.find((r) => r.id === id && !r.skipped);
+const ratio = (a, b) => (a != null && b ? +(a / b).toFixed(3) : null);
+const lrCpuOnly = rt('localrank-cpu-simd') ?? null;
+const lrFull = rt('localrank-cpu') ?? rt('localrank-webgpu');
+const targets = {
+  p50_ratio_best_vs_best: lrBest && ortBest ? { localrank: `${lrBest.backend} (${lrBest.build.split(':')[0]})`, localrank_p50_ms: lrBest.p50_ms,
+    onnxruntime_web: `${ortBest.backend}${ortBest.threads ? ` x${ortBest.threads}` : ''}`, onnxruntime_web_p50_ms: ortBest.p50_ms,
+    ratio: ratio(lrBest.p50_ms, ortBest.p50_ms), target: 0.5 } : null,
+  p50_ratio_with_proposals: lrPatched && ortBest ? { localrank_p50_ms: lrPatched.p50_ms, onnxruntime_web_p50_ms: ortBest.p50_ms,
+    ratio: ratio(lrPatched.p50_ms, ortBest.p50_ms), target: 0.5 } : null,
+  cold_ratio_best_vs_best: { localrank_ms: minCold(at((r) => r.runtime === 'localrank' && inTree(r))), onnxruntime_web_ms: minCold(at((r) => r.runtime === 'onnxruntime-web')),
+    ratio: ratio(minCold(at((r) => r.runtime === 'localrank' && inTree(r))), minCold(at((r) => r.runtime === 'onnxruntime-web'))), target: 0.5 },
+  runtime_bytes_cpu_only: { localrank: lrCpuOnly?.runtime_bytes_gz ?? null, onnxruntime_web_wasm: rt('ort-wasm')?.runtime_bytes_gz ?? null,
+    ratio: ratio(lrCpuOnly?.runtime_bytes_gz, rt('ort-wasm')?.runtime_bytes_gz), target: 0.3 },
+  runtime_bytes_cpu_webgpu: { localrank: lrFull?.runtime_bytes_gz ?? null, onnxruntime_web_webgpu: rt('ort-webgpu')?.runtime_bytes_gz ?? null,
+    ratio: ratio(lrFull?.runtime_bytes_gz, rt('ort-webgpu')?.runtime_bytes_gz), target: 0.3 },
+  storefront_total_gz: { cpu_only: lrCpuOnly ? lrCpuOnly.runtime_bytes_gz + lrCpuOnly.model_bytes_gz : null,
+    cpu_webgpu: lrFull ? lrFull.runtime_bytes_gz + lrFull.model_bytes_gz : null, target: 3_000_000 },
+};
+
 const result = {
   machine: `${cpus().length} x ${cpus()[0].model}, headless Debian Chromium (${execSync('/usr/bin/chromium --version').toString().trim()})`,
   date: new Date().toISOString(),
   command: `node bench/run.mjs --runs ${RUNS}`,
+  load_average_at_end: loadavg().map((x) => +x.toFixed(2)),
   model: `${manifest.name}@${manifest.version}`, config: manifest.config,
   notes: [
     'localrank timings include tokenising every candidate title and session event (HF tokenizers in wasm), feature encoding and the final ordering; onnxruntime-web timings are session.run on already-encoded int64 tensors (bench/onnx/export.py encodes them once), so they exclude tokenisation.',
@@ -261,6 +293,7 @@ const result = {
   flops_per_rerank_by_candidates: { 100: flops(100), 500: flops(500) },
   wasm_simd_gflops: +gflops.toFixed(2),
   parity_max_abs_diff: inputs.parity_max_abs_diff,
+  targets,
   parity: 'Python onnxruntime on bench/onnx/localrank.onnx vs models/golden.json (the Rust ranker, native CPU)',
 };
 writeFileSync(join(REPO, 'bench/results.json'), JSON.stringify(result, null, 2) + '\n');
@@ -274,4 +307,5 @@ console.log(`|---|---:|---:|---:|---:|`);
 const mib = (b) => (b / 2 ** 20).toFixed(1);
 for (const r of runtimes.filter((x) => x.memory)) console.log(`| ${r.id} | ${mib(r.memory.wasm_bytes_before)} → ${mib(r.memory.wasm_bytes_after)} | ${mib(r.memory.js_heap_bytes_before)} → ${mib(r.memory.js_heap_bytes_after)} | ${r.memory.runs} | ${r.browser_parity_max_abs_diff.toExponential(2)} |`);
 console.log(`\nFLOPs per rerank: ${flops(100)} (100 candidates), ${flops(500)} (500); wasm SIMD ${gflops.toFixed(2)} GFLOP/s measured; parity ${inputs.parity_max_abs_diff}`);
-console.log(`${result.machine}; ${result.date}; ${result.command}`);
+console.log('targets:', JSON.stringify(targets, null, 1));
+console.log(`${result.machine}; ${result.date}; ${result.command}; load average ${result.load_average_at_end}`);

@@ -4,6 +4,8 @@
 // are sent to every runtime so that none is favoured. Counts the bytes it serves per path.
 //   /pkg/*       -> pkg/                    (scripts/build-wasm: CPU + WebGPU build)
 //   /pkg-cpu/*   -> bench/pkg-cpu/          (bench/build-cpu.sh: CPU-only SIMD build)
+//   /pkg-cpu-patched/* -> bench/pkg-cpu-patched/ (bench/build-cpu.sh --patched)
+//   /prof/*      -> bench/target/           (copies with the wasm name section, for profile.mjs)
 //   /models/*    -> models/
 //   /data/*      -> www/data/
 //   /ort/*       -> node_modules/onnxruntime-web/dist/
@@ -18,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const ROOTS = [
   ['/pkg-cpu/', join(REPO, 'bench/pkg-cpu')],
+  ['/pkg-cpu-patched/', join(REPO, 'bench/pkg-cpu-patched')],
+  ['/prof/', join(REPO, 'bench/target')],
   ['/pkg/', join(REPO, 'pkg')],
   ['/models/', join(REPO, 'models')],
   ['/data/', join(REPO, 'www/data')],

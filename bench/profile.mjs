@@ -1,0 +1,97 @@
+// Where a localrank rerank spends its time: Chromium's sampling profiler (CDP Profiler domain)
+// over N warm reranks of 100 candidates and a 50-event session, on the CPU backend.
+//   node bench/profile.mjs [--pkg pkg|pkg-cpu] [--runs 300]
+// Needs a build with the wasm name section (pkg/ keeps it; wasm-opt without -g strips it).
+// Prints self time per function and inclusive time per stage; writes bench/target/profile.json.
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { REPO, startBenchServer } from './server.mjs';
+
+const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : dflt; };
+const PKG = arg('--pkg', 'pkg');
+const RUNS = Number(arg('--runs', 300));
+const catalog = JSON.parse(readFileSync(join(REPO, 'www/data/catalog.json'))).items;
+const item = ({ id, title, category }) => ({ id, title, category });
+const c = { items: catalog.slice(0, 100).map(item), events: catalog.slice(600, 650).map(item),
+  ctx: { hour: 12, weekday: 3, device: 'desktop', pageType: 'home', promotion: false } };
+
+const PAGE = `<!doctype html><script type="module">
+  const mod = await import('/${PKG}/localrank.js');
+  await mod.default();
+  const ranker = await mod.LocalRanker.create({ model: '/models/', device: 'cpu' });
+  window.bench = { ranker };
+</script>`;
+
+// Stages: a sample counts for a stage when any frame of its stack matches (inclusive time).
+const STAGES = [
+  ['tokenise (TextEncoder::encode, HF tokenizers)', /TextEncoder.*encode|tokenizers/],
+  ['JS <-> wasm (serde_wasm_bindgen, wasm_bindgen glue)', /serde_wasm_bindgen|wasm_bindgen|^__wbg/],
+  ['Model::score (burn graph, all ops)', /localrank.*model.*score|Model.*score/],
+  ['  Block::forward (attention blocks)', /Block.*forward/],
+  ['  pool_tokens (token-embedding means)', /pool_tokens/],
+  ['  attention_mask', /attention_mask/],
+  ['  matmul (gemm)', /gemm/],
+  ['tensor creation (Batch::new, Candidates::new)', /Batch.*new|Candidates.*new/],
+  ['rerank::order (standardise, sort)', /rerank.*order/],
+  ['allocator (dlmalloc, memcpy, memset)', /dlmalloc|memcpy|memset|memmove|__rust_alloc|__rust_dealloc|realloc/],
+];
+
+const server = await startBenchServer(PAGE);
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+try {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}page.html`);
+  await page.waitForFunction(() => window.bench, null, { timeout: 300_000 });
+  await page.evaluate(async (c) => {
+    const r = window.bench.ranker;
+    for (const e of c.events) r.observe({ event: 'select_item', ...e });
+    for (let i = 0; i < 20; i++) await r.rerank(c.items, c.ctx, { personalization: 1 });
+  }, c);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
+  await cdp.send('Profiler.start');
+  const ms = await page.evaluate(async ({ c, runs }) => {
+    const r = window.bench.ranker;
+    const s = performance.now();
+    for (let i = 0; i < runs; i++) await r.rerank(c.items, c.ctx, { personalization: 1 });
+    return (performance.now() - s) / runs;
+  }, { c, runs: RUNS });
+  const { profile } = await cdp.send('Profiler.stop');
+  // Self and inclusive time from the samples.
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const ch of n.children ?? []) parent.set(ch, n.id);
+  const self = new Map();
+  const stage = new Map(STAGES.map(([s]) => [s, 0]));
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const leaf = byId.get(id);
+    const name = leaf.callFrame.functionName || `(${leaf.callFrame.url.split('/').pop() || 'native'})`;
+    if (name === '(idle)' || name === '(program)' || name === '(garbage collector)') {
+      if (name !== '(garbage collector)') return;
+    }
+    total += dt;
+    self.set(name, (self.get(name) ?? 0) + dt);
+    const stack = [];
+    for (let n = id; n !== undefined; n = parent.get(n)) stack.push(byId.get(n).callFrame.functionName);
+    for (const [s, re] of STAGES) if (stack.some((f) => re.test(f))) stage.set(s, stage.get(s) + dt);
+  });
+  const pct = (v) => `${(100 * v / total).toFixed(1)}%`;
+  console.log(`${PKG}: ${ms.toFixed(2)} ms per rerank (100 candidates, 50 events, ${RUNS} runs, profiler on)`);
+  console.log('\n| stage (inclusive) | share of busy time |\n|---|---:|');
+  for (const [s, v] of stage) console.log(`| ${s} | ${pct(v)} |`);
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 30);
+  console.log('\n| function (self) | share |\n|---|---:|');
+  for (const [f, v] of top) console.log(`| ${f.slice(0, 110).replace(/\|/g, '\\|')} | ${pct(v)} |`);
+  mkdirSync(join(REPO, 'bench/target'), { recursive: true });
+  writeFileSync(join(REPO, 'bench/target/profile.json'), JSON.stringify({ pkg: PKG, ms_per_rerank: ms,
+    stages: Object.fromEntries([...stage].map(([s, v]) => [s, v / total])),
+    self: Object.fromEntries(top.map(([f, v]) => [f, v / total])) }, null, 2));
+} finally {
+  await browser.close();
+  await server.close();
+}
