@@ -25,6 +25,8 @@ if [ "${1:-}" = "--patched" ]; then
   for p in bench/proposals/*.patch; do step "patch $p"; patch -d "$SRC" -p1 < "$p"; done
 fi
 OPT=${LOCALRANK_OPT:-3}
+# LOCALRANK_OPT=z: size-optimised variant, into <out>-z/ (opt-level "z", wasm-opt -Oz)
+[ "$OPT" = z ] && OUT=$OUT-z
 export CARGO_TARGET_DIR="$ROOT/bench/target"
 export RUSTFLAGS="-C target-feature=+simd128"
 export CARGO_PROFILE_RELEASE_LTO=fat

@@ -73,26 +73,31 @@ try {
   if (rt === 'localrank') {
     const mod = await import('/' + P.get('pkg') + '/localrank.js');
     await mod.default();
+    const tInit = performance.now();
     const ranker = await mod.LocalRanker.create({ model: '/models/', device: P.get('device') });
+    const tCreate = performance.now();
     const load = (c) => { ranker.clear(); for (const e of c.events) ranker.observe({ event: 'select_item', ...e }); };
     const rerank = (c) => ranker.rerank(c.items, cold.ctx, { personalization: 1 });
     load(cold); const first = await rerank(cold);
-    api = { backend: ranker.backend, load, rerank, first,
+    api = { backend: ranker.backend, load, rerank, first, stages: { runtime_ready: tInit, model_ready: tCreate },
       scores: (res, c) => { const by = new Map(res.map((r) => [r.id, r.score])); return c.items.map((i) => by.get(i.id)); } };
   } else {
     const ep = P.get('ep');
     const ort = await import(ep === 'webgpu' ? '/ort/ort.webgpu.min.mjs' : '/ort/ort.wasm.min.mjs');
     ort.env.wasm.wasmPaths = '/ort/';
     ort.env.wasm.numThreads = Number(P.get('threads'));
+    const tInit = performance.now();
     const session = await ort.InferenceSession.create('/onnx/localrank.onnx', { executionProviders: [ep] });
+    const tCreate = performance.now();
     const toFeeds = (f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, tensorFrom(ort, v)]));
     let feeds;
     const load = (c) => { feeds = toFeeds(c.feeds); };
     const rerank = async () => { const out = await session.run(feeds); return out.scores.getData ? await out.scores.getData() : out.scores.data; };
     load(cold); const first = await rerank();
-    api = { backend: ep, threads: ort.env.wasm.numThreads, load, rerank, first, scores: (res) => Array.from(res) };
+    api = { backend: ep, threads: ort.env.wasm.numThreads, load, rerank, first, stages: { runtime_ready: tInit, model_ready: tCreate }, scores: (res) => Array.from(res) };
   }
   api.cold = performance.now();   // ms since navigation start: first result, model fetch included
+  api.stages.first_result = api.cold;
   api.isolated = self.crossOriginIsolated;
 } catch (e) { api = { error: String(e && e.stack || e) }; }
 window.bench = api;
@@ -155,6 +160,9 @@ const CONFIGS = [
   { id: 'localrank-cpu-simd-patched', runtime: 'localrank', backend: 'cpu',
     build: 'bench/pkg-cpu-patched: as bench/pkg-cpu + bench/proposals/*.patch (token-id cache in src/text.rs, last-position inference in src/model.rs; NOT in the tree)',
     q: 'rt=localrank&pkg=pkg-cpu-patched&device=cpu', needs: 'bench/pkg-cpu-patched/localrank_bg.wasm' },
+  { id: 'localrank-cpu-simd-patched-z', runtime: 'localrank', backend: 'cpu',
+    build: 'bench/pkg-cpu-patched-z: as bench/pkg-cpu-patched, opt-level "z" and wasm-opt -Oz (size); proposals NOT in the tree',
+    q: 'rt=localrank&pkg=pkg-cpu-patched-z&device=cpu', needs: 'bench/pkg-cpu-patched-z/localrank_bg.wasm' },
   { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg: CPU + WebGPU (scripts/build-wasm), no SIMD, wasm-opt off',
     q: 'rt=localrank&pkg=pkg&device=cpu', needs: 'pkg/localrank_bg.wasm' },
   { id: 'localrank-webgpu', runtime: 'localrank', backend: 'webgpu', build: 'pkg: CPU + WebGPU (scripts/build-wasm), no SIMD, wasm-opt off',
@@ -200,7 +208,7 @@ try {
     await page.goto(`${server.url}page.html?${cfg.q}`);
     await page.waitForFunction(() => window.bench, null, { timeout: 300_000 });
     const info = await page.evaluate(() => ({ backend: window.bench.backend, error: window.bench.error,
-      cold: window.bench.cold, isolated: window.bench.isolated, threads: window.bench.threads }));
+      cold: window.bench.cold, stages: window.bench.stages, isolated: window.bench.isolated, threads: window.bench.threads }));
     if (info.error || info.backend !== cfg.backend) {
       console.log(`skip ${cfg.id}: ${info.error ?? `backend is ${info.backend}`}`);
       runtimes.push({ id: cfg.id, skipped: info.error ?? `backend is ${info.backend}` });
@@ -235,6 +243,7 @@ try {
     const c = { ...workload(100, 50), feeds: inputs.cases.find((x) => x.candidates === 100 && x.session === 50).feeds };
     const mem = await memory(page, c, cfg.gpu ? GPU_MEM_RUNS : MEM_RUNS);
     runtimes.push({ id: cfg.id, runtime: cfg.runtime, backend: cfg.backend, build: cfg.build, cold_ms: Math.round(info.cold),
+      cold_stages_ms: Object.fromEntries(Object.entries(info.stages).map(([k, v]) => [k, Math.round(v)])),
       cross_origin_isolated: info.isolated, ...(cfg.threads ? { threads: info.threads } : {}), ...bytes,
       browser_parity_max_abs_diff: Math.max(...parity),
       browser_parity_compares: cfg.runtime === 'localrank' ? 'standardised scores vs standardised Python onnxruntime scores'
@@ -270,6 +279,9 @@ const targets = {
     ratio: ratio(minCold(at((r) => r.runtime === 'localrank' && inTree(r))), minCold(at((r) => r.runtime === 'onnxruntime-web'))), target: 0.5 },
   runtime_bytes_cpu_only: { localrank: lrCpuOnly?.runtime_bytes_gz ?? null, onnxruntime_web_wasm: rt('ort-wasm')?.runtime_bytes_gz ?? null,
     ratio: ratio(lrCpuOnly?.runtime_bytes_gz, rt('ort-wasm')?.runtime_bytes_gz), target: 0.3 },
+  runtime_bytes_cpu_only_size_build: { localrank: rt('localrank-cpu-simd-patched-z')?.runtime_bytes_gz ?? null,
+    onnxruntime_web_wasm: rt('ort-wasm')?.runtime_bytes_gz ?? null,
+    ratio: ratio(rt('localrank-cpu-simd-patched-z')?.runtime_bytes_gz, rt('ort-wasm')?.runtime_bytes_gz), target: 0.3 },
   runtime_bytes_cpu_webgpu: { localrank: lrFull?.runtime_bytes_gz ?? null, onnxruntime_web_webgpu: rt('ort-webgpu')?.runtime_bytes_gz ?? null,
     ratio: ratio(lrFull?.runtime_bytes_gz, rt('ort-webgpu')?.runtime_bytes_gz), target: 0.3 },
   storefront_total_gz: { cpu_only: lrCpuOnly ? lrCpuOnly.runtime_bytes_gz + lrCpuOnly.model_bytes_gz : null,
@@ -302,10 +314,10 @@ const kb = (b) => (b / 1024).toFixed(0);
 console.log(`\n| runtime | backend | build | candidates | session | p50 ms | p95 ms | cold ms | runtime KiB gz | model KiB gz | × FLOP limit |`);
 console.log(`|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
 for (const r of rows) console.log(`| ${r.runtime} | ${r.backend}${r.threads ? ` ×${r.threads}` : ''} | ${r.build.split(':')[0]} | ${r.candidates} | ${r.session} | ${r.p50_ms} | ${r.p95_ms} | ${r.cold_ms} | ${kb(r.runtime_bytes_gz)} | ${kb(r.model_bytes_gz)} | ${r.x_limit} |`);
-console.log(`\n| runtime | wasm MiB before → after | JS heap MiB before → after | reranks | browser parity |`);
-console.log(`|---|---:|---:|---:|---:|`);
+console.log(`\n| runtime | cold: runtime ready / model ready / first result ms | wasm MiB before → after | JS heap MiB before → after | reranks | browser parity |`);
+console.log(`|---|---:|---:|---:|---:|---:|`);
 const mib = (b) => (b / 2 ** 20).toFixed(1);
-for (const r of runtimes.filter((x) => x.memory)) console.log(`| ${r.id} | ${mib(r.memory.wasm_bytes_before)} → ${mib(r.memory.wasm_bytes_after)} | ${mib(r.memory.js_heap_bytes_before)} → ${mib(r.memory.js_heap_bytes_after)} | ${r.memory.runs} | ${r.browser_parity_max_abs_diff.toExponential(2)} |`);
+for (const r of runtimes.filter((x) => x.memory)) console.log(`| ${r.id} | ${r.cold_stages_ms.runtime_ready} / ${r.cold_stages_ms.model_ready} / ${r.cold_stages_ms.first_result} | ${mib(r.memory.wasm_bytes_before)} → ${mib(r.memory.wasm_bytes_after)} | ${mib(r.memory.js_heap_bytes_before)} → ${mib(r.memory.js_heap_bytes_after)} | ${r.memory.runs} | ${r.browser_parity_max_abs_diff.toExponential(2)} |`);
 console.log(`\nFLOPs per rerank: ${flops(100)} (100 candidates), ${flops(500)} (500); wasm SIMD ${gflops.toFixed(2)} GFLOP/s measured; parity ${inputs.parity_max_abs_diff}`);
 console.log('targets:', JSON.stringify(targets, null, 1));
 console.log(`${result.machine}; ${result.date}; ${result.command}; load average ${result.load_average_at_end}`);

@@ -21,6 +21,7 @@ export const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const ROOTS = [
   ['/pkg-cpu/', join(REPO, 'bench/pkg-cpu')],
   ['/pkg-cpu-patched/', join(REPO, 'bench/pkg-cpu-patched')],
+  ['/pkg-cpu-patched-z/', join(REPO, 'bench/pkg-cpu-patched-z')],
   ['/prof/', join(REPO, 'bench/target')],
   ['/pkg/', join(REPO, 'pkg')],
   ['/models/', join(REPO, 'models')],
