@@ -4,7 +4,8 @@
 // static file, and the privacy panel shows them all (netlog.js).
 
 import * as netlog from '/netlog.js';
-import { $, el, FOLD, HEAD, card, fmtBytes, hourLabel, movementBadge, netlogRow, primaryGenre, setStatus, weekdayName, whyHere } from '/ui.js';
+import { updatePrivacy, watchNetwork } from '/privacy.js';
+import { $, el, FOLD, HEAD, card, fmtBytes, hourLabel, movementBadge, primaryGenre, setStatus, weekdayName, whyHere } from '/ui.js';
 
 const EVENTS_WITH_ITEM = new Set(['view_item', 'select_item', 'add_to_cart', 'purchase']);
 const KEEP_KEY = 'localrank.demo.keep'; // the persistence switch itself (no event data)
@@ -127,7 +128,7 @@ function renderChanges(cause, before, after, quietIfSame) {
 
 function renderSession() {
   setStatus('session-length', demo.ranker.sessionLength);
-  updatePrivacy();
+  updatePrivacy(demo);
 }
 
 // ------------------------------------------------------------------ reranking
@@ -184,46 +185,6 @@ function onProductClick(e) {
 }
 
 // ------------------------------------------------------------------ privacy panel
-
-/** Strings that would give the session away if a request carried them. */
-function secrets() {
-  const out = new Set();
-  for (const e of demo.events) {
-    for (const s of [e.title, e.query]) if (s) out.add(s).add(encodeURIComponent(s));
-  }
-  return [...out];
-}
-
-function updatePrivacy() {
-  const rows = netlog.requests();
-  const leaks = secrets();
-  const bad = rows.filter((r) => r.method !== 'GET' || r.sent !== 0 || new URL(r.url).origin !== location.origin);
-  const carrying = rows.filter((r) => leaks.some((s) => r.url.includes(s)));
-  const since = rows.filter((r) => r.at > (demo.readyAt ?? Infinity)).length;
-  const p = $('[data-testid="privacy-verdict"]');
-  p.dataset.carrying = carrying.length;
-  p.dataset.unexpected = bad.length;
-  p.classList.toggle('alarm', bad.length + carrying.length > 0);
-  const sent = rows.reduce((a, r) => a + r.sent, 0);
-  const [headline, detail] = bad.length + carrying.length
-    ? ['⚠ Something left this page', `${bad.length} request(s) were not plain same-origin GETs and ${carrying.length} carried session data: see the log.`]
-    : ['✔ Session events sent: none',
-      `Nothing about you left this browser. ${rows.length} requests, all GETs of static files from this origin, ${fmtBytes(sent)} of request bodies; ` +
-      `none carries any of your ${demo.events.length} events. ${since} request${since === 1 ? '' : 's'} since the model loaded.`];
-  p.replaceChildren(el('strong', { textContent: headline }), detail);
-}
-
-function watchNetwork() {
-  const body = $('[data-testid="netlog"] tbody');
-  const draw = (row) => {
-    const tr = netlogRow(row);
-    const old = body.querySelector(`tr[data-n="${row.n}"]`);
-    old ? old.replaceWith(tr) : body.append(tr);
-    updatePrivacy();
-  };
-  netlog.requests().forEach(draw);
-  netlog.onRequest(draw);
-}
 
 async function forgetMe() {
   await enqueue(async () => {
@@ -330,7 +291,7 @@ function wireControls() {
 }
 
 async function main() {
-  watchNetwork();
+  watchNetwork(() => demo);
   const params = new URLSearchParams(location.search);
   const device = params.get('device') ?? 'auto';
   if (!['auto', 'cpu', 'webgpu'].includes(device)) throw new Error(`?device must be auto, cpu or webgpu, not "${device}"`);
