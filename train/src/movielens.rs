@@ -73,7 +73,7 @@ pub fn load(inter: &Path, item: &Path) -> Result<Data, String> {
     Ok(Data { products, events, categories })
 }
 
-fn genre_vocabulary(products: &[Product]) -> Vec<String> {
+pub(crate) fn genre_vocabulary(products: &[Product]) -> Vec<String> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for g in products.iter().flat_map(|p| &p.genres) {
         *counts.entry(g).or_default() += 1;
