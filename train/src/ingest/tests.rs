@@ -154,3 +154,29 @@ fn timestamps() {
     assert_eq!(parse_time("2024-05-01 12:00:00"), Ok(1714564800));
     assert!(parse_time("1714564800000").is_err() && parse_time("01/05/2024").is_err() && parse_time("").is_err());
 }
+
+/// The converted examples read back into exactly the loaders' data (real data: the pinned
+/// MovieLens-100k and Instacart wheels, fetched like the pipeline's own tests).
+#[test]
+fn converted_examples_read_back_as_the_loaders_data() {
+    let dir = std::env::temp_dir().join(format!("localrank-examples-{}", std::process::id()));
+    super::convert::run(&dir).unwrap();
+    let src = crate::fetch::sources().unwrap();
+    let ml = crate::movielens::load(&src.inter, &src.item).unwrap();
+    let ic = crate::instacart::load().unwrap().data;
+    for (name, want) in [("movielens-100k", ml), ("instacart-sample", ic)] {
+        let got = load(&dir.join(name).join("events.csv"), &dir.join(name).join("catalogue.csv")).unwrap();
+        assert!(got.report.is_clean(), "{name}: {}", got.report.render());
+        let products = |d: &crate::movielens::Data| d.products.iter().map(|p| (p.id.clone(), p.title.clone(), p.category())).collect::<Vec<_>>();
+        assert_eq!(products(&got.data), products(&want), "{name}");
+        assert_eq!(got.data.categories, want.categories, "{name}");
+        // Same events at the same times, by the files' user ids.
+        let events = |d: &crate::movielens::Data, user: &dyn Fn(u32) -> String| {
+            let mut v: Vec<_> = d.events.iter().map(|e| (e.time, user(e.user), d.products[e.item].id.clone())).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(events(&got.data, &|u| got.users[u as usize].clone()), events(&want, &|u| u.to_string()), "{name}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
