@@ -55,7 +55,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut args = Args { command: String::new(), epochs: 30, seed: 42, lr: 3e-3, teacher_lr: 3e-3, out: root.join("models") };
+    let mut args = Args { command: String::new(), epochs: 20, seed: 42, lr: 3e-3, teacher_lr: 3e-3, out: root.join("models") };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
