@@ -46,6 +46,7 @@ impl Problems {
         }
     }
 
+    #[cfg(test)]
     pub fn count(&self, class: &str) -> usize {
         self.classes.get(class).map_or(0, |c| c.count)
     }
