@@ -164,12 +164,13 @@ pub fn scan(
     mut row: impl FnMut(&Chunk, usize, &dyn Fn() -> String, &mut super::Problems) -> bool,
 ) {
     let mut bad: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-    let mut next_row = 0;
+    let (mut next_row, started) = (0, std::time::Instant::now());
     while let Some(chunk) = table.next_chunk(wanted, next_row) {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
-                problems.add(UNREADABLE, || e);
+                // arrow rejects the whole batch: say from where nothing was read.
+                problems.add(UNREADABLE, || format!("{e}; nothing from {} on was read", table.locate(next_row)));
                 break;
             }
         };
@@ -195,5 +196,16 @@ pub fn scan(
             problems.skipped += usize::from(!ok);
         }
         next_row += chunk.rows;
+        progress(table, next_row, started);
+    }
+}
+
+/// Rows read so far, every `PROGRESS` rows, on stderr (a 10 M-row log takes seconds to minutes).
+const PROGRESS: usize = 16 * BATCH;
+
+fn progress(table: &Table, rows: usize, started: std::time::Instant) {
+    if rows % PROGRESS == 0 {
+        let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!("{}: {rows} rows read ({rate:.0} rows/s)", table.path.display());
     }
 }

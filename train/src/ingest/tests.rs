@@ -180,3 +180,11 @@ fn converted_examples_read_back_as_the_loaders_data() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn unreadable_record_is_reported_not_dropped() {
+    let r = check("events-extra-field.csv", "catalogue.csv");
+    let (n, ex) = class(&r.events, super::table::UNREADABLE);
+    assert_eq!(n, 1, "{}", r.render());
+    assert!(ex.contains("events-extra-field.csv") && ex.contains("line 3"), "{ex}");
+}
