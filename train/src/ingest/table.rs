@@ -28,6 +28,7 @@ pub struct Table {
     /// Every column of the file, in file order (for "missing column" messages).
     pub columns: Vec<String>,
     /// Line of the first data row (CSV 2, JSON lines 1); `None` for Parquet (rows, not lines).
+    /// Also tells CSV (2) apart, whose repaired bytes know their column.
     first_line: Option<usize>,
     batches: Batches,
     pub bad_bytes: Option<Arc<Mutex<Vec<BadByte>>>>,
@@ -187,8 +188,12 @@ pub fn scan(
             let at = || table.locate(r);
             let ok = match bad.remove(&r) {
                 Some(field) => {
-                    let column = table.columns.get(field).map_or("?".to_string(), |c| format!("{c:?}"));
-                    problems.add(NON_UTF8, || format!("{}: column {column}: invalid UTF-8 bytes, expected UTF-8 text", at()));
+                    // Unquoted commas name the column in CSV only (JSON keys need not be in order).
+                    let column = match table.first_line {
+                        Some(2) => table.columns.get(field).map_or("?".to_string(), |c| format!("column {c:?}")),
+                        _ => "a value".to_string(),
+                    };
+                    problems.add(NON_UTF8, || format!("{}: {column}: invalid UTF-8 bytes, expected UTF-8 text", at()));
                     false
                 }
                 None => row(&chunk, i, &at, problems),

@@ -188,3 +188,12 @@ fn unreadable_record_is_reported_not_dropped() {
     assert_eq!(n, 1, "{}", r.render());
     assert!(ex.contains("events-extra-field.csv") && ex.contains("line 3"), "{ex}");
 }
+
+#[test]
+fn non_utf8_in_json_lines() {
+    let r = check("events-non-utf8.jsonl", "catalogue.csv");
+    let (n, ex) = class(&r.events, NON_UTF8);
+    assert_eq!(n, 1, "{}", r.render());
+    assert!(ex.contains("events-non-utf8.jsonl:2: a value: invalid UTF-8"), "{ex}");
+    assert_eq!((r.events.rows, r.events.skipped), (2, 1));
+}
