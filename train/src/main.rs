@@ -179,8 +179,7 @@ fn train_models(p: &Prepared, args: &Args, text: &TeacherText, windows: &[datase
     eprintln!("student distilled from the teacher");
     let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha: ALPHA, temperature: TEMPERATURE };
     let (distilled, distilled_log) = train(&p.config, tc, &p.items, windows, valid, Some(&text.tokens), Some(&distill));
-    let best = |log: &[serde_json::Value]| log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
-    let ship_distilled = best(&distilled_log) >= best(&alone_log);
+    let ship_distilled = best_valid(&distilled_log) >= best_valid(&alone_log);
     let chosen = if ship_distilled { distilled.clone() } else { alone.clone() };
     let (q8_bytes, q8) = localrank::quant::quantize(chosen);
     let logs = serde_json::json!({"teacher": teacher_log, "student_alone": alone_log, "student_distilled": distilled_log});
@@ -455,7 +454,7 @@ fn run_students(args: &Args) -> Result<(), String> {
     for (name, tokens) in [("random token rows", None), ("model2vec token rows", Some(&text.tokens))] {
         eprintln!("student from {name}");
         let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, tokens, None);
-        let best = log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
+        let best = best_valid(&log);
         println!("{name}: best validation ndcg@10 {best:.4} (lr {}, {} epochs)", tc.lr, tc.epochs);
     }
     Ok(())
@@ -467,9 +466,14 @@ fn run_teacher(args: &Args) -> Result<(), String> {
     let tc = teacher_config(args);
     let text = teacher::text_embeddings(&bert::TextModel::load_pinned(&Device::flex())?, &p.data, &Device::flex())?;
     let (_, log) = trainer::train_teacher(&tc, p.data.products.len(), p.config.max_session, &text, &p.train_windows, &p.valid);
-    let best = log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
+    let best = best_valid(&log);
     println!("teacher: best validation ndcg@10 {best:.4} (lr {}, {} epochs)", tc.lr, tc.epochs);
     Ok(())
+}
+
+/// The best validation NDCG@10 of a training log (`trainer::fit`'s epochs).
+fn best_valid(log: &[serde_json::Value]) -> f64 {
+    log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max)
 }
 
 /// The teacher's training settings: the students' with its own learning rate.
