@@ -5,9 +5,7 @@
 //! scored from that user's events *before* it (nothing from the future).
 
 use burn::prelude::*;
-use localrank::features::{
-    category_index, ints, item_text, utc_hour_weekday, Batch, EventKind, CONTEXT_FIELDS,
-};
+use localrank::features::{category_index, ints, item_text, utc_hour_weekday, Batch, CONTEXT_FIELDS};
 use localrank::model::ModelConfig;
 use localrank::text::TextEncoder;
 
@@ -132,7 +130,8 @@ fn context_of(target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS]
         return [0; CONTEXT_FIELDS];
     }
     let (hour, weekday) = utc_hour_weekday(target.time);
-    [hour as i64 + 1, weekday as i64 + 1, 0, 0, 0, 0]
+    let [device, page_type, promotion] = target.context.map(i64::from);
+    [hour as i64 + 1, weekday as i64 + 1, device, page_type, 0, promotion]
 }
 
 /// Builds a batch from sequences of (input event, context of the request that follows it),
@@ -155,7 +154,7 @@ pub fn batch(
         context.extend(std::iter::repeat_n(0, pad * CONTEXT_FIELDS));
         for (e, ctx) in row {
             tokens.extend_from_slice(&items.tokens[e.item]);
-            event.push(EventKind::SelectItem.index());
+            event.push(e.kind as i64);
             category.push(items.category[e.item]);
             context.extend_from_slice(ctx);
         }

@@ -38,6 +38,7 @@ fn item(data: &Data, i: usize) -> Item {
 #[allow(clippy::too_many_arguments)]
 pub fn export(
     dir: &Path,
+    name: &str,
     weights: &[u8],
     config: &ModelConfig,
     data: &Data,
@@ -52,7 +53,7 @@ pub fn export(
     files.insert("tokenizer".to_string(), write(&dir.join(TOKENIZER), tokenizer)?);
     let mut manifest = Manifest {
         format_version: FORMAT_VERSION,
-        name: "localrank-ml100k".into(),
+        name: name.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         config: config.clone(),
         categories: data.categories.clone(),
@@ -80,10 +81,12 @@ fn golden(
     let manifest_json = serde_json::to_vec(manifest).unwrap();
     let files = ModelFiles { manifest: &manifest_json, weights, tokenizer };
     let mut ranker = Ranker::load(files, Device::flex(), None).map_err(|e| e.to_string())?;
-    let genre = &data.categories[2];
+    // One genre's products (the third most common, or the only one there is); all products
+    // when the catalogue has no categories.
+    let genre = data.categories.get(2).or(data.categories.last());
     let session: Vec<Event> = popular
         .iter()
-        .filter(|&&i| data.products[i].genres.contains(genre))
+        .filter(|&&i| genre.is_none_or(|g| data.products[i].genres.contains(g)))
         .take(4)
         .enumerate()
         .map(|(n, &i)| {
@@ -115,6 +118,16 @@ fn golden(
     let candidates: Vec<Item> = popular.iter().take(30).map(|&i| item(data, i)).collect();
     let scores = ranker.model_scores(&candidates, &context).map_err(|e| e.to_string())?;
     Ok(Golden { session, context, candidates, scores })
+}
+
+/// Each exported file of `dir` (the manifest's entries, and manifest.json) with its size.
+pub fn file_sizes(dir: &Path) -> Result<Vec<(String, u64)>, String> {
+    let path = dir.join("manifest.json");
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out: Vec<(String, u64)> = manifest.files.values().map(|f| (f.path.clone(), f.bytes)).collect();
+    out.push(("manifest.json".into(), bytes.len() as u64));
+    Ok(out)
 }
 
 /// `www/data/catalog.json` and `www/data/server-candidates.json` for the demo.

@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use localrank::features::EventKind;
+
 use crate::movielens::{Data, Interaction, Product};
 use crate::protocol::Request;
 
@@ -97,7 +99,7 @@ pub fn load() -> Result<Orders, String> {
         }
         let time = day * 86_400 + l.hour * 3_600 + l.cart_position as i64;
         last_time = time;
-        by_user[slot].push(Interaction { user: slot as u32, item, time });
+        by_user[slot].push(Interaction::of_kind(EventKind::Purchase, slot as u32, item, time));
     }
     let mut events: Vec<Interaction> = by_user.iter().flatten().copied().collect();
     events.sort_by_key(|e| (e.time, e.user, e.item));

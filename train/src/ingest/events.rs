@@ -1,10 +1,13 @@
 //! The events file: `user_id` or `session_id`, `item_id`, `event` (GA4 names), `timestamp`
-//! (ISO 8601 or Unix seconds), optional `query`. Context columns (`device`, `page_type`,
-//! `promotion`, ...) may be present; the training pipeline reads none of them yet.
+//! (ISO 8601 or Unix seconds), optional `query` and page-context columns `device`
+//! (desktop / mobile / tablet), `page_type` (home / search / category / product / cart /
+//! checkout) and `promotion` (true / false / 1 / 0). The event kind and the context become the
+//! model's inputs as the browser gives them; a context value outside those vocabularies reads as
+//! "unknown", as it does in the browser. Other columns are ignored.
 
 use std::path::Path;
 
-use localrank::features::EventKind;
+use localrank::features::{context_indices, Context, EventKind};
 
 use super::catalogue::{Catalogue, MISSING_COLUMN};
 use super::table::{self, Chunk};
@@ -16,13 +19,16 @@ pub const UNKNOWN_ITEM: &str = "unknown item_id (not in the catalogue)";
 pub const MISSING_USER: &str = "empty user_id and session_id";
 pub const MISSING_ITEM: &str = "empty item_id";
 
-const COLUMNS: [&str; 6] = ["user_id", "session_id", "item_id", "event", "timestamp", "query"];
+const COLUMNS: [&str; 9] = ["user_id", "session_id", "item_id", "event", "timestamp", "query", "device", "page_type", "promotion"];
 // Indices into COLUMNS.
 const USER: usize = 0;
 const SESSION: usize = 1;
 const ITEM: usize = 2;
 const EVENT: usize = 3;
 const TIME: usize = 4;
+const DEVICE: usize = 6;
+const PAGE_TYPE: usize = 7;
+const PROMOTION: usize = 8;
 
 /// One usable event. `item` is None for a `search` without an item.
 pub struct Row<'a> {
@@ -30,6 +36,8 @@ pub struct Row<'a> {
     pub item: Option<usize>,
     pub time: i64,
     pub kind: EventKind,
+    /// Device, page type, promotion as model indices (`features::context_indices`); 0 unknown.
+    pub context: [u8; 3],
 }
 
 /// Streams the events, checking each against the catalogue; `visit` sees the usable rows.
@@ -67,7 +75,25 @@ fn check<'a>(cat: &Catalogue, chunk: &'a Chunk, i: usize, at: &dyn Fn() -> Strin
             .ok()
     });
     let item = item(cat, chunk, i, kind, at, problems);
-    Some(Row { user: user?, item: item?, time: time?, kind: kind? })
+    let context = page_context(chunk, i);
+    Some(Row { user: user?, item: item?, time: time?, kind: kind?, context })
+}
+
+/// The row's device, page type and promotion as the model's context indices.
+fn page_context(chunk: &Chunk, i: usize) -> [u8; 3] {
+    let promotion = chunk.cell(PROMOTION, i).and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    });
+    let ctx = Context {
+        device: chunk.cell(DEVICE, i).map(str::to_string),
+        page_type: chunk.cell(PAGE_TYPE, i).map(str::to_string),
+        promotion,
+        ..Context::default()
+    };
+    let all = context_indices(&ctx, &[]);
+    [all[2], all[3], all[5]].map(|v| v as u8)
 }
 
 fn event_kind(chunk: &Chunk, i: usize, at: &dyn Fn() -> String, problems: &mut Problems) -> Option<EventKind> {

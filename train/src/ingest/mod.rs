@@ -18,6 +18,9 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Ingestion reports progress every this many usable event rows.
+const PROGRESS_ROWS: usize = 1_000_000;
+
 /// Examples kept per problem class.
 const EXAMPLES: usize = 3;
 
@@ -117,8 +120,8 @@ pub struct Loaded {
     pub users: Vec<String>,
     /// `search` events without an item: valid, but the item sequence has no place for them.
     pub searches: usize,
-    /// Usable events per kind, in `EventKind::NAMES` order. The item sequence keeps no kind
-    /// yet (as with MovieLens, every event with an item is one step of the sequence).
+    /// Usable events per kind, in `EventKind::NAMES` order. Every event with an item is one
+    /// step of the item sequence, with its kind as the model's event input.
     pub kinds: [usize; 5],
     pub report: Report,
 }
@@ -132,8 +135,14 @@ pub fn load(events: &Path, catalogue: &Path) -> Result<Loaded, String> {
     let mut ev_problems = Problems::default();
     let mut user_index: std::collections::HashMap<String, u32> = Default::default();
     let (mut users, mut out, mut searches, mut kinds) = (Vec::new(), Vec::new(), 0, [0; 5]);
+    let started = std::time::Instant::now();
     events::scan(events, &cat, &mut ev_problems, |row| {
         kinds[row.kind as usize] += 1;
+        let usable: usize = kinds.iter().sum();
+        if usable % PROGRESS_ROWS == 0 {
+            let s = started.elapsed().as_secs_f64();
+            eprintln!("{}: {usable} usable rows read ({:.0} rows/s)", events.display(), usable as f64 / s.max(1e-9));
+        }
         let Some(item) = row.item else {
             searches += 1;
             return;
@@ -142,7 +151,9 @@ pub fn load(events: &Path, catalogue: &Path) -> Result<Loaded, String> {
             users.push(row.user.to_string());
             users.len() as u32 - 1
         });
-        out.push(crate::movielens::Interaction { user, item, time: row.time });
+        let mut event = crate::movielens::Interaction::of_kind(row.kind, user, item, row.time);
+        event.context = row.context;
+        out.push(event);
     })?;
     out.sort_by_key(|e| (e.time, e.user, e.item));
     let categories = crate::movielens::genre_vocabulary(&cat.products);

@@ -145,6 +145,18 @@ fn load_builds_the_pipeline_data() {
     assert_eq!(l.data.events.iter().map(|e| e.time).max(), Some(1714565000));
 }
 
+/// The event kind and the page-context columns reach the model's inputs as the browser's
+/// `context_indices` map them; values outside the vocabularies read as unknown (0).
+#[test]
+fn event_kinds_and_context_columns_become_model_inputs() {
+    let l = load(&fixture("events-context.csv"), &fixture("catalogue.csv")).unwrap();
+    assert!(l.report.is_clean(), "{}", l.report.render());
+    let got: Vec<(u8, [u8; 3])> = l.data.events.iter().map(|e| (e.kind, e.context)).collect();
+    let kind = |k: localrank::features::EventKind| k.index() as u8;
+    use localrank::features::EventKind::*;
+    assert_eq!(got, vec![(kind(ViewItem), [2, 4, 2]), (kind(AddToCart), [3, 5, 1]), (kind(Purchase), [0, 6, 0])]);
+}
+
 #[test]
 fn timestamps() {
     use super::events::parse_time;

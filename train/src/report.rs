@@ -1,0 +1,89 @@
+//! `report.md` next to the exported model: what a run read, how it split the data, what each
+//! model scored on the test split, and what ships.
+
+use std::path::Path;
+
+use crate::cli::Run;
+use crate::pipeline::Prepared;
+
+/// Writes `dir/report.md`. `files`: the exported files and their sizes (None for `eval`).
+pub fn write(
+    dir: &Path,
+    p: &Prepared,
+    run: &Run,
+    evaluation: &serde_json::Value,
+    ship_distilled: bool,
+    files: Option<&Vec<(String, u64)>>,
+    wall_seconds: f64,
+) -> Result<(), String> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let inputs: String = p.origin.inputs.as_array().into_iter().flatten().map(|i| format!("- `{i}`\n")).collect();
+    let settings = serde_json::to_string(&run.settings).unwrap();
+    let shipped = if ship_distilled { "student-distilled" } else { "student-alone" };
+    let model = match files {
+        Some(files) => {
+            let total: u64 = files.iter().map(|f| f.1).sum();
+            let rows: String = files.iter().map(|(name, bytes)| format!("| {name} | {bytes} |\n")).collect();
+            format!("The shipped model is the {shipped} in 8-bit weights (chosen on validation NDCG@10).\n\n| file | bytes |\n|---|---:|\n{rows}| total | {total} |\n")
+        }
+        None => format!("`eval` exports nothing; `all` would ship the {shipped} in 8-bit weights.\n"),
+    };
+    let text = format!(
+        "# localrank training report\n\n\
+         Run finished {} UTC in {wall_seconds:.0} s: `{command}`\n\n\
+         ## Data\n\n{}\n\n{inputs}\n```text\n{}```\n\n\
+         ## Split\n\n{}.\n\n{} training windows, {} validation cases (every 4th of the validation period).\n\n\
+         ## Settings\n\n`{settings}`\n\n\
+         ## Test metrics\n\n{}\n\
+         ## Model\n\n{model}",
+        utc_date_time(std::time::SystemTime::now()),
+        p.origin.description,
+        p.origin.summary,
+        evaluation["split"].as_str().unwrap_or(""),
+        p.train_windows.len(),
+        p.valid.len(),
+        metrics_table(evaluation),
+    );
+    let path = dir.join("report.md");
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The main columns of `evaluation.json`'s rows as a markdown table.
+fn metrics_table(evaluation: &serde_json::Value) -> String {
+    let keys = ["ndcg@10", "hr@10", "mrr@10", "full_ndcg@10", "loo_ndcg@10", "coverage@10", "tail_share@10"];
+    let mut s = format!("| model | {} |\n|---|{}\n", keys.join(" | "), "---:|".repeat(keys.len()));
+    for row in evaluation["rows"].as_array().into_iter().flatten() {
+        let cells: Vec<String> = keys.iter().map(|k| row[*k].as_f64().map_or("n/a".into(), |v| format!("{v:.4}"))).collect();
+        s += &format!("| {} | {} |\n", row["model"].as_str().unwrap_or("?"), cells.join(" | "));
+    }
+    s
+}
+
+/// "YYYY-MM-DD HH:MM" in UTC (civil-from-days, proleptic Gregorian calendar).
+fn utc_date_time(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rem / 3_600, rem % 3_600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(utc_date_time(UNIX_EPOCH), "1970-01-01 00:00");
+        // 2024-02-29 12:34 UTC = 1709210040.
+        assert_eq!(utc_date_time(UNIX_EPOCH + Duration::from_secs(1_709_210_040)), "2024-02-29 12:34");
+    }
+}

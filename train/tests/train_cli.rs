@@ -1,0 +1,78 @@
+//! The documented path for a storefront's own logs, end to end through the command line on real
+//! data: `convert-examples` writes MovieLens-100k in the input format, `validate` accepts it,
+//! `all --events --catalogue` trains teacher and students, distils, quantises, evaluates and
+//! exports. The exported model must beat popularity on its own evaluation, record its seed and
+//! config, and (tests/browser/trained-model.test.mjs) load in the browser package.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where the browser test finds the model (`LOCALRANK_E2E_MODELS` there, this path by default).
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("localrank-e2e").join("models")
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_localrank-train")).args(args).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn ndcg(evaluation: &serde_json::Value, model: &str) -> f64 {
+    let rows = evaluation["rows"].as_array().unwrap();
+    rows.iter().find(|r| r["model"] == model).unwrap_or_else(|| panic!("no row {model}"))["ndcg@10"].as_f64().unwrap()
+}
+
+#[test]
+fn examples_train_through_the_cli_into_a_model_that_beats_popularity() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("localrank-e2e");
+    let examples = root.join("examples");
+    let (code, _, err) = cli(&["convert-examples", "--out", examples.to_str().unwrap()]);
+    assert_eq!(code, 0, "convert-examples failed:\n{err}");
+    let dir = examples.join("movielens-100k");
+    let (events, catalogue) = (dir.join("events.csv"), dir.join("catalogue.csv"));
+    let (events, catalogue) = (events.to_str().unwrap(), catalogue.to_str().unwrap());
+    let (code, out, _) = cli(&["validate", "--events", events, "--catalogue", catalogue]);
+    assert_eq!(code, 0, "validate:\n{out}");
+
+    let models = models_dir();
+    std::fs::remove_dir_all(&models).ok();
+    let args = [
+        "all", "--events", events, "--catalogue", catalogue, "--epochs", "3", "--seed", "42", "--skip-loo",
+        "--name", "localrank-e2e", "--out", models.to_str().unwrap(),
+    ];
+    let (code, _, err) = cli(&args);
+    assert_eq!(code, 0, "all failed:\n{err}");
+    assert!(err.contains("epoch   3/3") && err.contains("left)"), "progress lines (epoch, loss, validation, time left) missing:\n{err}");
+
+    let evaluation = json(&models.join("evaluation.json"));
+    let (q8, popularity) = (ndcg(&evaluation, "student-q8"), ndcg(&evaluation, "popularity"));
+    assert!(q8 > popularity, "the exported student-q8 (NDCG@10 {q8:.4}) must beat popularity ({popularity:.4})");
+
+    let manifest = json(&models.join("manifest.json"));
+    assert_eq!(manifest["name"], "localrank-e2e");
+    let training = &manifest["training"];
+    assert_eq!(training["settings"]["seed"], 42);
+    assert_eq!(training["settings"]["epochs"], 3);
+    assert_eq!(training["inputs"].as_array().map(Vec::len), Some(2), "both input files with their sha256");
+    assert_eq!(training["inputs"][0]["sha256"].as_str().map(str::len), Some(64));
+    let report = std::fs::read_to_string(models.join("report.md")).unwrap();
+    for part in ["## Data", "events: 100000 rows read, 0 skipped", "## Split", "## Test metrics", "| student-q8 |", "localrank.q8"] {
+        assert!(report.contains(part), "report.md lacks {part:?}:\n{report}");
+    }
+    for file in ["localrank.q8", "tokenizer.json", "golden.json"] {
+        assert!(models.join(file).exists(), "{file} not exported");
+    }
+}
+
+#[test]
+fn bad_input_names_the_file_and_fails() {
+    let missing = "/nonexistent/events.csv";
+    let (code, _, err) = cli(&["all", "--events", missing, "--catalogue", missing, "--epochs", "1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains(missing), "{err}");
+}
