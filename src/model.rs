@@ -103,6 +103,30 @@ impl Block {
         let y = self.ff2.forward(self.gelu.forward(self.ff1.forward(self.norm2.forward(x.clone()))));
         x + self.dropout.forward(y)
     }
+
+    /// `forward` at the last position only (inference): keys and values from every position,
+    /// the query and everything after attention for the last one. [b, l, d] -> [b, 1, d]; the
+    /// same values as `forward(..).narrow(1, l - 1, 1)`.
+    pub fn forward_last(&self, x: Tensor<3>, mask: Tensor<4, Bool>) -> Tensor<3> {
+        let [b, l, d] = x.dims();
+        let (h, dh) = (self.heads, d / self.heads);
+        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
+        let split = |i: usize, from: usize| {
+            let rows = l - from;
+            qkv.clone()
+                .narrow(2, i * d, d)
+                .narrow(1, from, rows)
+                .reshape([b, rows, h, dh])
+                .swap_dims(1, 2)
+        };
+        let (q, k, v) = (split(0, l - 1), split(1, 0), split(2, 0));
+        let att = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt();
+        let att = softmax(att.mask_fill(mask.narrow(2, l - 1, 1), -1e9), 3);
+        let y = att.matmul(v).swap_dims(1, 2).reshape([b, 1, d]);
+        let x = x.narrow(1, l - 1, 1) + self.dropout.forward(self.out.forward(y));
+        let y = self.ff2.forward(self.gelu.forward(self.ff1.forward(self.norm2.forward(x.clone()))));
+        x + self.dropout.forward(y)
+    }
 }
 
 #[derive(Module, Debug)]
@@ -201,6 +225,15 @@ impl Model {
     /// Encodes sessions into one user vector per position: [b, len, d]. Position i has seen
     /// events 0..=i only (causal mask); padding keys are masked out.
     pub fn encode(&self, batch: &Batch) -> Tensor<3> {
+        let (mut x, mask) = self.embed_session(batch);
+        for block in &self.blocks {
+            x = block.forward(x, mask.clone());
+        }
+        x
+    }
+
+    /// Encoder input (event embeddings) and attention mask of `batch`.
+    fn embed_session(&self, batch: &Batch) -> (Tensor<3>, Tensor<4, Bool>) {
         let [b, l, _] = batch.tokens.dims();
         let device = batch.tokens.device();
         let items = self.pool_tokens(batch.tokens.clone()) + self.category.forward(batch.category.clone());
@@ -209,12 +242,7 @@ impl Model {
             + self.position.forward(positions.repeat_dim(0, b))
             + self.event.forward(batch.event.clone())
             + self.dwell.forward(batch.dwell.clone());
-        let mut x = self.dropout.forward(x);
-        let mask = attention_mask(batch.event.clone(), &device);
-        for block in &self.blocks {
-            x = block.forward(x, mask.clone());
-        }
-        x
+        (self.dropout.forward(x), attention_mask(batch.event.clone(), &device))
     }
 
     /// User vectors: encoder output at each position plus the page context of the request
@@ -225,12 +253,26 @@ impl Model {
         self.norm.forward(h + ctx)
     }
 
+    /// `users(batch)` at the last position only, [b, d]: the last block, the context and the
+    /// final norm run for that position alone (inference reads nothing else).
+    pub fn last_user(&self, batch: &Batch) -> Tensor<2> {
+        let [b, l, _] = batch.tokens.dims();
+        let Some((last, rest)) = self.blocks.split_last() else {
+            return self.users(batch).narrow(1, l - 1, 1).reshape([b, self.d_model]);
+        };
+        let (mut x, mask) = self.embed_session(batch);
+        for block in rest {
+            x = block.forward(x, mask.clone());
+        }
+        let h = last.forward_last(x, mask);
+        let ctx = self.embed_context(batch.context.clone().narrow(1, l - 1, 1), batch.query.clone().narrow(1, l - 1, 1));
+        self.norm.forward(h + ctx).reshape([b, self.d_model])
+    }
+
     /// Inference: scores of `candidates` for each session in the batch, [b, n]. Only the last
     /// position (the newest event; sessions are left-padded) is used.
     pub fn score(&self, batch: &Batch, candidates: &Candidates) -> Tensor<2> {
-        let users = self.users(batch);
-        let [b, l, d] = users.dims();
-        let user = users.narrow(1, l - 1, 1).reshape([b, d]);
+        let user = self.last_user(batch);
         let items = self.embed_items(candidates.tokens.clone(), candidates.category.clone());
         user.matmul(items.transpose())
     }

@@ -4,6 +4,9 @@
 //! row per vocabulary token (`buckets` = vocabulary + 1, so row = id + 1), initialised from the
 //! teacher's text model (`train/src/model2vec.rs`); a smaller table folds ids by modulo.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
@@ -12,7 +15,13 @@ pub struct TextEncoder {
     tokenizer: Tokenizer,
     buckets: usize,
     max_tokens: usize,
+    /// Bucketed ids of texts seen before: a storefront reranks the same candidate titles and
+    /// session events on every call, and tokenising them was most of a rerank's time.
+    cache: Mutex<HashMap<String, Vec<i64>>>,
 }
+
+/// Texts kept in the cache; it is emptied when full (bounds memory on long sessions).
+const CACHE_TEXTS: usize = 16_384;
 
 impl TextEncoder {
     /// Loads a `tokenizer.json` from bytes (no network, no files: works in wasm).
@@ -22,11 +31,25 @@ impl TextEncoder {
         if buckets < 2 || max_tokens == 0 {
             return Err(Error::model("tokenizer: buckets must be >= 2 and max_tokens >= 1"));
         }
-        Ok(Self { tokenizer, buckets, max_tokens })
+        Ok(Self { tokenizer, buckets, max_tokens, cache: Mutex::new(HashMap::new()) })
     }
 
     /// Bucketed token ids of `text`, truncated and zero-padded to `max_tokens`.
     pub fn encode(&self, text: &str) -> Result<Vec<i64>> {
+        if let Some(ids) = self.cache.lock().ok().and_then(|c| c.get(text).cloned()) {
+            return Ok(ids);
+        }
+        let ids = self.encode_uncached(text)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_TEXTS {
+                cache.clear();
+            }
+            cache.insert(text.to_owned(), ids.clone());
+        }
+        Ok(ids)
+    }
+
+    fn encode_uncached(&self, text: &str) -> Result<Vec<i64>> {
         let encoding = self
             .tokenizer
             .encode(text, false)

@@ -124,3 +124,31 @@ fn corrupted_or_foreign_model_files_are_errors() {
     let files = ModelFiles { tokenizer: b"{not json", ..common::files() };
     assert!(Ranker::load(files, cpu_device(), None).is_err());
 }
+
+/// The inference path (`Model::last_user`: the last block for the newest position only) gives
+/// the full encoder's last-position user vectors, with padding and with a truncated session.
+#[test]
+fn last_position_inference_equals_the_full_encoder() {
+    use localrank::features::{Batch, EncodedEvent, EncodedSession};
+    let device = cpu_device();
+    let config = localrank::model::ModelConfig::new(6);
+    let model = config.init(&device);
+    let (l, t) = (config.max_session, config.max_tokens);
+    let event = |k: i64| EncodedEvent {
+        tokens: (0..t as i64).map(|i| (i * 7 + k) % 50 + 1).collect(),
+        event: 1 + k % 5,
+        category: k % 6,
+        dwell: k % 5,
+    };
+    let session = |n: usize| {
+        let events: Vec<EncodedEvent> = (0..n as i64).map(event).collect();
+        EncodedSession::new(&events, l, t, [21, 3, 2, 4, 1, 2], (1..=t as i64).collect())
+    };
+    let batch = Batch::new(&[session(3), session(l + 5)], &device);
+    let full = model.users(&batch).narrow(1, l - 1, 1).reshape([2, config.d_model]);
+    let last = model.last_user(&batch);
+    let diff = (full.clone() - last).abs().max().into_scalar::<f32>();
+    assert!(diff < 1e-5, "last-position inference differs from the full encoder by {diff}");
+    let spread = (full.clone().narrow(0, 0, 1) - full.narrow(0, 1, 1)).abs().max().into_scalar::<f32>();
+    assert!(spread > 1e-3, "the two sessions give the same vector ({spread}): the check would prove nothing");
+}
