@@ -111,13 +111,14 @@ pub fn run_students(s: &Settings) -> Result<(), String> {
 }
 
 /// `distill`: one teacher, then the distilled student at the settings' (alpha, temperature)
-/// and three stronger-teacher settings; prints each one's best validation NDCG@10 (a quick ablation; writes nothing).
+/// and at the other settings compared so far; prints each one's best validation NDCG@10 (a quick ablation; writes nothing).
 pub fn run_distill(s: &Settings) -> Result<(), String> {
     let p = prepare(None, None)?;
     let tc = train_config(s);
     let text = teacher_text(&p)?;
     let (teacher, _) = trainer::train_teacher(&teacher_config(s), p.data.products.len(), p.config.max_session, &text.items, &p.train_windows, &p.valid);
-    for (alpha, temperature) in [(s.alpha, s.temperature), (0.8, 2.0), (0.95, 2.0), (0.8, 1.0)] {
+    let others = [(0.5, 2.0), (0.8, 2.0), (0.95, 2.0), (0.8, 1.0)].into_iter().filter(|&o| o != (s.alpha, s.temperature));
+    for (alpha, temperature) in std::iter::once((s.alpha, s.temperature)).chain(others) {
         eprintln!("student distilled, alpha {alpha}, temperature {temperature}");
         let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha, temperature };
         let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, Some(&text.tokens), Some(&distill));
