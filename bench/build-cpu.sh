@@ -6,10 +6,8 @@
 #   - release profile overridden from the environment (Cargo.toml untouched): fat LTO, 1 CGU
 #   - wasm-opt from npm's `binaryen` (Debian's breaks the output), run by us, not wasm-pack
 # Its own target dir (bench/target) so it never invalidates the main build's cache.
-#   bench/build-cpu.sh             -> bench/pkg-cpu/          (the tree as it is)
-#   bench/build-cpu.sh --patched   -> bench/pkg-cpu-patched/  (a copy of the tree with
-#                                     bench/proposals/*.patch applied: changes proposed to files
-#                                     the bench does not own, measured before they are adopted)
+#   bench/build-cpu.sh                   -> bench/pkg-cpu/    (speed: opt-level 3, wasm-opt -O3)
+#   LOCALRANK_OPT=z bench/build-cpu.sh   -> bench/pkg-cpu-z/  (size: opt-level "z", wasm-opt -Oz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,13 +15,6 @@ source scripts/lib.sh
 ensure_wasm_tools
 OUT=$ROOT/bench/pkg-cpu
 SRC=$ROOT
-if [ "${1:-}" = "--patched" ]; then
-  OUT=$ROOT/bench/pkg-cpu-patched
-  SRC=$ROOT/bench/target/patched-src
-  rm -rf "$SRC" && mkdir -p "$SRC"
-  git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$SRC"
-  for p in bench/proposals/*.patch; do step "patch $p"; patch -d "$SRC" -p1 < "$p"; done
-fi
 OPT=${LOCALRANK_OPT:-3}
 # LOCALRANK_OPT=z: size-optimised variant, into <out>-z/ (opt-level "z", wasm-opt -Oz)
 [ "$OPT" = z ] && OUT=$OUT-z

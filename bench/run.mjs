@@ -157,12 +157,9 @@ const rawFile = (f) => readFileSync(f).length;
 const CONFIGS = [
   { id: 'localrank-cpu-simd', runtime: 'localrank', backend: 'cpu', build: 'bench/pkg-cpu: CPU only (flex), +simd128, burn simd, fat LTO, wasm-opt -O3',
     q: 'rt=localrank&pkg=pkg-cpu&device=cpu', needs: 'bench/pkg-cpu/localrank_bg.wasm' },
-  { id: 'localrank-cpu-simd-patched', runtime: 'localrank', backend: 'cpu',
-    build: 'bench/pkg-cpu-patched: as bench/pkg-cpu + bench/proposals/*.patch (token-id cache in src/text.rs, last-position inference in src/model.rs; NOT in the tree)',
-    q: 'rt=localrank&pkg=pkg-cpu-patched&device=cpu', needs: 'bench/pkg-cpu-patched/localrank_bg.wasm' },
-  { id: 'localrank-cpu-simd-patched-z', runtime: 'localrank', backend: 'cpu',
-    build: 'bench/pkg-cpu-patched-z: as bench/pkg-cpu-patched, opt-level "z" and wasm-opt -Oz (size); proposals NOT in the tree',
-    q: 'rt=localrank&pkg=pkg-cpu-patched-z&device=cpu', needs: 'bench/pkg-cpu-patched-z/localrank_bg.wasm' },
+  { id: 'localrank-cpu-simd-z', runtime: 'localrank', backend: 'cpu',
+    build: 'bench/pkg-cpu-z: as bench/pkg-cpu, opt-level "z" and wasm-opt -Oz (size)',
+    q: 'rt=localrank&pkg=pkg-cpu-z&device=cpu', needs: 'bench/pkg-cpu-z/localrank_bg.wasm' },
   { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg: CPU + WebGPU (scripts/build-wasm), no SIMD, wasm-opt off',
     q: 'rt=localrank&pkg=pkg&device=cpu', needs: 'pkg/localrank_bg.wasm' },
   { id: 'localrank-webgpu', runtime: 'localrank', backend: 'webgpu', build: 'pkg: CPU + WebGPU (scripts/build-wasm), no SIMD, wasm-opt off',
@@ -286,9 +283,7 @@ for (const r of rows) delete r.order;
 // ---- 5. The issue's targets, computed from the rows (100 candidates, 50-event session).
 const at = (pred) => rows.filter((r) => r.candidates === 100 && r.session === 50 && pred(r));
 const best = (rs) => rs.reduce((b, r) => (!b || r.p50_ms < b.p50_ms ? r : b), null);
-const inTree = (r) => !r.build.includes('patched');
-const lrBest = best(at((r) => r.runtime === 'localrank' && inTree(r)));
-const lrPatched = best(at((r) => r.runtime === 'localrank' && !inTree(r)));
+const lrBest = best(at((r) => r.runtime === 'localrank'));
 const ortBest = best(at((r) => r.runtime === 'onnxruntime-web'));
 const minCold = (rs) => Math.min(...rs.map((r) => r.cold_ms));
 const rt = (id) => runtimes.find((r) => r.id === id && !r.skipped);
@@ -299,15 +294,13 @@ const targets = {
   p50_ratio_best_vs_best: lrBest && ortBest ? { localrank: `${lrBest.backend} (${lrBest.build.split(':')[0]})`, localrank_p50_ms: lrBest.p50_ms,
     onnxruntime_web: `${ortBest.backend}${ortBest.threads ? ` x${ortBest.threads}` : ''}`, onnxruntime_web_p50_ms: ortBest.p50_ms,
     ratio: ratio(lrBest.p50_ms, ortBest.p50_ms), target: 0.5 } : null,
-  p50_ratio_with_proposals: lrPatched && ortBest ? { localrank_p50_ms: lrPatched.p50_ms, onnxruntime_web_p50_ms: ortBest.p50_ms,
-    ratio: ratio(lrPatched.p50_ms, ortBest.p50_ms), target: 0.5 } : null,
-  cold_ratio_best_vs_best: { localrank_ms: minCold(at((r) => r.runtime === 'localrank' && inTree(r))), onnxruntime_web_ms: minCold(at((r) => r.runtime === 'onnxruntime-web')),
-    ratio: ratio(minCold(at((r) => r.runtime === 'localrank' && inTree(r))), minCold(at((r) => r.runtime === 'onnxruntime-web'))), target: 0.5 },
+  cold_ratio_best_vs_best: { localrank_ms: minCold(at((r) => r.runtime === 'localrank')), onnxruntime_web_ms: minCold(at((r) => r.runtime === 'onnxruntime-web')),
+    ratio: ratio(minCold(at((r) => r.runtime === 'localrank')), minCold(at((r) => r.runtime === 'onnxruntime-web'))), target: 0.5 },
   runtime_bytes_cpu_only: { localrank: lrCpuOnly?.runtime_bytes_gz ?? null, onnxruntime_web_wasm: rt('ort-wasm')?.runtime_bytes_gz ?? null,
     ratio: ratio(lrCpuOnly?.runtime_bytes_gz, rt('ort-wasm')?.runtime_bytes_gz), target: 0.3 },
-  runtime_bytes_cpu_only_size_build: { localrank: rt('localrank-cpu-simd-patched-z')?.runtime_bytes_gz ?? null,
+  runtime_bytes_cpu_only_size_build: { localrank: rt('localrank-cpu-simd-z')?.runtime_bytes_gz ?? null,
     onnxruntime_web_wasm: rt('ort-wasm')?.runtime_bytes_gz ?? null,
-    ratio: ratio(rt('localrank-cpu-simd-patched-z')?.runtime_bytes_gz, rt('ort-wasm')?.runtime_bytes_gz), target: 0.3 },
+    ratio: ratio(rt('localrank-cpu-simd-z')?.runtime_bytes_gz, rt('ort-wasm')?.runtime_bytes_gz), target: 0.3 },
   runtime_bytes_cpu_webgpu: { localrank: lrFull?.runtime_bytes_gz ?? null, onnxruntime_web_webgpu: rt('ort-webgpu')?.runtime_bytes_gz ?? null,
     ratio: ratio(lrFull?.runtime_bytes_gz, rt('ort-webgpu')?.runtime_bytes_gz), target: 0.3 },
   storefront_total_gz: { cpu_only: lrCpuOnly ? lrCpuOnly.runtime_bytes_gz + lrCpuOnly.model_bytes_gz : null,

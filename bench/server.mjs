@@ -4,7 +4,7 @@
 // are sent to every runtime so that none is favoured. Counts the bytes it serves per path.
 //   /pkg/*       -> pkg/                    (scripts/build-wasm: CPU + WebGPU build)
 //   /pkg-cpu/*   -> bench/pkg-cpu/          (bench/build-cpu.sh: CPU-only SIMD build)
-//   /pkg-cpu-patched/* -> bench/pkg-cpu-patched/ (bench/build-cpu.sh --patched)
+//   /pkg-cpu-z/*       -> bench/pkg-cpu-z/       (LOCALRANK_OPT=z bench/build-cpu.sh)
 //   /prof/*      -> bench/target/           (copies with the wasm name section, for profile.mjs)
 //   /models/*    -> models/
 //   /data/*      -> www/data/
@@ -20,8 +20,7 @@ import { fileURLToPath } from 'node:url';
 export const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const ROOTS = [
   ['/pkg-cpu/', join(REPO, 'bench/pkg-cpu')],
-  ['/pkg-cpu-patched/', join(REPO, 'bench/pkg-cpu-patched')],
-  ['/pkg-cpu-patched-z/', join(REPO, 'bench/pkg-cpu-patched-z')],
+  ['/pkg-cpu-z/', join(REPO, 'bench/pkg-cpu-z')],
   ['/prof/', join(REPO, 'bench/target')],
   ['/pkg/', join(REPO, 'pkg')],
   ['/models/', join(REPO, 'models')],

@@ -7,8 +7,7 @@ const kib = (b) => (b == null ? '–' : `${(b / 1024).toFixed(0)}`);
 const mib = (b) => (b / 2 ** 20).toFixed(1);
 const name = (row) => ({
   'bench/pkg-cpu': 'localrank CPU-only SIMD build',
-  'bench/pkg-cpu-patched': 'localrank CPU-only SIMD + proposals*',
-  'bench/pkg-cpu-patched-z': 'localrank CPU-only SIMD + proposals*, size build',
+  'bench/pkg-cpu-z': 'localrank CPU-only SIMD, size build',
   pkg: 'localrank `pkg/` (CPU + WebGPU)',
 }[row.build.split(':')[0]] ?? `onnxruntime-web 1.30.0`);
 console.log(`| runtime | backend | candidates | session | p50 ms | p95 ms | cold ms | runtime gz KiB | model gz KiB | p50 / FLOP limit |`);
