@@ -312,7 +312,8 @@ fn evaluate_all(
     std::fs::write(s.out.join("evaluation.json"), serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| e.to_string())?;
     let md = format!(
         "# Evaluation\n\nProduced by `cargo run -p train --release -- all` (or `-- eval`, which does not \
-         export) on MovieLens-100k, seed {}, {} epochs per model, learning rate {} (teacher {}).\n\n{split_text}.\n\n{}\n\
+         export) on MovieLens-100k, seed {}, {} epochs per model, learning rate {} (teacher {}), \
+         distillation alpha {}, temperature {}.\n\n{split_text}.\n\n{}\n\
          Leave-one-out (`loo_`) figures: every model is trained anew on that split (teacher, \
          students, distillation, 8-bit), same settings and seed; \"model only\" rows have none \
          (leave-one-out has no server order to blend with).\n\n\
@@ -321,6 +322,8 @@ fn evaluate_all(
         s.epochs,
         s.lr,
         s.teacher_lr,
+        s.alpha,
+        s.temperature,
         eval::table(&rows),
         eval::table(&long_tail)
     );
