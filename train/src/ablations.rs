@@ -120,7 +120,7 @@ pub fn run_distill(s: &Settings) -> Result<(), String> {
     let others = [(0.5, 2.0), (0.8, 2.0), (0.95, 2.0), (0.8, 1.0)].into_iter().filter(|&o| o != (s.alpha, s.temperature));
     for (alpha, temperature) in std::iter::once((s.alpha, s.temperature)).chain(others) {
         eprintln!("student distilled, alpha {alpha}, temperature {temperature}");
-        let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha, temperature };
+        let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha: alpha as f32, temperature: temperature as f32 };
         let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, Some(&text.tokens), Some(&distill));
         println!("alpha {alpha} temperature {temperature}: best validation ndcg@10 {:.4}", best_valid(&log));
     }

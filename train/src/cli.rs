@@ -96,10 +96,10 @@ pub struct Settings {
     /// Weight of the teacher's soft targets against the true item in distillation (0.8 with
     /// temperature 1 beat 0.5/2, 0.8/2 and 0.95/2 on MovieLens validation; `distill` compares).
     #[arg(long, default_value_t = 0.8)]
-    pub alpha: f32,
+    pub alpha: f64,
     /// Temperature of the distillation term.
     #[arg(long, default_value_t = 1.0)]
-    pub temperature: f32,
+    pub temperature: f64,
     /// Output directory (default: models/ of the repository).
     #[arg(long, default_value_os_t = default_out())]
     pub out: PathBuf,

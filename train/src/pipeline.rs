@@ -175,7 +175,7 @@ fn train_models(p: &Prepared, s: &Settings, text: &TeacherText, windows: &[datas
     eprintln!("student alone");
     let (alone, alone_log) = train(&p.config, tc, &p.items, windows, valid, None, None);
     eprintln!("student distilled from the teacher");
-    let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha: s.alpha, temperature: s.temperature };
+    let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha: s.alpha as f32, temperature: s.temperature as f32 };
     let (distilled, distilled_log) = train(&p.config, tc, &p.items, windows, valid, Some(&text.tokens), Some(&distill));
     let ship_distilled = best_valid(&distilled_log) >= best_valid(&alone_log);
     let chosen = if ship_distilled { distilled.clone() } else { alone.clone() };
