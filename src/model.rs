@@ -86,44 +86,34 @@ impl Block {
 
     /// Pre-norm block. `mask`: [batch, 1, len, len], true where attention is forbidden.
     pub fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>) -> Tensor<3> {
-        let [b, l, d] = x.dims();
-        let (h, dh) = (self.heads, d / self.heads);
-        let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
-        let split = |i: usize| {
-            qkv.clone()
-                .narrow(2, i * d, d)
-                .reshape([b, l, h, dh])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (split(0), split(1), split(2));
-        let att = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt();
-        let att = softmax(att.mask_fill(mask, -1e9), 3);
-        let y = att.matmul(v).swap_dims(1, 2).reshape([b, l, d]);
-        let x = x + self.dropout.forward(self.out.forward(y));
-        let y = self.ff2.forward(self.gelu.forward(self.ff1.forward(self.norm2.forward(x.clone()))));
-        x + self.dropout.forward(y)
+        self.forward_from(x, mask, 0)
     }
 
-    /// `forward` at the last position only (inference): keys and values from every position,
-    /// the query and everything after attention for the last one. [b, l, d] -> [b, 1, d]; the
-    /// same values as `forward(..).narrow(1, l - 1, 1)`.
+    /// `forward` at the last position only (inference): [b, l, d] -> [b, 1, d], the same
+    /// values as `forward(..).narrow(1, l - 1, 1)`.
     pub fn forward_last(&self, x: Tensor<3>, mask: Tensor<4, Bool>) -> Tensor<3> {
+        let l = x.dims()[1];
+        self.forward_from(x, mask, l - 1)
+    }
+
+    /// The block for positions `from..len`: queries and everything after attention for those
+    /// positions, keys and values from every position.
+    fn forward_from(&self, x: Tensor<3>, mask: Tensor<4, Bool>, from: usize) -> Tensor<3> {
         let [b, l, d] = x.dims();
-        let (h, dh) = (self.heads, d / self.heads);
+        let (h, dh, rows) = (self.heads, d / self.heads, l - from);
         let qkv = self.qkv.forward(self.norm1.forward(x.clone()));
-        let split = |i: usize, from: usize| {
-            let rows = l - from;
+        let split = |i: usize, start: usize| {
             qkv.clone()
                 .narrow(2, i * d, d)
-                .narrow(1, from, rows)
-                .reshape([b, rows, h, dh])
+                .narrow(1, start, l - start)
+                .reshape([b, l - start, h, dh])
                 .swap_dims(1, 2)
         };
-        let (q, k, v) = (split(0, l - 1), split(1, 0), split(2, 0));
+        let (q, k, v) = (split(0, from), split(1, 0), split(2, 0));
         let att = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt();
-        let att = softmax(att.mask_fill(mask.narrow(2, l - 1, 1), -1e9), 3);
-        let y = att.matmul(v).swap_dims(1, 2).reshape([b, 1, d]);
-        let x = x.narrow(1, l - 1, 1) + self.dropout.forward(self.out.forward(y));
+        let att = softmax(att.mask_fill(mask.narrow(2, from, rows), -1e9), 3);
+        let y = att.matmul(v).swap_dims(1, 2).reshape([b, rows, d]);
+        let x = x.narrow(1, from, rows) + self.dropout.forward(self.out.forward(y));
         let y = self.ff2.forward(self.gelu.forward(self.ff1.forward(self.norm2.forward(x.clone()))));
         x + self.dropout.forward(y)
     }

@@ -142,19 +142,10 @@ impl Settings {
     /// The defaults with another epoch count, seed and output (tests).
     #[cfg(test)]
     pub fn for_test(epochs: usize, seed: u64, out: PathBuf) -> Self {
-        let mut s = Cli::parse_from(["localrank-train", "teacher"]).settings().clone();
-        (s.epochs, s.seed, s.out) = (epochs, seed, out);
-        s
-    }
-}
-
-impl Cli {
-    #[cfg(test)]
-    fn settings(&self) -> &Settings {
-        match &self.command {
-            Command::Teacher(s) => s,
-            _ => unreachable!("only used on `teacher`"),
-        }
+        let Command::Teacher(s) = Cli::parse_from(["localrank-train", "teacher"]).command else {
+            unreachable!("`teacher` parses to Command::Teacher")
+        };
+        Settings { epochs, seed, out, ..s }
     }
 }
 

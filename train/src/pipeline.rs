@@ -55,7 +55,7 @@ fn example() -> Result<(movielens::Data, Origin), String> {
 }
 
 /// A storefront's files, streamed; rows with problems are skipped, counted and reported.
-fn files(input: &Input, name: Option<&str>) -> Result<(movielens::Data, Origin), String> {
+fn files(input: &Input) -> Result<(movielens::Data, Origin), String> {
     let loaded = ingest::load(&input.events, &input.catalogue)?;
     let report = loaded.report.render();
     eprint!("{report}");
@@ -69,7 +69,7 @@ fn files(input: &Input, name: Option<&str>) -> Result<(movielens::Data, Origin),
         kinds.join(", "), loaded.data.products.len(), loaded.data.categories.len(), loaded.data.events.len(), loaded.users.len(), loaded.searches
     );
     let origin = Origin {
-        name: name.unwrap_or("localrank-model").into(),
+        name: "localrank-model".into(),
         description: format!("events {}, catalogue {}", input.events.display(), input.catalogue.display()),
         inputs: serde_json::json!([file_entry(&input.events)?, file_entry(&input.catalogue)?]),
         summary,
@@ -99,7 +99,7 @@ fn file_entry(path: &Path) -> Result<serde_json::Value, String> {
 /// Reads the input (files, or the MovieLens example when `input` is None) and builds the split.
 pub fn prepare(input: Option<&Input>, name: Option<&str>) -> Result<Prepared, String> {
     let (data, mut origin) = match input {
-        Some(i) => files(i, name)?,
+        Some(i) => files(i)?,
         None => example()?,
     };
     if let Some(n) = name {
@@ -206,7 +206,7 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
     let training = serde_json::json!({
         "data": p.origin.description,
         "inputs": p.origin.inputs,
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "command": report::command_line(),
         "settings": s,
         "options": {"repeat_candidates": run.repeat_candidates, "skip_loo": run.skip_loo},
         "split": {"rule": "time-ordered: train < 80th percentile of event time <= valid < 90th <= test",

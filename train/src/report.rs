@@ -16,7 +16,7 @@ pub fn write(
     files: Option<&Vec<(String, u64)>>,
     wall_seconds: f64,
 ) -> Result<(), String> {
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let command = command_line();
     let inputs: String = p.origin.inputs.as_array().into_iter().flatten().map(|i| format!("- `{i}`\n")).collect();
     let settings = serde_json::to_string(&run.settings).unwrap();
     let shipped = if ship_distilled { "student-distilled" } else { "student-alone" };
@@ -46,6 +46,11 @@ pub fn write(
     );
     let path = dir.join("report.md");
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// This process's command line, as the manifest and the report record it.
+pub fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
 }
 
 /// The main columns of `evaluation.json`'s rows as a markdown table.

@@ -60,7 +60,7 @@ fn train_student(d: &crate::movielens::Data, users: &[Vec<crate::movielens::Inte
     let (_, log) = crate::trainer::train(&config, &tc, &items, windows, &valid, None, None);
     let s = started.elapsed().as_secs_f64();
     let steps: usize = windows.iter().map(|w| w.inputs.len()).sum::<usize>() * epochs;
-    let best = log.iter().filter_map(|e| e["valid"]["ndcg@10"].as_f64()).fold(0.0, f64::max);
+    let best = crate::pipeline::best_valid(&log);
     println!(
         "train: student alone, {epochs} epoch(s) over {} windows ({steps} events) in {s:.1} s with validation: {:.0} events/s; best validation ndcg@10 {best:.4} ({} cases)",
         windows.len(), steps as f64 / s, valid.len()
