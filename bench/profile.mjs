@@ -1,7 +1,8 @@
 // Where a localrank rerank spends its time: Chromium's sampling profiler (CDP Profiler domain)
 // over N warm reranks of 100 candidates and a 50-event session, on the CPU backend.
-//   node bench/profile.mjs [--pkg pkg|pkg-cpu] [--runs 300]
-// Needs a build with the wasm name section (pkg/ keeps it; wasm-opt without -g strips it).
+//   node bench/profile.mjs [--pkg prof|pkg|pkg/webgpu] [--runs 300] [--cold]
+// Needs a build with the wasm name section: `prof` (default) is pkg/ before wasm-opt, which
+// scripts/build-wasm keeps in target/wasm-cpu/prof/ (wasm-opt without -g strips the names).
 // Prints self time per function and inclusive time per stage; writes bench/target/profile.json.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { chromium } from 'playwright-core';
 import { REPO, startBenchServer } from './server.mjs';
 
 const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : dflt; };
-const PKG = arg('--pkg', 'pkg');
+const PKG = arg('--pkg', 'prof');
 const RUNS = Number(arg('--runs', 300));
 const COLD = process.argv.includes('--cold');  // profile LocalRanker.create + the first rerank instead
 const catalog = JSON.parse(readFileSync(join(REPO, 'www/data/catalog.json'))).items;
@@ -28,11 +29,13 @@ const PAGE = `<!doctype html><script type="module">
 // Stages: a sample counts for a stage when any frame of its stack matches (inclusive time).
 const STAGES = [
   ['LocalRanker.create: manifest/sha256 checks (Manifest::verify, sha2)', /verify|sha2|Sha256|compress256/],
-  ['LocalRanker.create: tokenizer.json parse (Tokenizer::from_bytes, serde_json)', /from_bytes.*Tokenizer|Tokenizer.*from_bytes|serde_json|TextEncoder.*from_bytes/],
+  ['LocalRanker.create: tokenizer.json parse (WordPiece::from_bytes)', /WordPiece.*from_bytes|TextEncoder.*from_bytes/],
+  ['LocalRanker.create: sha256 by SubtleCrypto (interop.js)', /sha256Hex|digest/],
   ['LocalRanker.create: LRQ8 decode + dequantise (quant::load)', /quant.*(load|decode|dequantize|Load)/],
   ['LocalRanker.create: model init (ModelConfig::init, initialisers)', /ModelConfig.*init|Initializer|random|Rng|rand_distr|StdRng/],
-  ['tokenise (TextEncoder::encode, HF tokenizers)', /TextEncoder.*encode|tokenizers/],
-  ['JS <-> wasm (serde_wasm_bindgen, wasm_bindgen glue)', /serde_wasm_bindgen|wasm_bindgen|^__wbg/],
+  ['tokenise / token-cache lookups (TextEncoder::encode)', /TextEncoder.*encode|WordPiece.*encode/],
+  ['item-vector cache (ItemVectors::rows)', /ItemVectors.*rows/],
+  ['JS <-> wasm (candidatesJson, JSON, serde_json, glue)', /candidatesJson|serde_json|JsItem|^__wbg|wasm-to-js|js-to-wasm|passStringToWasm|getStringFromWasm|decode|encode$/],
   ['Model::score (burn graph, all ops)', /localrank.*model.*score|Model.*score/],
   ['  Block::forward (attention blocks)', /Block.*forward/],
   ['  pool_tokens (token-embedding means)', /pool_tokens/],

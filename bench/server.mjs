@@ -2,10 +2,8 @@
 // headers). Every response is cross-origin isolated (COOP same-origin + COEP require-corp), which
 // onnxruntime-web needs for SharedArrayBuffer, i.e. its multi-threaded wasm; the same headers
 // are sent to every runtime so that none is favoured. Counts the bytes it serves per path.
-//   /pkg/*       -> pkg/                    (scripts/build-wasm: CPU + WebGPU build)
-//   /pkg-cpu/*   -> bench/pkg-cpu/          (bench/build-cpu.sh: CPU-only SIMD build)
-//   /pkg-cpu-z/*       -> bench/pkg-cpu-z/       (LOCALRANK_OPT=z bench/build-cpu.sh)
-//   /prof/*      -> bench/target/           (copies with the wasm name section, for profile.mjs)
+//   /pkg/*       -> pkg/                    (scripts/build-wasm: pkg/ CPU only, pkg/webgpu/ CPU + WebGPU)
+//   /prof/*      -> target/wasm-cpu/prof/   (pkg/ before wasm-opt, with the name section, for profile.mjs)
 //   /models/*    -> models/
 //   /data/*      -> www/data/
 //   /ort/*       -> node_modules/onnxruntime-web/dist/
@@ -19,9 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const ROOTS = [
-  ['/pkg-cpu/', join(REPO, 'bench/pkg-cpu')],
-  ['/pkg-cpu-z/', join(REPO, 'bench/pkg-cpu-z')],
-  ['/prof/', join(REPO, 'bench/target')],
+  ['/prof/', join(REPO, 'target/wasm-cpu/prof')],
   ['/pkg/', join(REPO, 'pkg')],
   ['/models/', join(REPO, 'models')],
   ['/data/', join(REPO, 'www/data')],

@@ -6,20 +6,19 @@ const r = JSON.parse(readFileSync(new URL('./results.json', import.meta.url)));
 const kib = (b) => (b == null ? '–' : `${(b / 1024).toFixed(0)}`);
 const mib = (b) => (b / 2 ** 20).toFixed(1);
 const name = (row) => ({
-  'bench/pkg-cpu': 'localrank CPU-only SIMD build',
-  'bench/pkg-cpu-z': 'localrank CPU-only SIMD, size build',
-  pkg: 'localrank `pkg/` (CPU + WebGPU)',
+  pkg: 'localrank `pkg/` (default: CPU only, SIMD)',
+  'pkg/webgpu': 'localrank `pkg/webgpu/` (opt-in: CPU + WebGPU)',
 }[row.build.split(':')[0]] ?? `onnxruntime-web 1.30.0`);
 console.log(`| runtime | backend | candidates | session | p50 ms | p95 ms | cold ms | runtime gz KiB | model gz KiB | p50 / FLOP limit |`);
 console.log(`|---|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
 for (const x of r.rows) {
   console.log(`| ${name(x)} | ${x.backend}${x.threads ? `, ${x.threads} thread${x.threads > 1 ? 's' : ''}` : ''} | ${x.candidates} | ${x.session} | ${x.p50_ms} | ${x.p95_ms} | ${x.cold_ms} | ${kib(x.runtime_bytes_gz)} | ${kib(x.model_bytes_gz)} | ${x.x_limit}× |`);
 }
-console.log(`\n| runtime | files fetched (runtime) | cold: runtime ready / model ready / first result ms | wasm memory MiB before → after | JS heap MiB before → after | reranks | browser parity |`);
+console.log(`\n| runtime | files fetched (runtime) | cold: runtime ready / model ready / first result ms (median) | wasm memory MiB before → after | JS heap MiB before → after | reranks | browser parity |`);
 console.log(`|---|---|---:|---:|---:|---:|---:|`);
 for (const x of r.runtimes.filter((y) => y.memory)) {
   const m = x.memory;
-  console.log(`| ${x.id} | ${x.runtime_files.map((f) => f.split('/').pop()).join(', ')} | ${x.cold_stages_ms.runtime_ready} / ${x.cold_stages_ms.model_ready} / ${x.cold_stages_ms.first_result} | ${mib(m.wasm_bytes_before)} → ${mib(m.wasm_bytes_after)} | ${mib(m.js_heap_bytes_before)} → ${mib(m.js_heap_bytes_after)} | ${m.runs} | ${x.browser_parity_max_abs_diff.toExponential(1)} |`);
+  console.log(`| ${x.id} | ${x.runtime_files.map((f) => f.split('/').pop()).join(', ')} | ${x.cold_stages_ms.runtime_ready} / ${x.cold_stages_ms.model_ready} / ${x.cold_stages_ms.first_result} (runs: ${x.cold_runs_ms.join(', ')}) | ${mib(m.wasm_bytes_before)} → ${mib(m.wasm_bytes_after)} | ${mib(m.js_heap_bytes_before)} → ${mib(m.js_heap_bytes_after)} | ${m.runs} | ${x.browser_parity_max_abs_diff.toExponential(1)} |`);
 }
 console.log(`\n${r.machine}; ${r.date}; \`${r.command}\`; load average at the end ${r.load_average_at_end.join(' ')}`);
 console.log(`FLOPs per rerank ${r.flops_per_rerank_by_candidates[100]} (100 candidates) / ${r.flops_per_rerank_by_candidates[500]} (500); wasm SIMD ${r.wasm_simd_gflops} GFLOP/s; parity ${r.parity_max_abs_diff}`);

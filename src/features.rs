@@ -177,6 +177,15 @@ pub struct EncodedSession {
     pub query: Vec<i64>,
 }
 
+impl EncodedSession {
+    /// Each position's item key (`items::ItemKey`: its tokens, then its category), padding
+    /// included, concatenated.
+    pub fn item_keys(&self) -> impl Iterator<Item = i64> + '_ {
+        let t = self.tokens.len() / self.event.len().max(1);
+        self.tokens.chunks_exact(t.max(1)).zip(&self.category).flat_map(|(tokens, &c)| tokens.iter().copied().chain([c]))
+    }
+}
+
 /// What a session event contributes, already tokenised.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EncodedEvent {
@@ -270,6 +279,14 @@ impl Candidates {
             tokens: ints(tokens.concat(), [n, t], device),
             category: ints(category, [n], device),
         }
+    }
+
+    /// From item keys (`items::ItemKey`: `t` token ids then the category id, concatenated).
+    pub fn from_keys(keys: &[i64], t: usize, device: &Device) -> Self {
+        let n = keys.len() / (t + 1);
+        let tokens = keys.chunks_exact(t + 1).flat_map(|k| &k[..t]).copied().collect();
+        let category = keys.chunks_exact(t + 1).map(|k| k[t]).collect();
+        Self { tokens: ints(tokens, [n, t], device), category: ints(category, [n], device) }
     }
 }
 

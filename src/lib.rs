@@ -8,6 +8,7 @@ pub mod error;
 pub mod explain;
 pub mod features;
 pub mod golden;
+pub mod items;
 pub mod manifest;
 pub mod model;
 pub mod quant;
@@ -15,6 +16,7 @@ pub mod ranker;
 pub mod rerank;
 pub mod runtime;
 pub mod text;
+pub mod wordpiece;
 
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -65,16 +65,20 @@ impl Manifest {
 
     /// Checks that `bytes` are the file the manifest lists for `role`.
     pub fn verify(&self, role: &str, bytes: &[u8]) -> Result<()> {
+        self.verify_with(role, bytes.len(), || sha256_hex(bytes))
+    }
+
+    /// `verify` of a file of `len` bytes whose hex sha256 `digest` gives (computed only when the
+    /// size matches; the browser computes it with SubtleCrypto).
+    pub fn verify_with(&self, role: &str, len: usize, digest: impl FnOnce() -> String) -> Result<()> {
         let entry = self.file(role)?;
-        if bytes.len() as u64 != entry.bytes {
+        if len as u64 != entry.bytes {
             return Err(Error::model(format!(
-                "{} is {} bytes, manifest.json says {} (truncated or wrong file?)",
-                entry.path,
-                bytes.len(),
-                entry.bytes
+                "{} is {len} bytes, manifest.json says {} (truncated or wrong file?)",
+                entry.path, entry.bytes
             )));
         }
-        let digest = sha256_hex(bytes);
+        let digest = digest();
         if digest != entry.sha256 {
             return Err(Error::model(format!(
                 "{} has sha256 {digest}, manifest.json says {} (corrupted download?)",

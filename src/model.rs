@@ -224,12 +224,26 @@ impl Model {
 
     /// Encoder input (event embeddings) and attention mask of `batch`.
     fn embed_session(&self, batch: &Batch) -> (Tensor<3>, Tensor<4, Bool>) {
-        let [b, l, _] = batch.tokens.dims();
+        self.embed_events(self.event_items(batch), batch)
+    }
+
+    /// The item vector of each session event, [b, l, d]: `embed_items` of its tokens and category.
+    pub fn event_items(&self, batch: &Batch) -> Tensor<3> {
+        self.pool_tokens(batch.tokens.clone()) + self.category.forward(batch.category.clone())
+    }
+
+    /// `embed_session` with the events' item vectors `items` ([b, l, d]) given.
+    ///
+    /// Sessions are right-aligned: the newest event always takes the window's last position, so
+    /// a batch shorter than the window (inference leaves out the padding, which attention masks
+    /// anyway) reads the last `l` position rows, the very rows a padded batch gives its events.
+    fn embed_events(&self, items: Tensor<3>, batch: &Batch) -> (Tensor<3>, Tensor<4, Bool>) {
+        let l = batch.tokens.dims()[1];
         let device = batch.tokens.device();
-        let items = self.pool_tokens(batch.tokens.clone()) + self.category.forward(batch.category.clone());
-        let positions = Tensor::<1, Int>::arange(0..l as i64, &device).unsqueeze_dim::<2>(0);
+        let window = self.position.weight.dims()[0];
+        let positions = self.position.weight.val().narrow(0, window - l, l).unsqueeze_dim::<3>(0);
         let x = items
-            + self.position.forward(positions.repeat_dim(0, b))
+            + positions
             + self.event.forward(batch.event.clone())
             + self.dwell.forward(batch.dwell.clone());
         (self.dropout.forward(x), attention_mask(batch.event.clone(), &device))
@@ -246,15 +260,22 @@ impl Model {
     /// `users(batch)` at the last position only, [b, d]: the last block, the context and the
     /// final norm run for that position alone (inference reads nothing else).
     pub fn last_user(&self, batch: &Batch) -> Tensor<2> {
+        self.last_user_from(batch, self.event_items(batch))
+    }
+
+    /// `last_user` with the events' item vectors (`event_items`, [b, l, d]) given.
+    fn last_user_from(&self, batch: &Batch, items: Tensor<3>) -> Tensor<2> {
         let [b, l, _] = batch.tokens.dims();
-        let Some((last, rest)) = self.blocks.split_last() else {
-            return self.users(batch).narrow(1, l - 1, 1).reshape([b, self.d_model]);
+        let (mut x, mask) = self.embed_events(items, batch);
+        let h = match self.blocks.split_last() {
+            Some((last, rest)) => {
+                for block in rest {
+                    x = block.forward(x, mask.clone());
+                }
+                last.forward_last(x, mask)
+            }
+            None => x.narrow(1, l - 1, 1),
         };
-        let (mut x, mask) = self.embed_session(batch);
-        for block in rest {
-            x = block.forward(x, mask.clone());
-        }
-        let h = last.forward_last(x, mask);
         let ctx = self.embed_context(batch.context.clone().narrow(1, l - 1, 1), batch.query.clone().narrow(1, l - 1, 1));
         self.norm.forward(h + ctx).reshape([b, self.d_model])
     }
@@ -262,9 +283,18 @@ impl Model {
     /// Inference: scores of `candidates` for each session in the batch, [b, n]. Only the last
     /// position (the newest event; sessions are left-padded) is used.
     pub fn score(&self, batch: &Batch, candidates: &Candidates) -> Tensor<2> {
-        let user = self.last_user(batch);
         let items = self.embed_items(candidates.tokens.clone(), candidates.category.clone());
-        user.matmul(items.transpose())
+        self.score_vectors(batch, self.event_items(batch), items)
+    }
+
+    /// `score` with the item vectors computed beforehand: the session events' (`event_items`,
+    /// [b, l, d]) and the candidates' (`embed_items`, [n, d]).
+    pub fn score_vectors(&self, batch: &Batch, events: Tensor<3>, items: Tensor<2>) -> Tensor<2> {
+        self.last_user_from(batch, events).matmul(items.transpose())
+    }
+
+    pub fn d_model(&self) -> usize {
+        self.d_model
     }
 }
 

@@ -14,9 +14,11 @@ use crate::features::{
     category_index, context_indices, dwell_bucket, item_text, Batch, Candidates, Context, EncodedEvent,
     EncodedSession, Event, EventKind, Item,
 };
+use crate::items::{tensor2, ItemVectors};
 use crate::manifest::Manifest;
 use crate::model::Model;
 use crate::rerank::{order, ListItem, Ranked, RerankOptions};
+use crate::runtime::cpu_device;
 use crate::text::TextEncoder;
 
 /// Most candidates one call may rank (bounds memory on small devices).
@@ -29,6 +31,13 @@ pub struct ModelFiles<'a> {
     pub tokenizer: &'a [u8],
 }
 
+/// Hex sha256 of the weights and tokenizer files, from the caller (the browser's SubtleCrypto
+/// hashes in native code, ~20x faster than sha256 in wasm: it was 45% of `LocalRanker.create`).
+pub struct FileDigests {
+    pub weights: String,
+    pub tokenizer: String,
+}
+
 pub struct Ranker {
     model: Model,
     text: TextEncoder,
@@ -36,15 +45,36 @@ pub struct Ranker {
     device: Device,
     session: VecDeque<Event>,
     max_session: usize,
+    /// Item vectors of products seen before; CPU only (reading them back is synchronous there).
+    items: Option<ItemVectors>,
 }
 
 impl Ranker {
     /// Checks the files against the manifest, then loads the weights onto `device`.
     /// `max_session` defaults to the model's window.
     pub fn load(files: ModelFiles, device: Device, max_session: Option<usize>) -> Result<Self> {
+        Self::load_with_digests(files, None, device, max_session)
+    }
+
+    /// `load` with the files' sha256 already computed by the caller (checked against the
+    /// manifest all the same); `None` hashes them here.
+    pub fn load_with_digests(
+        files: ModelFiles,
+        digests: Option<&FileDigests>,
+        device: Device,
+        max_session: Option<usize>,
+    ) -> Result<Self> {
         let manifest = Manifest::parse(files.manifest)?;
-        manifest.verify("weights", files.weights)?;
-        manifest.verify("tokenizer", files.tokenizer)?;
+        match digests {
+            Some(d) => {
+                manifest.verify_with("weights", files.weights.len(), || d.weights.clone())?;
+                manifest.verify_with("tokenizer", files.tokenizer.len(), || d.tokenizer.clone())?;
+            }
+            None => {
+                manifest.verify("weights", files.weights)?;
+                manifest.verify("tokenizer", files.tokenizer)?;
+            }
+        }
         let config = &manifest.config;
         let text = TextEncoder::from_bytes(files.tokenizer, config.text_buckets, config.max_tokens)?;
         let model = load_model(&manifest, files.weights, &device)?;
@@ -52,7 +82,8 @@ impl Ranker {
         if max_session == 0 || max_session > 10_000 {
             return Err(Error::input(format!("maxSession must be within 1..=10000, got {max_session}")));
         }
-        Ok(Self { model, text, manifest, device, session: VecDeque::new(), max_session })
+        let items = (device == cpu_device()).then(ItemVectors::default);
+        Ok(Self { model, text, manifest, device, session: VecDeque::new(), max_session, items })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -107,6 +138,9 @@ impl Ranker {
                 Ok((i, e, encoded))
             })
             .collect::<Result<Vec<_>>>()?;
+        // Only the events present: padding positions are masked out of attention, so leaving
+        // them out gives the same scores with up to 50x less work for a short session.
+        let window = events.len().max(1);
         let query = match &ctx.query {
             Some(q) => self.text.encode(q)?,
             None => vec![0; config.max_tokens],
@@ -115,7 +149,7 @@ impl Ranker {
             events,
             context: context_indices(ctx, cats),
             query,
-            window: config.max_session,
+            window,
             tokens: config.max_tokens,
         })
     }
@@ -124,14 +158,26 @@ impl Ranker {
     /// forward pass however many sessions.
     fn score_sessions(&self, sessions: &[EncodedSession], candidates: &[Item]) -> Result<Tensor<2>> {
         let cats = &self.manifest.categories;
-        let tokens = candidates
-            .iter()
-            .map(|c| self.text.encode(&item_text(&c.title, &c.category)))
-            .collect::<Result<Vec<_>>>()?;
-        let category = candidates.iter().map(|c| category_index(cats, &c.category)).collect();
+        let mut keys = Vec::with_capacity(candidates.len() * (self.text.max_tokens() + 1));
+        for c in candidates {
+            keys.extend(self.text.encode(&item_text(&c.title, &c.category))?);
+            keys.push(category_index(cats, &c.category));
+        }
         let batch = Batch::new(sessions, &self.device);
-        let cands = Candidates::new(&tokens, category, &self.device);
-        Ok(self.model.score(&batch, &cands))
+        let Some(cache) = &self.items else {
+            let cands = Candidates::from_keys(&keys, self.text.max_tokens(), &self.device);
+            return Ok(self.model.score(&batch, &cands));
+        };
+        let (t, d) = (self.text.max_tokens(), self.model.d_model());
+        let embed = |missing: &[i64]| {
+            let cands = Candidates::from_keys(missing, t, &self.device);
+            read_sync(self.model.embed_items(cands.tokens, cands.category))
+        };
+        let items = tensor2(cache.rows(&keys, t, d, embed)?, candidates.len(), d, &self.device);
+        let events: Vec<i64> = sessions.iter().flat_map(EncodedSession::item_keys).collect();
+        let (b, l) = (sessions.len(), sessions[0].event.len());
+        let events = tensor2(cache.rows(&events, t, d, embed)?, b * l, d, &self.device).reshape([b, l, d]);
+        Ok(self.model.score_vectors(&batch, events, items))
     }
 
     /// Raw model scores of `candidates` for the current session, as a [1, n] tensor.

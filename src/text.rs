@@ -1,18 +1,18 @@
-//! Item and query text -> hashed token ids, through the HF tokenizer shipped in `models/`.
+//! Item and query text -> hashed token ids, through the BERT WordPiece tokenizer shipped in
+//! `models/tokenizer.json` (`wordpiece.rs`).
 //!
 //! Token ids are folded into `buckets - 1` rows (row 0 is padding). The shipped model has one
 //! row per vocabulary token (`buckets` = vocabulary + 1, so row = id + 1), initialised from the
 //! teacher's text model (`train/src/model2vec.rs`); a smaller table folds ids by modulo.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Mutex;
 
-use tokenizers::Tokenizer;
-
 use crate::error::{Error, Result};
+use crate::wordpiece::WordPiece;
 
 pub struct TextEncoder {
-    tokenizer: Tokenizer,
+    tokenizer: WordPiece,
     buckets: usize,
     max_tokens: usize,
     /// Bucketed ids of texts seen before: a storefront reranks the same candidate titles and
@@ -26,12 +26,11 @@ const CACHE_TEXTS: usize = 16_384;
 impl TextEncoder {
     /// Loads a `tokenizer.json` from bytes (no network, no files: works in wasm).
     pub fn from_bytes(bytes: &[u8], buckets: usize, max_tokens: usize) -> Result<Self> {
-        let tokenizer = Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::model(format!("tokenizer.json does not parse: {e}")))?;
+        let tokenizer = WordPiece::from_bytes(bytes)?;
         if buckets < 2 || max_tokens == 0 {
             return Err(Error::model("tokenizer: buckets must be >= 2 and max_tokens >= 1"));
         }
-        Ok(Self { tokenizer, buckets, max_tokens, cache: Mutex::new(HashMap::new()) })
+        Ok(Self { tokenizer, buckets, max_tokens, cache: Mutex::new(HashMap::default()) })
     }
 
     /// Bucketed token ids of `text`, truncated and zero-padded to `max_tokens`.
@@ -39,7 +38,7 @@ impl TextEncoder {
         if let Some(ids) = self.cache.lock().ok().and_then(|c| c.get(text).cloned()) {
             return Ok(ids);
         }
-        let ids = self.encode_uncached(text)?;
+        let ids = self.encode_uncached(text);
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_TEXTS {
                 cache.clear();
@@ -49,25 +48,22 @@ impl TextEncoder {
         Ok(ids)
     }
 
-    fn encode_uncached(&self, text: &str) -> Result<Vec<i64>> {
-        let encoding = self
+    fn encode_uncached(&self, text: &str) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
             .tokenizer
-            .encode(text, false)
-            .map_err(|e| Error::input(format!("text {text:?} could not be tokenised: {e}")))?;
-        let mut ids: Vec<i64> = encoding
-            .get_ids()
+            .encode(text)
             .iter()
             .filter(|&&id| id != 0)
             .take(self.max_tokens)
             .map(|&id| self.bucket(id))
             .collect();
         ids.resize(self.max_tokens, 0);
-        Ok(ids)
+        ids
     }
 
     /// Token ids the tokenizer can produce (`buckets` = this + 1 gives every token its own row).
     pub fn vocab_size(&self) -> usize {
-        self.tokenizer.get_vocab_size(true)
+        self.tokenizer.vocab_size()
     }
 
     fn bucket(&self, id: u32) -> i64 {

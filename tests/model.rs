@@ -152,3 +152,49 @@ fn last_position_inference_equals_the_full_encoder() {
     let spread = (full.clone().narrow(0, 0, 1) - full.narrow(0, 1, 1)).abs().max().into_scalar::<f32>();
     assert!(spread > 1e-3, "the two sessions give the same vector ({spread}): the check would prove nothing");
 }
+
+/// The ranker's fast paths (item vectors from the cache, sessions without their padding) give the
+/// scores of the plain model: `Model::score` on the padded session and freshly pooled items.
+#[test]
+fn cached_items_and_unpadded_sessions_score_as_the_plain_model() {
+    use localrank::features::{
+        category_index, context_indices, dwell_bucket, item_text, Batch, Candidates, EncodedEvent, EncodedSession,
+    };
+    use localrank::manifest::Manifest;
+    use localrank::ranker::load_model;
+    use localrank::text::TextEncoder;
+
+    let (golden, files, device) = (common::golden(), common::files(), cpu_device());
+    let manifest = Manifest::parse(files.manifest).unwrap();
+    let (c, cats) = (&manifest.config, &manifest.categories);
+    assert!(golden.session.len() < c.max_session, "the golden session must be shorter than the window");
+    let model = load_model(&manifest, files.weights, &device).unwrap();
+    let text = TextEncoder::from_bytes(files.tokenizer, c.text_buckets, c.max_tokens).unwrap();
+    let events: Vec<EncodedEvent> = golden
+        .session
+        .iter()
+        .map(|e| EncodedEvent {
+            tokens: text.encode(&e.text()).unwrap(),
+            event: e.kind.index(),
+            category: category_index(cats, &e.category),
+            dwell: dwell_bucket(e.dwell_ms),
+        })
+        .collect();
+    let query = golden.context.query.as_deref().map_or(vec![0; c.max_tokens], |q| text.encode(q).unwrap());
+    let session = EncodedSession::new(&events, c.max_session, c.max_tokens, context_indices(&golden.context, cats), query);
+    let items = &golden.candidates;
+    let tokens: Vec<Vec<i64>> = items.iter().map(|i| text.encode(&item_text(&i.title, &i.category)).unwrap()).collect();
+    let category = items.iter().map(|i| category_index(cats, &i.category)).collect();
+    let plain = model.score(&Batch::new(&[session], &device), &Candidates::new(&tokens, category, &device));
+    let plain = plain.into_data().try_to_vec::<f32>().unwrap();
+
+    let mut r = ranker();
+    for e in &golden.session {
+        r.observe(e.clone()).unwrap();
+    }
+    let first = r.model_scores(items, &golden.context).unwrap(); // fills the item cache
+    let again = r.model_scores(items, &golden.context).unwrap(); // reads it
+    assert_eq!(first, again, "scores from cached item vectors differ from the first call's");
+    let diff = plain.iter().zip(&first).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "the ranker's scores differ from Model::score on the padded session by {diff}");
+}

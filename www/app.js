@@ -224,10 +224,14 @@ function showProgress(p) {
   }
 }
 
+// The package's default build (pkg/) is CPU only, the fastest here; ?device=webgpu loads the
+// opt-in CPU + WebGPU build (pkg/webgpu/), whose 'auto' picks WebGPU when an adapter exists.
+const buildFor = (device) => (device === 'webgpu' ? '/pkg/webgpu' : '/pkg');
+
 async function startRanker(mode, device, persist) {
   const options = { model: '/models/', device, maxSession: 50, persist };
   if (mode === 'worker') {
-    const { LocalRankerWorker } = await import('/pkg/worker.js');
+    const { LocalRankerWorker } = await import(`${buildFor(device)}/worker.js`);
     return LocalRankerWorker.create({
       ...options,
       onProgress: showProgress,
@@ -235,7 +239,7 @@ async function startRanker(mode, device, persist) {
     });
   }
   showProgress({ stage: 'download', file: 'localrank.js + localrank_bg.wasm', loaded: 0, total: 0 });
-  const mod = await import('/pkg/localrank.js');
+  const mod = await import(`${buildFor(device)}/localrank.js`);
   await mod.default();
   showProgress({ stage: 'start', device });
   const ranker = await mod.LocalRanker.create(options);

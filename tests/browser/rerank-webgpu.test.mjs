@@ -32,7 +32,7 @@ test('rerank-webgpu: viewing one category lifts its other members', { timeout: 3
 
   // Same session, same context: the WebGPU and CPU backends must give the same scores.
   const parity = await page.evaluate(async () => {
-    const { LocalRanker } = await import('/pkg/localrank.js');
+    const { LocalRanker } = await import('/pkg/webgpu/localrank.js');
     const [gpu, cpu] = await Promise.all(['webgpu', 'cpu'].map((device) =>
       LocalRanker.create({ model: '/models/', device })));
     const items = window.demo.candidates;

@@ -1,0 +1,26 @@
+// JavaScript helpers of the wasm bindings (src/web.rs imports this module; wasm-bindgen copies it
+// into pkg/snippets/). Each replaces many small JS <-> wasm calls, or slow wasm code, with one
+// call into what the browser already does fast.
+
+/** The candidates as one JSON string. Throws on a cycle, a BigInt, or a popularity that is not
+ * finite (JSON would turn it into null, i.e. absent). A replacer function would check every
+ * value but cost more than the rest of the conversion. */
+export function candidatesJson(candidates) {
+  for (let i = 0; i < candidates.length; i++) {
+    const p = candidates[i] != null ? candidates[i].popularity : undefined;
+    if (typeof p === 'number' && !Number.isFinite(p)) {
+      throw new RangeError(`candidates[${i}].popularity: must be a finite number, got ${p}`);
+    }
+  }
+  return JSON.stringify(candidates);
+}
+
+/** Hex sha256 of each byte array, by the browser's SubtleCrypto (native code, ~20x faster than
+ * sha256 compiled to wasm); null where SubtleCrypto is missing (pages served over plain http
+ * from another host than localhost): the wasm side then hashes the bytes itself. */
+export async function sha256Hex(arrays) {
+  const subtle = globalThis.crypto && globalThis.crypto.subtle;
+  if (!subtle) return null;
+  const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+  return Promise.all(arrays.map(async (a) => hex(await subtle.digest('SHA-256', a))));
+}

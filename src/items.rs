@@ -1,0 +1,90 @@
+//! Item vectors of products seen before, kept on the CPU backend.
+//!
+//! An item's vector (`Model::embed_items`: mean of its token embeddings plus its category's)
+//! depends on its token ids and category id only, never on the shopper, and a storefront
+//! reranks the same candidates after every event, with a session made of the same products.
+//! Gathering 24 token rows per candidate and per session event on every call was most of a
+//! rerank, so each vector is computed once, by the model, and reused: the values are the
+//! model's own, bit for bit (the golden tests run through this cache).
+
+use std::sync::Mutex;
+
+use burn::prelude::*;
+use foldhash::{HashMap, HashSet};
+
+use crate::error::{Error, Result};
+
+/// Vectors kept; the cache is emptied when full (bounds memory: 64 floats each).
+const CACHE_ITEMS: usize = 16_384;
+
+/// An item as the model reads it: its `t` token ids, then its category id.
+pub type ItemKey = [i64];
+
+#[derive(Default)]
+pub struct ItemVectors {
+    map: Mutex<HashMap<Box<ItemKey>, Box<[f32]>>>,
+}
+
+impl ItemVectors {
+    /// The vectors of `keys` (each `t + 1` long, concatenated), row-major `[n, d]`. Those not
+    /// cached yet come from `embed` (given the missing keys, it returns their `[m, d]` rows), in
+    /// one call.
+    pub fn rows(
+        &self,
+        keys: &[i64],
+        t: usize,
+        d: usize,
+        embed: impl FnOnce(&[i64]) -> Result<Vec<f32>>,
+    ) -> Result<Vec<f32>> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut asked = HashSet::default();
+        let missing: Vec<i64> = keys
+            .chunks_exact(t + 1)
+            .filter(|key| !map.contains_key(*key) && asked.insert(*key))
+            .flatten()
+            .copied()
+            .collect();
+        let vectors = if missing.is_empty() { Vec::new() } else { embed(&missing)? };
+        let fresh: HashMap<&ItemKey, &[f32]> = missing.chunks_exact(t + 1).zip(vectors.chunks_exact(d)).collect();
+        let mut flat = Vec::with_capacity(keys.len() / (t + 1) * d);
+        for key in keys.chunks_exact(t + 1) {
+            let v = fresh.get(key).copied().or_else(|| map.get(key).map(|v| &v[..]));
+            flat.extend_from_slice(v.ok_or_else(|| Error::backend("an item vector is missing from the cache"))?);
+        }
+        if map.len() + fresh.len() > CACHE_ITEMS {
+            map.clear();
+        }
+        map.extend(fresh.into_iter().map(|(k, v)| (Box::from(k), Box::from(v))));
+        Ok(flat)
+    }
+}
+
+/// `[n, d]` rows as a tensor on `device`.
+pub fn tensor2(rows: Vec<f32>, n: usize, d: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(rows, [n, d]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_key_is_embedded_once_and_rows_keep_the_order_asked() {
+        let cache = ItemVectors::default();
+        let embed = |keys: &[i64]| Ok(keys.chunks(2).map(|k| k[0] as f32 * 10.0 + k[1] as f32).collect());
+        let rows = cache.rows(&[1, 2, 3, 4, 1, 2], 1, 1, embed).unwrap();
+        assert_eq!(rows, vec![12.0, 34.0, 12.0]);
+        let rows = cache.rows(&[3, 4, 5, 6], 1, 1, |keys: &[i64]| {
+            assert_eq!(keys, &[5, 6], "only the new key is embedded");
+            Ok(vec![56.0])
+        });
+        assert_eq!(rows.unwrap(), vec![34.0, 56.0]);
+    }
+
+    #[test]
+    fn an_embedding_error_leaves_the_cache_usable() {
+        let cache = ItemVectors::default();
+        assert!(cache.rows(&[1, 2], 1, 1, |_| Err(Error::backend("boom"))).is_err());
+        assert_eq!(cache.rows(&[1, 2], 1, 1, |_| Ok(vec![7.0])).unwrap(), vec![7.0]);
+    }
+}

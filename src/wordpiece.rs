@@ -1,0 +1,360 @@
+//! The BERT WordPiece tokenizer of a Hugging Face `tokenizer.json`, in a few hundred lines.
+//!
+//! The browser needs only the ids of short titles and queries. The `tokenizers` crate was most of
+//! the time of `LocalRanker.create` (its generic deserialisation of `tokenizer.json`) and a
+//! large part of the wasm, so the runtime implements the one pipeline the shipped tokenizer uses
+//! (added tokens, `BertNormalizer`, `BertPreTokenizer`, `WordPiece`) as `tokenizers` 0.23 does,
+//! and refuses any other configuration with a clear error. `train/tests/wordpiece_parity.rs`
+//! checks it id for id against `tokenizers` on real titles and on edge cases.
+
+use foldhash::HashMap;
+use serde::Deserialize;
+use unicode_categories::UnicodeCategories;
+use unicode_normalization_alignments::UnicodeNormalization;
+
+use crate::error::{Error, Result};
+
+/// A BERT WordPiece tokenizer read from `tokenizer.json`.
+#[derive(Debug)]
+pub struct WordPiece {
+    vocab: HashMap<String, u32>,
+    /// Tokens matched in the raw text before normalisation (`[CLS]`, `[MASK]`, ...).
+    added: Vec<(String, u32)>,
+    normalizer: BertNormalizer,
+    unk_id: u32,
+    prefix: String,
+    max_chars: usize,
+    vocab_size: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenizerJson {
+    #[serde(default)]
+    added_tokens: Vec<AddedToken>,
+    normalizer: Option<BertNormalizer>,
+    pre_tokenizer: Option<Component>,
+    model: WordPieceJson,
+}
+
+/// A pipeline component of which only the type matters.
+#[derive(Debug, Deserialize)]
+struct Component {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AddedToken {
+    id: u32,
+    content: String,
+    #[serde(default)]
+    single_word: bool,
+    #[serde(default)]
+    lstrip: bool,
+    #[serde(default)]
+    rstrip: bool,
+    #[serde(default)]
+    normalized: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct BertNormalizer {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    clean_text: bool,
+    #[serde(default)]
+    handle_chinese_chars: bool,
+    #[serde(default)]
+    strip_accents: Option<bool>,
+    #[serde(default)]
+    lowercase: bool,
+}
+
+// No `#[serde(flatten)]` here: it would buffer the 30k-entry vocabulary before reading it.
+#[derive(Debug, Deserialize)]
+struct WordPieceJson {
+    #[serde(rename = "type")]
+    kind: String,
+    // Optional so that another model type reaches the type check; `tokenizers`' defaults apply.
+    #[serde(default)]
+    unk_token: Option<String>,
+    #[serde(default)]
+    continuing_subword_prefix: Option<String>,
+    #[serde(default)]
+    max_input_chars_per_word: Option<usize>,
+    #[serde(default)]
+    vocab: HashMap<String, u32>,
+}
+
+fn unsupported(what: &str, kind: &str) -> Error {
+    Error::model(format!(
+        "tokenizer.json: {what} {kind:?} is not supported (localrank reads BERT WordPiece \
+         tokenizers: BertNormalizer, BertPreTokenizer, WordPiece)"
+    ))
+}
+
+impl WordPiece {
+    /// Parses `tokenizer.json` and checks that it is the BERT WordPiece pipeline.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let json: TokenizerJson = serde_json::from_slice(bytes)
+            .map_err(|e| Error::model(format!("tokenizer.json does not parse: {e}")))?;
+        let normalizer = match json.normalizer {
+            Some(n) if n.kind == "BertNormalizer" => n,
+            Some(n) => return Err(unsupported("normalizer", &n.kind)),
+            None => return Err(unsupported("normalizer", "none")),
+        };
+        match json.pre_tokenizer {
+            Some(p) if p.kind == "BertPreTokenizer" => {}
+            Some(p) => return Err(unsupported("pre_tokenizer", &p.kind)),
+            None => return Err(unsupported("pre_tokenizer", "none")),
+        }
+        if json.model.kind != "WordPiece" {
+            return Err(unsupported("model", &json.model.kind));
+        }
+        let model = json.model;
+        let unk = model.unk_token.unwrap_or_else(|| "[UNK]".into());
+        let unk_id = *model.vocab.get(&unk).ok_or_else(|| {
+            Error::model(format!("tokenizer.json: unk_token {unk:?} is not in the vocabulary"))
+        })?;
+        let added = added_tokens(json.added_tokens)?;
+        let vocab_size = model.vocab.len() + added.iter().filter(|(t, _)| !model.vocab.contains_key(t)).count();
+        Ok(Self {
+            vocab: model.vocab,
+            added,
+            normalizer,
+            unk_id,
+            prefix: model.continuing_subword_prefix.unwrap_or_else(|| "##".into()),
+            max_chars: model.max_input_chars_per_word.unwrap_or(100),
+            vocab_size,
+        })
+    }
+
+    /// Token ids of `text`, without special tokens around it (`encode(text, false)`).
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut ids = Vec::new();
+        for piece in split_added(text, &self.added) {
+            match piece {
+                Piece::Added(id) => ids.push(id),
+                Piece::Text(t) => {
+                    let normalized = self.normalizer.normalize(t);
+                    for word in pre_tokenize(&normalized) {
+                        self.word_ids(word, &mut ids);
+                    }
+                }
+            }
+        }
+        ids
+    }
+
+    /// Distinct tokens, added tokens included (`get_vocab_size(true)`).
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// Greedy longest-match-first WordPiece of one word; the whole word is `[UNK]` when a part
+    /// of it matches nothing or it is longer than `max_input_chars_per_word`.
+    fn word_ids(&self, word: &str, out: &mut Vec<u32>) {
+        if word.chars().count() > self.max_chars {
+            out.push(self.unk_id);
+            return;
+        }
+        let first = out.len();
+        let mut start = 0;
+        let mut buf = String::new();
+        while start < word.len() {
+            let mut end = word.len();
+            let mut found = None;
+            while start < end {
+                buf.clear();
+                if start > 0 {
+                    buf.push_str(&self.prefix);
+                }
+                buf.push_str(&word[start..end]);
+                if let Some(&id) = self.vocab.get(buf.as_str()) {
+                    found = Some(id);
+                    break;
+                }
+                end -= word[start..end].chars().next_back().map_or(1, char::len_utf8);
+            }
+            let Some(id) = found else {
+                out.truncate(first);
+                out.push(self.unk_id);
+                return;
+            };
+            out.push(id);
+            start = end;
+        }
+    }
+}
+
+/// Added tokens as `(content, id)`: only the kind BERT ships (matched verbatim in the raw text).
+fn added_tokens(tokens: Vec<AddedToken>) -> Result<Vec<(String, u32)>> {
+    tokens
+        .into_iter()
+        .map(|t| {
+            if t.normalized || t.single_word || t.lstrip || t.rstrip || t.content.is_empty() {
+                return Err(Error::model(format!(
+                    "tokenizer.json: added token {:?} uses normalized/single_word/lstrip/rstrip, \
+                     which localrank does not support",
+                    t.content
+                )));
+            }
+            Ok((t.content, t.id))
+        })
+        .collect()
+}
+
+enum Piece<'a> {
+    Added(u32),
+    Text(&'a str),
+}
+
+/// Splits `text` on the leftmost-longest occurrences of the added tokens.
+fn split_added<'a>(text: &'a str, added: &[(String, u32)]) -> Vec<Piece<'a>> {
+    let mut pieces = Vec::new();
+    let (mut plain, mut i) = (0, 0);
+    while i < text.len() {
+        let hit = added
+            .iter()
+            .filter(|(t, _)| text[i..].starts_with(t.as_str()))
+            .max_by_key(|(t, _)| t.len());
+        match hit {
+            Some((t, id)) => {
+                if plain < i {
+                    pieces.push(Piece::Text(&text[plain..i]));
+                }
+                pieces.push(Piece::Added(*id));
+                i += t.len();
+                plain = i;
+            }
+            None => i += text[i..].chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    if plain < text.len() {
+        pieces.push(Piece::Text(&text[plain..]));
+    }
+    pieces
+}
+
+impl BertNormalizer {
+    /// Clean control characters, space out CJK ideographs, strip accents, lowercase: in the
+    /// order `tokenizers`' `BertNormalizer` applies them.
+    fn normalize(&self, text: &str) -> String {
+        let mut s: String = if self.clean_text {
+            text.chars()
+                .filter(|&c| !(c == '\0' || c == '\u{fffd}' || is_control(c)))
+                .map(|c| if is_whitespace(c) { ' ' } else { c })
+                .collect()
+        } else {
+            text.to_owned()
+        };
+        if self.handle_chinese_chars && s.chars().any(is_chinese_char) {
+            s = s
+                .chars()
+                .flat_map(|c| if is_chinese_char(c) { vec![' ', c, ' '] } else { vec![c] })
+                .collect();
+        }
+        if self.strip_accents.unwrap_or(self.lowercase) && !s.is_ascii() {
+            s = s.nfd().map(|(c, _)| c).filter(|c| !c.is_mark_nonspacing()).collect();
+        }
+        if self.lowercase {
+            s = s.chars().flat_map(char::to_lowercase).collect();
+        }
+        s
+    }
+}
+
+/// Words of normalised text: split on whitespace (dropped), punctuation isolated.
+fn pre_tokenize(text: &str) -> impl Iterator<Item = &str> {
+    text.split(char::is_whitespace).filter(|w| !w.is_empty()).flat_map(split_punctuation)
+}
+
+fn split_punctuation(word: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in word.char_indices() {
+        if is_bert_punctuation(c) {
+            if start < i {
+                out.push(&word[start..i]);
+            }
+            out.push(&word[i..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    if start < word.len() {
+        out.push(&word[start..]);
+    }
+    out
+}
+
+fn is_bert_punctuation(c: char) -> bool {
+    c.is_ascii_punctuation() || c.is_punctuation()
+}
+
+fn is_whitespace(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || c.is_whitespace()
+}
+
+/// Control, format, unassigned and private-use characters (tab and newlines are whitespace).
+fn is_control(c: char) -> bool {
+    !matches!(c, '\t' | '\n' | '\r') && c.is_other()
+}
+
+fn is_chinese_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x4E00..=0x9FFF
+            | 0x3400..=0x4DBF
+            | 0x20000..=0x2A6DF
+            | 0x2A700..=0x2B73F
+            | 0x2B740..=0x2B81F
+            | 0x2B920..=0x2CEAF
+            | 0xF900..=0xFAFF
+            | 0x2F800..=0x2FA1F
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = r###"{
+      "added_tokens": [{"id": 0, "content": "[PAD]", "single_word": false, "lstrip": false,
+                        "rstrip": false, "normalized": false, "special": true},
+                       {"id": 1, "content": "[UNK]", "single_word": false, "lstrip": false,
+                        "rstrip": false, "normalized": false, "special": true}],
+      "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                     "strip_accents": null, "lowercase": true},
+      "pre_tokenizer": {"type": "BertPreTokenizer"},
+      "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                "max_input_chars_per_word": 100,
+                "vocab": {"[PAD]": 0, "[UNK]": 1, "star": 2, "wars": 3, "##s": 4, "war": 5,
+                          "(": 6, ")": 7, "cafe": 8, "中": 9, "1977": 10}}
+    }"###;
+
+    fn tok() -> WordPiece {
+        WordPiece::from_bytes(JSON.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn splits_words_punctuation_and_subwords() {
+        assert_eq!(tok().encode("Star Wars (1977)"), vec![2, 3, 6, 10, 7]);
+        assert_eq!(tok().encode("STARS"), vec![2, 4]);
+    }
+
+    #[test]
+    fn strips_accents_spaces_cjk_and_maps_unknown_words_to_unk() {
+        assert_eq!(tok().encode("Café中wars"), vec![8, 9, 3]);
+        assert_eq!(tok().encode("starx"), vec![1]);
+        assert_eq!(tok().encode("x[PAD]star"), vec![1, 0, 2]);
+    }
+
+    #[test]
+    fn other_pipelines_are_refused_with_the_component_named() {
+        let bpe = JSON.replace("\"type\": \"WordPiece\"", "\"type\": \"BPE\"");
+        let err = WordPiece::from_bytes(bpe.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("\"BPE\""), "{err}");
+        assert!(WordPiece::from_bytes(b"{").unwrap_err().to_string().contains("does not parse"));
+    }
+}
