@@ -30,7 +30,8 @@ const TS_TYPES: &str = r#"
 export interface ModelBytes { manifest: Uint8Array; weights: Uint8Array; tokenizer: Uint8Array; }
 export interface CreateOptions {
   model: string | ModelBytes;
-  /** 'auto' (default): WebGPU when the browser offers an adapter, else the CPU backend. */
+  /** 'auto' (default): WebGPU when this build has it (the `localrank/webgpu` build; the default
+   * build is CPU only) and the browser offers an adapter, else the CPU backend. */
   device?: 'auto' | 'webgpu' | 'cpu';
   /** Events kept; the oldest are dropped (default: the model's window). */
   maxSession?: number;

@@ -41,6 +41,18 @@ test('bad-input: errors name the problem and the ranker recovers', { timeout: 12
   assert.match(missingId.message, /\bid\b/, 'message should name the id field');
   await stillWorks(page, 'a missing id');
 
+  // Candidates cross into wasm as one JSON string: what JSON would blur must still be named.
+  const nanPopularity = await attempt(page, (r) => r.rerank([{ id: '1', title: 'a', popularity: NaN }], {}, {}));
+  assert.equal(nanPopularity.threw, 'async', `a NaN popularity must reject (got ${JSON.stringify(nanPopularity)})`);
+  assert.match(nanPopularity.message, /candidates\[0\]\.popularity/);
+  const numberTitle = await attempt(page, (r) => r.rerank([{ id: '1', title: 'a' }, { id: 2, title: 7 }], {}, {}));
+  assert.equal(numberTitle.threw, 'async', `a numeric title must reject (got ${JSON.stringify(numberTitle)})`);
+  assert.match(numberTitle.message, /candidates\[1\]/);
+  const cyclic = await attempt(page, (r) => { const c = { id: '1', title: 'a' }; c.self = c; return r.rerank([c], {}, {}); });
+  assert.equal(cyclic.threw, 'async', `a cyclic candidate must reject (got ${JSON.stringify(cyclic)})`);
+  assert.match(cyclic.message, /candidates/);
+  await stillWorks(page, 'candidates JSON cannot carry');
+
   const notArray = await attempt(page, (r) => r.rerank('not an array', {}, {}));
   assert.equal(notArray.threw, 'async', `rerank with a non-array must reject (got ${JSON.stringify(notArray)})`);
   assert.ok(notArray.isError, 'rejection value must be an Error');

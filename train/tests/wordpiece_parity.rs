@@ -12,9 +12,13 @@ fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
+/// Both tokenizers; `tokenizers`' padding and truncation (to 128, from the teacher's file) are
+/// switched off, since `TextEncoder` pads and truncates the ids itself.
 fn tokenizers() -> (WordPiece, Tokenizer) {
     let bytes = std::fs::read(repo("models/tokenizer.json")).unwrap();
-    (WordPiece::from_bytes(&bytes).unwrap(), Tokenizer::from_bytes(&bytes).unwrap())
+    let mut hf = Tokenizer::from_bytes(&bytes).unwrap();
+    hf.with_padding(None).with_truncation(None).unwrap();
+    (WordPiece::from_bytes(&bytes).unwrap(), hf)
 }
 
 fn assert_same(ours: &WordPiece, hf: &Tokenizer, text: &str) {
