@@ -21,5 +21,5 @@ for (const x of r.runtimes.filter((y) => y.memory)) {
   console.log(`| ${x.id} | ${x.runtime_files.map((f) => f.split('/').pop()).join(', ')} | ${x.cold_stages_ms.runtime_ready} / ${x.cold_stages_ms.model_ready} / ${x.cold_stages_ms.first_result} (runs: ${x.cold_runs_ms.join(', ')}) | ${mib(m.wasm_bytes_before)} → ${mib(m.wasm_bytes_after)} | ${mib(m.js_heap_bytes_before)} → ${mib(m.js_heap_bytes_after)} | ${m.runs} | ${x.browser_parity_max_abs_diff.toExponential(1)} |`);
 }
 console.log(`\n${r.machine}; ${r.date}; \`${r.command}\`; load average at the end ${r.load_average_at_end.join(' ')}`);
-console.log(`FLOPs per rerank ${r.flops_per_rerank_by_candidates[100]} (100 candidates) / ${r.flops_per_rerank_by_candidates[500]} (500); wasm SIMD ${r.wasm_simd_gflops} GFLOP/s; parity ${r.parity_max_abs_diff}`);
+console.log(`FLOPs per rerank (candidates x events): ${Object.entries(r.flops_per_rerank_by_case).map(([k, v]) => `${k} ${v}`).join(', ')}; wasm SIMD ${r.wasm_simd_gflops} GFLOP/s; parity ${r.parity_max_abs_diff}`);
 console.log(JSON.stringify(r.targets, null, 1));
