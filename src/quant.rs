@@ -39,11 +39,13 @@ impl QTensor {
     }
 
     fn dequantize(&self) -> Vec<f32> {
-        self.values
-            .chunks(BLOCK)
-            .zip(&self.scales)
-            .flat_map(|(block, &s)| block.iter().map(move |&q| q as f32 * s))
-            .collect()
+        // Sized up front: collecting a flat_map grew the vector step by step, which was ~10% of
+        // `LocalRanker.create` in wasm.
+        let mut out = Vec::with_capacity(self.values.len());
+        for (block, &s) in self.values.chunks(BLOCK).zip(&self.scales) {
+            out.extend(block.iter().map(|&q| q as f32 * s));
+        }
+        out
     }
 }
 
