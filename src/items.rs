@@ -4,8 +4,9 @@
 //! depends on its token ids and category id only, never on the shopper, and a storefront
 //! reranks the same candidates after every event, with a session made of the same products.
 //! Gathering 24 token rows per candidate and per session event on every call was most of a
-//! rerank, so each vector is computed once, by the model, and reused: the values are the
-//! model's own, bit for bit (the golden tests run through this cache).
+//! rerank, so each vector is computed once, by the model (`Model::embed_items`), and reused
+//! (`tests/model.rs` checks the scores against the plain model's; the golden tests run through
+//! this cache).
 
 use std::sync::Mutex;
 
