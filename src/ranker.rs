@@ -15,7 +15,7 @@ use crate::features::{
     EncodedSession, Event, EventKind, Item,
 };
 use crate::items::{tensor2, ItemVectors};
-use crate::manifest::Manifest;
+use crate::manifest::{sha256_hex, Manifest};
 use crate::model::Model;
 use crate::rerank::{order, ListItem, Ranked, RerankOptions};
 use crate::runtime::cpu_device;
@@ -65,15 +65,12 @@ impl Ranker {
         max_session: Option<usize>,
     ) -> Result<Self> {
         let manifest = Manifest::parse(files.manifest)?;
-        match digests {
-            Some(d) => {
-                manifest.verify_with("weights", files.weights.len(), || d.weights.clone())?;
-                manifest.verify_with("tokenizer", files.tokenizer.len(), || d.tokenizer.clone())?;
-            }
-            None => {
-                manifest.verify("weights", files.weights)?;
-                manifest.verify("tokenizer", files.tokenizer)?;
-            }
+        let given = |f: fn(&FileDigests) -> &String| digests.map(f);
+        for (role, bytes, digest) in [
+            ("weights", files.weights, given(|d| &d.weights)),
+            ("tokenizer", files.tokenizer, given(|d| &d.tokenizer)),
+        ] {
+            manifest.verify_with(role, bytes.len(), || digest.cloned().unwrap_or_else(|| sha256_hex(bytes)))?;
         }
         let config = &manifest.config;
         let text = TextEncoder::from_bytes(files.tokenizer, config.text_buckets, config.max_tokens)?;
