@@ -1,6 +1,6 @@
 // Where a localrank rerank spends its time: Chromium's sampling profiler (CDP Profiler domain)
 // over N warm reranks of 100 candidates and a 50-event session, on the CPU backend.
-//   node bench/profile.mjs [--pkg prof|pkg|pkg/webgpu] [--runs 300] [--cold]
+//   node bench/profile.mjs [--pkg prof|pkg|pkg/webgpu] [--runs 300] [--cold] [--callers REGEX]
 // Needs a build with the wasm name section: `prof` (default) is pkg/ before wasm-opt, which
 // scripts/build-wasm keeps in target/wasm-cpu/prof/ (wasm-opt without -g strips the names).
 // Prints self time per function and inclusive time per stage; writes bench/target/profile.json.
@@ -13,6 +13,7 @@ const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0
 const PKG = arg('--pkg', 'prof');
 const RUNS = Number(arg('--runs', 300));
 const COLD = process.argv.includes('--cold');  // profile LocalRanker.create + the first rerank instead
+const CALLERS = arg('--callers', '');  // also print the stacks above functions matching this
 const catalog = JSON.parse(readFileSync(join(REPO, 'www/data/catalog.json'))).items;
 const item = ({ id, title, category }) => ({ id, title, category });
 const c = { items: catalog.slice(0, 100).map(item), events: catalog.slice(600, 650).map(item),
@@ -81,6 +82,7 @@ try {
   const parent = new Map();
   for (const n of profile.nodes) for (const ch of n.children ?? []) parent.set(ch, n.id);
   const self = new Map();
+  const callers = new Map();
   const stage = new Map(STAGES.map(([s]) => [s, 0]));
   let total = 0;
   profile.samples.forEach((id, i) => {
@@ -95,6 +97,10 @@ try {
     const stack = [];
     for (let n = id; n !== undefined; n = parent.get(n)) stack.push(byId.get(n).callFrame.functionName);
     for (const [s, re] of STAGES) if (stack.some((f) => re.test(f))) stage.set(s, stage.get(s) + dt);
+    if (CALLERS && new RegExp(CALLERS).test(name)) {
+      const key = stack.slice(1, 7).map((f) => f.slice(0, 70)).join(' < ');
+      callers.set(key, (callers.get(key) ?? 0) + dt);
+    }
   });
   const pct = (v) => `${(100 * v / total).toFixed(1)}%`;
   console.log(COLD ? `${PKG}: ${ms.toFixed(0)} ms for LocalRanker.create + first rerank (model files fetched; profiler on)`
@@ -104,6 +110,10 @@ try {
   const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 30);
   console.log('\n| function (self) | share |\n|---|---:|');
   for (const [f, v] of top) console.log(`| ${f.slice(0, 110).replace(/\|/g, '\\|')} | ${pct(v)} |`);
+  if (CALLERS) {
+    console.log(`\n| callers of /${CALLERS}/ (6 frames up) | share |\n|---|---:|`);
+    for (const [k, v] of [...callers].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`| ${k.replace(/\|/g, '\\|')} | ${pct(v)} |`);
+  }
   mkdirSync(join(REPO, 'bench/target'), { recursive: true });
   writeFileSync(join(REPO, 'bench/target/profile.json'), JSON.stringify({ pkg: PKG, ms_per_rerank: ms,
     stages: Object.fromEntries([...stage].map(([s, v]) => [s, v / total])),

@@ -37,3 +37,30 @@ ensure_chromium() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
   fi
 }
+
+# Reads build $1 of wasm-pack.toml ([builds.cpu] or [builds.webgpu]) and exports what cargo and
+# scripts/build-wasm need for it: CARGO_TARGET_DIR, RUSTFLAGS, the release profile overrides,
+# and WASM_FEATURES, WASM_OUT_DIR, WASM_OUT_NAME, WASM_TARGET, WASM_OPT_FLAGS, WASM_TARGET_DIR.
+# `wasm-pack test` reads the same, so that it reuses the build's dependency graph.
+wasm_build_env() {
+  local line
+  line=$(python3 - "$1" <<'PY'
+import shlex, sys, tomllib
+c = tomllib.load(open("wasm-pack.toml", "rb"))
+b = c["builds"][sys.argv[1]]
+env = {
+    "WASM_TARGET": c["target"], "WASM_OUT_NAME": c["out_name"], "WASM_OUT_DIR": b["out_dir"],
+    "WASM_FEATURES": ",".join(b["features"]), "WASM_OPT_FLAGS": b["wasm_opt"],
+    "WASM_TARGET_DIR": b["target_dir"], "RUSTFLAGS": b["rustflags"],
+    "CARGO_PROFILE_RELEASE_LTO": str(b["lto"]).lower(),
+    "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": str(b["codegen_units"]),
+    "CARGO_PROFILE_RELEASE_OPT_LEVEL": str(b["opt_level"]),
+    # wasm32 cannot unwind: abort leaves the unwinding tables out.
+    "CARGO_PROFILE_RELEASE_PANIC": "abort",
+}
+print(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()))
+PY
+)
+  eval "export $line"
+  export CARGO_TARGET_DIR="$PWD/$WASM_TARGET_DIR"
+}

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::model::attention_mask;
 
 /// Number of page-context fields the model reads (see `model::CONTEXT_SIZES`).
 pub const CONTEXT_FIELDS: usize = 6;
@@ -236,6 +237,8 @@ pub struct Batch {
     pub context: Tensor<3, Int>,
     /// Query tokens of that request: [b, l, t].
     pub query: Tensor<3, Int>,
+    /// `model::attention_mask` of `event`: [b, 1, l, l].
+    pub mask: Tensor<4, Bool>,
 }
 
 pub fn ints<const D: usize>(values: Vec<i64>, shape: [usize; D], device: &Device) -> Tensor<D, Int> {
@@ -253,9 +256,11 @@ impl Batch {
         let per_position = |f: fn(&EncodedSession) -> &[i64]| {
             sessions.iter().flat_map(|s| f(s).repeat(l)).collect()
         };
+        let events: Vec<i64> = cat(|s| &s.event);
         Self {
             tokens: ints(cat(|s| &s.tokens), [b, l, t], device),
-            event: ints(cat(|s| &s.event), [b, l], device),
+            event: ints(events.clone(), [b, l], device),
+            mask: attention_mask(&events, b, l, device),
             category: ints(cat(|s| &s.category), [b, l], device),
             dwell: ints(cat(|s| &s.dwell), [b, l], device),
             context: ints(per_position(|s| &s.context), [b, l, CONTEXT_FIELDS], device),

@@ -202,14 +202,21 @@ impl Model {
 
     /// Context vector per position, [b, l, d]: sum of the context-field embeddings plus the
     /// pooled query text. `context`: [b, l, fields]; `query`: [b, l, t].
+    /// The field tables are read as one (their rows stacked, each field's ids offset to its
+    /// table): one gather instead of one per field.
     fn embed_context(&self, context: Tensor<3, Int>, query: Tensor<3, Int>) -> Tensor<3> {
-        let [b, l, _] = context.dims();
-        let mut sum = self.pool_tokens(query);
-        for (i, emb) in self.context.iter().enumerate() {
-            let field = context.clone().narrow(2, i, 1).reshape([b, l]);
-            sum = sum + emb.forward(field);
+        let [b, l, fields] = context.dims();
+        let device = context.device();
+        let mut offsets = Vec::with_capacity(fields);
+        let mut rows = 0;
+        for emb in &self.context {
+            offsets.push(rows as i64);
+            rows += emb.weight.dims()[0];
         }
-        sum
+        let table = Tensor::cat(self.context.iter().map(|e| e.weight.val()).collect(), 0);
+        let ids = context + Tensor::<1, Int>::from_data(TensorData::new(offsets, [fields]), &device).reshape([1, 1, fields]);
+        let summed = table.select(0, ids.reshape([b * l * fields])).reshape([b, l, fields, self.d_model]).sum_dim(2);
+        self.pool_tokens(query) + summed.squeeze_dim(2)
     }
 
     /// Encodes sessions into one user vector per position: [b, len, d]. Position i has seen
@@ -239,14 +246,13 @@ impl Model {
     /// anyway) reads the last `l` position rows, the very rows a padded batch gives its events.
     fn embed_events(&self, items: Tensor<3>, batch: &Batch) -> (Tensor<3>, Tensor<4, Bool>) {
         let l = batch.tokens.dims()[1];
-        let device = batch.tokens.device();
         let window = self.position.weight.dims()[0];
         let positions = self.position.weight.val().narrow(0, window - l, l).unsqueeze_dim::<3>(0);
         let x = items
             + positions
             + self.event.forward(batch.event.clone())
             + self.dwell.forward(batch.dwell.clone());
-        (self.dropout.forward(x), attention_mask(batch.event.clone(), &device))
+        (self.dropout.forward(x), batch.mask.clone())
     }
 
     /// User vectors: encoder output at each position plus the page context of the request
@@ -298,17 +304,41 @@ impl Model {
     }
 }
 
-/// `event`: [b, l], 0 = padding.
+/// `event`: `b` rows of `l` event kinds, 0 = padding.
 /// True where attention is forbidden: future positions and padding keys, except that every
 /// position may always see itself (a fully padded row must not softmax over nothing).
-/// Shape [b, 1, l, l].
-pub fn attention_mask(event: Tensor<2, Int>, device: &Device) -> Tensor<4, Bool> {
-    let [b, l] = event.dims();
-    let pos = Tensor::<1, Int>::arange(0..l as i64, device);
-    let query = pos.clone().reshape([1, l, 1]).expand([b, l, l]);
-    let key = pos.reshape([1, 1, l]).expand([b, l, l]);
-    let future = key.clone().greater(query.clone());
-    let pad = event.equal_elem(0).reshape([b, 1, l]).expand([b, l, l]);
-    let own = key.equal(query);
-    future.bool_or(pad).bool_and(own.bool_not()).unsqueeze_dim(1)
+/// Shape [b, 1, l, l]. Built on the host from the ids the batch is made of: one upload instead of
+/// a dozen small tensor ops on every call.
+pub fn attention_mask(event: &[i64], b: usize, l: usize, device: &Device) -> Tensor<4, Bool> {
+    assert_eq!(event.len(), b * l, "attention_mask: {} event ids for a [{b}, {l}] batch", event.len());
+    let mut mask = Vec::with_capacity(b * l * l);
+    for row in event.chunks_exact(l.max(1)) {
+        for query in 0..l {
+            mask.extend((0..l).map(|key| key != query && (key > query || row[key] == 0)));
+        }
+    }
+    Tensor::from_data(TensorData::new(mask, [b, 1, l, l]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::cpu_device;
+
+    #[test]
+    fn attention_mask_forbids_the_future_and_padding_but_never_a_position_itself() {
+        // Two sessions of 3 positions: [pad, a, b] and [a, b, c].
+        let mask = attention_mask(&[0, 2, 1, 3, 1, 4], 2, 3, &cpu_device());
+        let got: Vec<bool> = mask.into_data().to_vec().unwrap();
+        #[rustfmt::skip]
+        let want = [
+            false, true, true,  // pad sees itself only
+            true, false, true,  // a: not the padding, not b
+            true, false, false, // b: a and itself
+            false, true, true,
+            false, false, true,
+            false, false, false,
+        ];
+        assert_eq!(got, want);
+    }
 }

@@ -14,8 +14,8 @@ test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_
   const r = await genreScenario(page);
   t.diagnostic(`cpu: "${r.category}" others mean rank ${r.before.toFixed(1)} -> ${r.after.toFixed(1)}`);
 
-  // The default build (pkg/: CPU only, wasm SIMD, its own kernels) scores as the CPU backend of
-  // the WebGPU build (pkg/webgpu/, no SIMD) does.
+  // The default build (pkg/: CPU only, opt-level 3, wasm-opt -O3) scores as the CPU backend of
+  // the WebGPU build (pkg/webgpu/: opt-level "s", wasm-opt -Oz) does.
   const builds = await page.evaluate(async () => {
     const items = window.demo.candidates;
     const context = { timestamp: 1.7e12, device: 'desktop', pageType: 'home' };
@@ -28,12 +28,12 @@ test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_
       r.dispose();
       return new Map(out.map((x) => [x.id, x.score]));
     };
-    const [simd, plain] = [await scores('/pkg/localrank.js'), await scores('/pkg/webgpu/localrank.js')];
-    return { n: simd.size, diff: Math.max(...[...simd].map(([id, s]) => Math.abs(s - plain.get(id)))) };
+    const [cpu, webgpu] = [await scores('/pkg/localrank.js'), await scores('/pkg/webgpu/localrank.js')];
+    return { n: cpu.size, diff: Math.max(...[...cpu].map(([id, s]) => Math.abs(s - webgpu.get(id)))) };
   });
   assert.equal(builds.n, 100);
   assert.ok(builds.diff < 1e-4, `pkg/ and pkg/webgpu/ CPU scores differ by ${builds.diff}`);
-  t.diagnostic(`pkg/ (SIMD) vs pkg/webgpu/ CPU: max |score difference| ${builds.diff.toExponential(2)}`);
+  t.diagnostic(`pkg/ vs pkg/webgpu/ CPU: max |score difference| ${builds.diff.toExponential(2)}`);
 
   // "Forget me" empties the session and restores the server order.
   await page.click('[data-testid="forget"]');

@@ -6,7 +6,7 @@
 
 use burn::prelude::*;
 use localrank::features::{category_index, ints, item_text, utc_hour_weekday, Batch, CONTEXT_FIELDS};
-use localrank::model::ModelConfig;
+use localrank::model::{attention_mask, ModelConfig};
 use localrank::text::TextEncoder;
 
 use crate::movielens::{Data, Interaction};
@@ -161,6 +161,7 @@ pub fn batch(
     }
     Batch {
         tokens: ints(tokens, [b, l, t], device),
+        mask: attention_mask(&event, b, l, device),
         event: ints(event, [b, l], device),
         category: ints(category, [b, l], device),
         dwell: ints(vec![0; b * l], [b, l], device),

@@ -54,16 +54,15 @@ impl Teacher {
         self.ids.weight.val() + self.text.forward(text)
     }
 
-    /// User vectors [b, l, d] for sequences of item indices (+1; 0 = padding) and the hour and
-    /// weekday (+1) of the request that follows each position.
-    fn users(&self, seq: Tensor<2, Int>, hour: Tensor<2, Int>, weekday: Tensor<2, Int>, items: Tensor<2>) -> Tensor<3> {
+    /// User vectors [b, l, d] for `inputs`: sequences of item indices and the hour and weekday
+    /// of the request that follows each position.
+    fn users(&self, (seq, hour, weekday, mask): Inputs, items: Tensor<2>) -> Tensor<3> {
         let [b, l] = seq.dims();
         let device = seq.device();
         let table = Tensor::cat(vec![Tensor::zeros([1, D_MODEL], &device), items], 0);
         let x = table.select(0, seq.clone().reshape([b * l])).reshape([b, l, D_MODEL]);
         let positions = Tensor::<1, Int>::arange(0..l as i64, &device).unsqueeze_dim::<2>(0).repeat_dim(0, b);
         let mut x = self.dropout.forward(x + self.position.forward(positions));
-        let mask = attention_mask(seq, &device);
         for block in &self.blocks {
             x = block.forward(x, mask.clone());
         }
@@ -72,9 +71,9 @@ impl Teacher {
 
     /// Logits over the catalogue at every position: [b * l, n].
     pub fn logits(&self, rows: &[Row], text: Tensor<2>, device: &Device) -> Tensor<2> {
-        let (seq, hour, weekday) = inputs(rows, self.max_session, device);
+        let inputs = inputs(rows, self.max_session, device);
         let items = self.item_vectors(text);
-        let users = self.users(seq, hour, weekday, items.clone());
+        let users = self.users(inputs, items.clone());
         let [b, l, d] = users.dims();
         users.reshape([b * l, d]).matmul(items.transpose())
     }
@@ -107,8 +106,11 @@ fn case_row(c: &Case, len: usize) -> Row {
     h.iter().map(|e| (*e, c.target.time)).collect()
 }
 
-/// Left-padded item indices (+1), hours (+1) and weekdays (+1): [b, l] each.
-fn inputs(rows: &[Row], l: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2, Int>) {
+/// Left-padded item indices (+1; 0 = padding), hours (+1) and weekdays (+1), [b, l] each, and
+/// their attention mask.
+type Inputs = (Tensor<2, Int>, Tensor<2, Int>, Tensor<2, Int>, Tensor<4, Bool>);
+
+fn inputs(rows: &[Row], l: usize, device: &Device) -> Inputs {
     let b = rows.len();
     let (mut seq, mut hour, mut weekday) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
@@ -124,7 +126,8 @@ fn inputs(rows: &[Row], l: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2,
             weekday.push(d as i64 + 1);
         }
     }
-    (ints(seq, [b, l], device), ints(hour, [b, l], device), ints(weekday, [b, l], device))
+    let mask = attention_mask(&seq, b, l, device);
+    (ints(seq, [b, l], device), ints(hour, [b, l], device), ints(weekday, [b, l], device), mask)
 }
 
 /// all-MiniLM-L6-v2 embeddings of every product's text (the same text the student reads).
