@@ -15,7 +15,7 @@ test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_
   t.diagnostic(`cpu: "${r.category}" others mean rank ${r.before.toFixed(1)} -> ${r.after.toFixed(1)}`);
 
   // The default build (pkg/: CPU only, opt-level 3, wasm-opt -O3) scores as the CPU backend of
-  // the WebGPU build (pkg/webgpu/: opt-level "s", wasm-opt -Oz) does.
+  // the WebGPU build (pkg/webgpu/: opt-level "z", wasm-opt -Oz) does.
   const builds = await page.evaluate(async () => {
     const items = window.demo.candidates;
     const context = { timestamp: 1.7e12, device: 'desktop', pageType: 'home' };
