@@ -27,16 +27,20 @@ const PAGE = `<!doctype html><script type="module">
   window.ready = true;
 </script>`;
 
-// Stages: a sample counts for a stage when any frame of its stack matches (inclusive time).
+// Stages: a sample counts for a stage when any frame of its stack matches (inclusive time), or
+// its leaf matches the stage's second pattern.
 const STAGES = [
   ['LocalRanker.create: manifest/sha256 checks (Manifest::verify, sha2)', /verify|sha2|Sha256|compress256/],
+  ['LocalRanker.create: manifest.json parse (Manifest::parse)', /Manifest.*parse/],
   ['LocalRanker.create: tokenizer.json parse (WordPiece::from_bytes)', /WordPiece.*from_bytes|TextEncoder.*from_bytes/],
-  ['LocalRanker.create: sha256 by SubtleCrypto (interop.js)', /sha256Hex|digest/],
+  ['LocalRanker.create: sha256 by SubtleCrypto (interop.js)', /sha256Hex|^digest$/],
   ['LocalRanker.create: LRQ8 decode + dequantise (quant::load)', /quant.*(load|decode|dequantize|Load)/],
   ['LocalRanker.create: model init (ModelConfig::init, initialisers)', /ModelConfig.*init|Initializer|random|Rng|rand_distr|StdRng/],
   ['tokenise / token-cache lookups (TextEncoder::encode)', /TextEncoder.*encode|WordPiece.*encode/],
   ['item-vector cache (ItemVectors::rows)', /ItemVectors.*rows/],
-  ['JS <-> wasm (candidatesJson, JSON, serde_json, glue)', /candidatesJson|serde_json|JsItem|^__wbg|wasm-to-js|js-to-wasm|passStringToWasm|getStringFromWasm|decode|encode$/],
+  // Every wasm stack has a js-to-wasm frame: the glue counts as a leaf (self time) only.
+  ['JS <-> wasm (candidatesJson, JSON both ways, strings, glue)', /candidatesJson|web::to_items|serde_json::ser/,
+    /^stringify$|^parse$|wasm-to-js|js-to-wasm|passStringToWasm|getStringFromWasm|^__wbg|\((localrank|interop)\.js\)/],
   ['Model::score (burn graph, all ops)', /localrank.*model.*score|Model.*score/],
   ['  Block::forward (attention blocks)', /Block.*forward/],
   ['  pool_tokens (token-embedding means)', /pool_tokens/],
@@ -96,7 +100,9 @@ try {
     self.set(name, (self.get(name) ?? 0) + dt);
     const stack = [];
     for (let n = id; n !== undefined; n = parent.get(n)) stack.push(byId.get(n).callFrame.functionName);
-    for (const [s, re] of STAGES) if (stack.some((f) => re.test(f))) stage.set(s, stage.get(s) + dt);
+    for (const [s, re, leafRe] of STAGES) {
+      if (stack.some((f) => re.test(f)) || leafRe?.test(name)) stage.set(s, stage.get(s) + dt);
+    }
     if (CALLERS && new RegExp(CALLERS).test(name)) {
       const key = stack.slice(1, 7).map((f) => f.slice(0, 70)).join(' < ');
       callers.set(key, (callers.get(key) ?? 0) + dt);
