@@ -55,7 +55,7 @@ env = {
     "CARGO_PROFILE_RELEASE_LTO": str(b["lto"]).lower(),
     "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": str(b["codegen_units"]),
     "CARGO_PROFILE_RELEASE_OPT_LEVEL": str(b["opt_level"]),
-    # wasm32 cannot unwind: abort leaves the unwinding tables out.
+    # wasm32 cannot unwind; say so instead of relying on the target's default (same bytes).
     "CARGO_PROFILE_RELEASE_PANIC": "abort",
 }
 print(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()))

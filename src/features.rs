@@ -259,8 +259,8 @@ impl Batch {
         let events: Vec<i64> = cat(|s| &s.event);
         Self {
             tokens: ints(cat(|s| &s.tokens), [b, l, t], device),
-            event: ints(events.clone(), [b, l], device),
             mask: attention_mask(&events, b, l, device),
+            event: ints(events, [b, l], device),
             category: ints(cat(|s| &s.category), [b, l], device),
             dwell: ints(cat(|s| &s.dwell), [b, l], device),
             context: ints(per_position(|s| &s.context), [b, l, CONTEXT_FIELDS], device),

@@ -218,16 +218,11 @@ impl Model {
     /// Encodes sessions into one user vector per position: [b, len, d]. Position i has seen
     /// events 0..=i only (causal mask); padding keys are masked out.
     pub fn encode(&self, batch: &Batch) -> Tensor<3> {
-        let (mut x, mask) = self.embed_session(batch);
+        let mut x = self.embed_events(self.event_items(batch), batch);
         for block in &self.blocks {
-            x = block.forward(x, mask.clone());
+            x = block.forward(x, batch.mask.clone());
         }
         x
-    }
-
-    /// Encoder input (event embeddings) and attention mask of `batch`.
-    fn embed_session(&self, batch: &Batch) -> (Tensor<3>, Tensor<4, Bool>) {
-        self.embed_events(self.event_items(batch), batch)
     }
 
     /// The item vector of each session event, [b, l, d]: `embed_items` of its tokens and category.
@@ -235,12 +230,13 @@ impl Model {
         self.pool_tokens(batch.tokens.clone()) + self.category.forward(batch.category.clone())
     }
 
-    /// `embed_session` with the events' item vectors `items` ([b, l, d]) given.
+    /// Encoder input of `batch`, [b, l, d]: the events' item vectors `items` ([b, l, d]) plus
+    /// their position, event-kind and dwell embeddings.
     ///
     /// Sessions are right-aligned: the newest event always takes the window's last position, so
     /// a batch shorter than the window (inference leaves out the padding, which attention masks
     /// anyway) reads the last `l` position rows, the very rows a padded batch gives its events.
-    fn embed_events(&self, items: Tensor<3>, batch: &Batch) -> (Tensor<3>, Tensor<4, Bool>) {
+    fn embed_events(&self, items: Tensor<3>, batch: &Batch) -> Tensor<3> {
         let l = batch.tokens.dims()[1];
         let window = self.position.weight.dims()[0];
         let positions = self.position.weight.val().narrow(0, window - l, l).unsqueeze_dim::<3>(0);
@@ -248,7 +244,7 @@ impl Model {
             + positions
             + self.event.forward(batch.event.clone())
             + self.dwell.forward(batch.dwell.clone());
-        (self.dropout.forward(x), batch.mask.clone())
+        self.dropout.forward(x)
     }
 
     /// User vectors: encoder output at each position plus the page context of the request
@@ -268,13 +264,13 @@ impl Model {
     /// `last_user` with the events' item vectors (`event_items`, [b, l, d]) given.
     fn last_user_from(&self, batch: &Batch, items: Tensor<3>) -> Tensor<2> {
         let [b, l, _] = batch.tokens.dims();
-        let (mut x, mask) = self.embed_events(items, batch);
+        let mut x = self.embed_events(items, batch);
         let h = match self.blocks.split_last() {
             Some((last, rest)) => {
                 for block in rest {
-                    x = block.forward(x, mask.clone());
+                    x = block.forward(x, batch.mask.clone());
                 }
-                last.forward_last(x, mask)
+                last.forward_last(x, batch.mask.clone())
             }
             None => x.narrow(1, l - 1, 1),
         };
@@ -325,7 +321,7 @@ mod tests {
     fn attention_mask_forbids_the_future_and_padding_but_never_a_position_itself() {
         // Two sessions of 3 positions: [pad, a, b] and [a, b, c].
         let mask = attention_mask(&[0, 2, 1, 3, 1, 4], 2, 3, &cpu_device());
-        let got: Vec<bool> = mask.into_data().to_vec().unwrap();
+        let got: Vec<bool> = mask.into_data().try_to_vec().unwrap();
         #[rustfmt::skip]
         let want = [
             false, true, true,  // pad sees itself only
