@@ -10,7 +10,6 @@
 
 use std::sync::Mutex;
 
-use burn::prelude::*;
 use foldhash::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
@@ -58,11 +57,6 @@ impl ItemVectors {
         map.extend(fresh.into_iter().map(|(k, v)| (Box::from(k), Box::from(v))));
         Ok(flat)
     }
-}
-
-/// `[n, d]` rows as a tensor on `device`.
-pub fn tensor2(rows: Vec<f32>, n: usize, d: usize, device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(rows, [n, d]), device)
 }
 
 #[cfg(test)]

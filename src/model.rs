@@ -15,6 +15,9 @@ use burn::tensor::Bytes;
 use crate::error::Error;
 use crate::features::{Batch, Candidates, CONTEXT_FIELDS};
 
+mod fused;
+pub use fused::FusedEncoder;
+
 /// Architecture hyper-parameters. Saved in `models/manifest.json` and checked on load.
 #[derive(Config, Debug)]
 pub struct ModelConfig {
@@ -187,8 +190,13 @@ impl Model {
     /// Item vectors from text tokens [n, t] and category ids [n]: mean of token embeddings
     /// (padding excluded) plus the category embedding. Output [n, d].
     pub fn embed_items(&self, tokens: Tensor<2, Int>, category: Tensor<1, Int>) -> Tensor<2> {
-        let pooled = self.pool_tokens(tokens.unsqueeze_dim(0)).squeeze_dim(0);
-        pooled + self.category.forward(category.unsqueeze_dim(0)).squeeze_dim(0)
+        self.pool_text(tokens) + self.category.forward(category.unsqueeze_dim(0)).squeeze_dim(0)
+    }
+
+    /// Mean of the embeddings of each text's non-padding tokens: [n, t] -> [n, d] (zero for a
+    /// text of padding only). A query's part of the context vector.
+    pub fn pool_text(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
+        self.pool_tokens(tokens.unsqueeze_dim(0)).squeeze_dim(0)
     }
 
     /// Mean of the embeddings of the non-padding tokens: [b, n, t] -> [b, n, d].
@@ -257,14 +265,10 @@ impl Model {
 
     /// `users(batch)` at the last position only, [b, d]: the last block, the context and the
     /// final norm run for that position alone (inference reads nothing else).
+    /// On the CPU backend the ranker runs this as `FusedEncoder::last_user`.
     pub fn last_user(&self, batch: &Batch) -> Tensor<2> {
-        self.last_user_from(batch, self.event_items(batch))
-    }
-
-    /// `last_user` with the events' item vectors (`event_items`, [b, l, d]) given.
-    fn last_user_from(&self, batch: &Batch, items: Tensor<3>) -> Tensor<2> {
         let [b, l, _] = batch.tokens.dims();
-        let mut x = self.embed_events(items, batch);
+        let mut x = self.embed_events(self.event_items(batch), batch);
         let h = match self.blocks.split_last() {
             Some((last, rest)) => {
                 for block in rest {
@@ -282,13 +286,7 @@ impl Model {
     /// position (the newest event; sessions are left-padded) is used.
     pub fn score(&self, batch: &Batch, candidates: &Candidates) -> Tensor<2> {
         let items = self.embed_items(candidates.tokens.clone(), candidates.category.clone());
-        self.score_vectors(batch, self.event_items(batch), items)
-    }
-
-    /// `score` with the item vectors computed beforehand: the session events' (`event_items`,
-    /// [b, l, d]) and the candidates' (`embed_items`, [n, d]).
-    pub fn score_vectors(&self, batch: &Batch, events: Tensor<3>, items: Tensor<2>) -> Tensor<2> {
-        self.last_user_from(batch, events).matmul(items.transpose())
+        self.last_user(batch).matmul(items.transpose())
     }
 
     pub fn d_model(&self) -> usize {

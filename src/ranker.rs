@@ -14,9 +14,9 @@ use crate::features::{
     category_index, context_indices, dwell_bucket, item_text, Batch, Candidates, Context, EncodedEvent,
     EncodedSession, Event, EventKind, Item,
 };
-use crate::items::{tensor2, ItemVectors};
+use crate::items::ItemVectors;
 use crate::manifest::{sha256_hex, Manifest};
-use crate::model::Model;
+use crate::model::{FusedEncoder, Model};
 use crate::rerank::{order, ListItem, Ranked, RerankOptions};
 use crate::runtime::cpu_device;
 use crate::text::TextEncoder;
@@ -39,14 +39,44 @@ pub struct FileDigests {
 }
 
 pub struct Ranker {
-    model: Model,
+    engine: Engine,
     text: TextEncoder,
     manifest: Manifest,
-    device: Device,
     session: VecDeque<Event>,
     max_session: usize,
-    /// Item vectors of products seen before; CPU only (reading them back is synchronous there).
-    items: Option<ItemVectors>,
+}
+
+/// What computes the scores (one per ranker: the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    /// burn's `Model::score` on a device (WebGPU), read back asynchronously.
+    Device { model: Model, device: Device },
+    /// The CPU backend: the model's computation as host loops over its weights
+    /// (`model::FusedEncoder`, built from the burn model, which is then dropped), with the item
+    /// vectors of products seen before kept.
+    Cpu { encoder: FusedEncoder, items: ItemVectors },
+}
+
+/// Model scores, `[sessions, n]`: still on the device (WebGPU) or already on the host (CPU).
+enum Scores {
+    Device(Box<Tensor<2>>),
+    Host(Vec<f32>),
+}
+
+impl Scores {
+    fn read(self) -> Result<Vec<f32>> {
+        match self {
+            Self::Device(t) => read_sync(*t),
+            Self::Host(v) => Ok(v),
+        }
+    }
+
+    async fn read_async(self) -> Result<Vec<f32>> {
+        match self {
+            Self::Device(t) => read_async(*t).await,
+            Self::Host(v) => Ok(v),
+        }
+    }
 }
 
 impl Ranker {
@@ -79,8 +109,11 @@ impl Ranker {
         if max_session == 0 || max_session > 10_000 {
             return Err(Error::input(format!("maxSession must be within 1..=10000, got {max_session}")));
         }
-        let items = (device == cpu_device()).then(ItemVectors::default);
-        Ok(Self { model, text, manifest, device, session: VecDeque::new(), max_session, items })
+        let engine = match device == cpu_device() {
+            true => Engine::Cpu { encoder: FusedEncoder::new(model)?, items: ItemVectors::default() },
+            false => Engine::Device { model, device },
+        };
+        Ok(Self { engine, text, manifest, session: VecDeque::new(), max_session })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -151,34 +184,34 @@ impl Ranker {
         })
     }
 
-    /// Raw model scores of `candidates` for each of `sessions`, as a [sessions, n] tensor: one
-    /// forward pass however many sessions.
-    fn score_sessions(&self, sessions: &[EncodedSession], candidates: &[Item]) -> Result<Tensor<2>> {
+    /// Raw model scores of `candidates` for each of `sessions`, [sessions, n]: one forward pass
+    /// however many sessions.
+    fn score_sessions(&self, sessions: &[EncodedSession], candidates: &[Item]) -> Result<Scores> {
         let cats = &self.manifest.categories;
         let mut keys = Vec::with_capacity(candidates.len() * (self.text.max_tokens() + 1));
         for c in candidates {
             keys.extend(self.text.encode(&item_text(&c.title, &c.category))?);
             keys.push(category_index(cats, &c.category));
         }
-        let batch = Batch::new(sessions, &self.device);
-        let Some(cache) = &self.items else {
-            let cands = Candidates::from_keys(&keys, self.text.max_tokens(), &self.device);
-            return Ok(self.model.score(&batch, &cands));
-        };
-        let (t, d) = (self.text.max_tokens(), self.model.d_model());
-        let embed = |missing: &[i64]| {
-            let cands = Candidates::from_keys(missing, t, &self.device);
-            read_sync(self.model.embed_items(cands.tokens, cands.category))
-        };
-        let items = tensor2(cache.rows(&keys, t, d, embed)?, candidates.len(), d, &self.device);
-        let events: Vec<i64> = sessions.iter().flat_map(EncodedSession::item_keys).collect();
-        let (b, l) = (sessions.len(), sessions[0].event.len());
-        let events = tensor2(cache.rows(&events, t, d, embed)?, b * l, d, &self.device).reshape([b, l, d]);
-        Ok(self.model.score_vectors(&batch, events, items))
+        let t = self.text.max_tokens();
+        match &self.engine {
+            Engine::Device { model, device } => {
+                let (batch, cands) = (Batch::new(sessions, device), Candidates::from_keys(&keys, t, device));
+                Ok(Scores::Device(Box::new(model.score(&batch, &cands))))
+            }
+            Engine::Cpu { encoder, items } => {
+                let embed = |missing: &[i64]| encoder.item_vectors(missing, t);
+                let d = encoder.d_model();
+                let cands = items.rows(&keys, t, d, embed)?;
+                let events: Vec<i64> = sessions.iter().flat_map(EncodedSession::item_keys).collect();
+                let events = items.rows(&events, t, d, embed)?;
+                Ok(Scores::Host(encoder.scores(sessions, &events, &cands)?))
+            }
+        }
     }
 
     /// Raw model scores of `candidates` for the current session, as a [1, n] tensor.
-    fn score_tensor(&self, candidates: &[Item], ctx: &Context) -> Result<Tensor<2>> {
+    fn score_tensor(&self, candidates: &[Item], ctx: &Context) -> Result<Scores> {
         self.score_sessions(&[self.encode(ctx)?.full()], candidates)
     }
 
@@ -189,7 +222,7 @@ impl Ranker {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        read_sync(self.score_tensor(candidates, ctx)?)
+        self.score_tensor(candidates, ctx)?.read()
     }
 
     /// Starts a rerank: validates, encodes and launches the model. The result is read with
@@ -265,7 +298,7 @@ impl Ranker {
 pub struct PendingRerank {
     list: Vec<ListItem>,
     /// [1 + signals, n]: the full session's scores, then one row per occluded signal.
-    scores: Option<Tensor<2>>,
+    scores: Option<Scores>,
     /// `Some` when reasons were asked for.
     signals: Option<Vec<Signal>>,
     options: RerankOptions,
@@ -273,13 +306,13 @@ pub struct PendingRerank {
 
 impl PendingRerank {
     pub fn complete(mut self) -> Result<Vec<Ranked>> {
-        let scores = self.scores.take().map(read_sync).transpose()?;
+        let scores = self.scores.take().map(Scores::read).transpose()?;
         Ok(self.finish(scores))
     }
 
     pub async fn complete_async(mut self) -> Result<Vec<Ranked>> {
         let scores = match self.scores.take() {
-            Some(t) => Some(read_async(t).await?),
+            Some(s) => Some(s.read_async().await?),
             None => None,
         };
         Ok(self.finish(scores))
@@ -364,7 +397,7 @@ fn validate_candidates(candidates: &[Item]) -> Result<()> {
             candidates.len()
         )));
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::with_capacity_and_hasher(candidates.len(), foldhash::fast::RandomState::default());
     for (i, c) in candidates.iter().enumerate() {
         if c.id.is_empty() {
             return Err(Error::input(format!("candidates[{i}].id: must be a non-empty string")));

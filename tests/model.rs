@@ -4,6 +4,8 @@
 
 mod common;
 
+use burn::prelude::*;
+
 use common::click;
 
 use localrank::features::{Context, Event, EventKind, Item};
@@ -151,6 +153,63 @@ fn last_position_inference_equals_the_full_encoder() {
     assert!(diff < 1e-5, "last-position inference differs from the full encoder by {diff}");
     let spread = (full.clone().narrow(0, 0, 1) - full.narrow(0, 1, 1)).abs().max().into_scalar::<f32>();
     assert!(spread > 1e-3, "the two sessions give the same vector ({spread}): the check would prove nothing");
+}
+
+/// The CPU backend's encoder (`FusedEncoder`: host loops over the model's weights) gives burn's
+/// `Model::embed_items`, `Model::last_user` and `Model::score`: with a query and without,
+/// left-padded and not, and a session longer than the window.
+#[test]
+fn fused_encoder_equals_the_burn_model() {
+    use localrank::features::{Batch, Candidates, EncodedEvent, EncodedSession};
+    use localrank::model::FusedEncoder;
+    let device = cpu_device();
+    let config = localrank::model::ModelConfig::new(6).with_layers(3);
+    let model = config.init(&device);
+    let fused = FusedEncoder::new(model.clone()).unwrap();
+    let (l, t, d) = (config.max_session, config.max_tokens, config.d_model);
+    let event = |k: i64| EncodedEvent {
+        tokens: (0..t as i64).map(|i| if i < 3 + k % 7 { (i * 7 + k) % 50 + 1 } else { 0 }).collect(),
+        event: 1 + k % 5,
+        category: k % 6,
+        dwell: k % 5,
+    };
+    let session = |n: usize, window: usize, query: bool| {
+        let events: Vec<EncodedEvent> = (0..n as i64).map(event).collect();
+        let query = (0..t as i64).map(|i| if query && i < 4 { i * 3 + 2 } else { 0 }).collect();
+        EncodedSession::new(&events, window, t, [21, 3, 2, 4, 1, 2], query)
+    };
+    let floats = |x: Tensor<2>| x.into_data().try_to_vec::<f32>().unwrap();
+    let items: Vec<Vec<i64>> = (0..9).map(|k| (0..t as i64).map(|i| (i * 5 + k) % 40).collect()).collect();
+    let cands = Candidates::new(&items, (0..9).map(|k| k % 6).collect(), &device);
+    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let keys = |s: &[EncodedSession]| s.iter().flat_map(EncodedSession::item_keys).collect::<Vec<i64>>();
+    let cand_keys: Vec<i64> = items.iter().zip(0..).flat_map(|(i, k)| i.iter().copied().chain([k % 6])).collect();
+    let cand_vectors = fused.item_vectors(&cand_keys, t).unwrap();
+    let diff = max_diff(&cand_vectors, &floats(model.embed_items(cands.tokens.clone(), cands.category.clone())));
+    assert!(diff < 1e-6, "fused item vectors differ from Model::embed_items by {diff}");
+    for sessions in [vec![session(3, l, true), session(l + 5, l, false)], vec![session(3, 3, false), session(4, 3, true)]] {
+        let batch = Batch::new(&sessions, &device);
+        let [b, w, _] = batch.tokens.dims();
+        let events = fused.item_vectors(&keys(&sessions), t).unwrap();
+        let diff = max_diff(&events, &floats(model.event_items(&batch).reshape([b * w, d])));
+        assert!(diff < 1e-6, "fused event item vectors differ from Model::event_items by {diff}");
+        let want = floats(model.score(&batch, &cands));
+        let got = fused.scores(&sessions, &events, &cand_vectors).unwrap();
+        let diff = max_diff(&want, &got);
+        assert_eq!(got.len(), b * 9);
+        assert!(diff < 1e-5, "fused scores differ from Model::score by {diff} (window {w})");
+        let users = floats(model.last_user(&batch));
+        for (i, s) in sessions.iter().enumerate() {
+            let user = fused.last_user(s, &events[i * w * d..(i + 1) * w * d]).unwrap();
+            let diff = max_diff(&users[i * d..(i + 1) * d], &user);
+            assert!(diff < 1e-5, "fused user vector {i} differs from Model::last_user by {diff} (window {w})");
+        }
+        let spread = max_diff(&want[..9], &want[9..]);
+        assert!(spread > 1e-4, "the two sessions score alike ({spread}): the check would prove nothing");
+    }
+    let short = session(2, 2, false);
+    let err = fused.last_user(&short, &[0.0; 3]).unwrap_err();
+    assert!(err.to_string().contains("session"), "{err}");
 }
 
 /// The ranker's fast paths (item vectors from the cache, sessions without their padding) give the
