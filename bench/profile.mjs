@@ -41,12 +41,13 @@ const STAGES = [
   // Every wasm stack has a js-to-wasm frame: the glue counts as a leaf (self time) only.
   ['JS <-> wasm (candidatesJson, JSON both ways, strings, glue)', /candidatesJson|web::to_items|serde_json::ser/,
     /^stringify$|^parse$|wasm-to-js|js-to-wasm|passStringToWasm|getStringFromWasm|^__wbg|\((localrank|interop)\.js\)/],
-  ['Model::score (burn graph, all ops)', /localrank.*model.*score|Model.*score/],
-  ['  Block::forward (attention blocks)', /Block.*forward/],
-  ['  pool_tokens (token-embedding means)', /pool_tokens/],
-  ['  attention_mask', /attention_mask/],
+  ['CPU model (FusedEncoder::scores: encoder + scores)', /FusedEncoder.*scores/],
+  ['  blocks (FusedBlock::forward)', /FusedBlock.*forward/],
   ['  matmul (gemm)', /gemm/],
-  ['tensor creation (Batch::new, Candidates::new)', /Batch.*new|Candidates.*new/],
+  ['  layer norms (fused::Norm)', /fused.*Norm.*forward/],
+  ['item vectors pooled on a cache miss (FusedEncoder::item_vectors)', /FusedEncoder.*item_vectors/],
+  ['FusedEncoder::new (weights out of the burn model)', /FusedEncoder.*new/],
+  ['burn graph (WebGPU path: Model::score; or tensor creation)', /Model.*score|Batch.*new|Candidates.*new/],
   ['rerank::order (standardise, sort)', /rerank.*order/],
   ['allocator (dlmalloc, memcpy, memset)', /dlmalloc|memcpy|memset|memmove|__rust_alloc|__rust_dealloc|realloc/],
 ];

@@ -4,13 +4,13 @@
 //! depends on its token ids and category id only, never on the shopper, and a storefront
 //! reranks the same candidates after every event, with a session made of the same products.
 //! Gathering 24 token rows per candidate and per session event on every call was most of a
-//! rerank, so each vector is computed once, by the model (`Model::embed_items`), and reused
-//! (`tests/model.rs` checks the scores against the plain model's; the golden tests run through
-//! this cache).
+//! rerank in burn, and pooling them on the host (`FusedEncoder::item_vectors`) still costs more
+//! than one lookup here, so each vector is computed once and reused (`tests/model.rs` checks the
+//! scores against the plain model's; the golden tests run through this cache).
 
 use std::sync::Mutex;
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
 
 use crate::error::{Error, Result};
 
@@ -37,24 +37,41 @@ impl ItemVectors {
         embed: impl FnOnce(&[i64]) -> Result<Vec<f32>>,
     ) -> Result<Vec<f32>> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let mut asked = HashSet::default();
-        let missing: Vec<i64> = keys
-            .chunks_exact(t + 1)
-            .filter(|key| !map.contains_key(*key) && asked.insert(*key))
-            .flatten()
-            .copied()
-            .collect();
-        let vectors = if missing.is_empty() { Vec::new() } else { embed(&missing)? };
-        let fresh: HashMap<&ItemKey, &[f32]> = missing.chunks_exact(t + 1).zip(vectors.chunks_exact(d)).collect();
+        // One lookup per key: cached rows are copied now, the others' places remembered.
         let mut flat = Vec::with_capacity(keys.len() / (t + 1) * d);
-        for key in keys.chunks_exact(t + 1) {
-            let v = fresh.get(key).copied().or_else(|| map.get(key).map(|v| &v[..]));
-            flat.extend_from_slice(v.ok_or_else(|| Error::backend("an item vector is missing from the cache"))?);
+        let mut missing: Vec<(usize, &ItemKey)> = Vec::new();
+        for (i, key) in keys.chunks_exact(t + 1).enumerate() {
+            match map.get(key) {
+                Some(v) => flat.extend_from_slice(v),
+                None => {
+                    missing.push((i, key));
+                    flat.resize(flat.len() + d, 0.0);
+                }
+            }
         }
-        if map.len() + fresh.len() > CACHE_ITEMS {
+        if missing.is_empty() {
+            return Ok(flat);
+        }
+        let mut index: HashMap<&ItemKey, usize> = HashMap::default();
+        let mut unique = Vec::new();
+        for &(_, key) in &missing {
+            index.entry(key).or_insert_with(|| {
+                unique.extend_from_slice(key);
+                unique.len() / (t + 1) - 1
+            });
+        }
+        let vectors = embed(&unique)?;
+        if vectors.len() != index.len() * d {
+            return Err(Error::backend("item vectors of the wrong length"));
+        }
+        for (i, key) in missing {
+            let row = &vectors[index[key] * d..][..d];
+            flat[i * d..(i + 1) * d].copy_from_slice(row);
+        }
+        if map.len() + index.len() > CACHE_ITEMS {
             map.clear();
         }
-        map.extend(fresh.into_iter().map(|(k, v)| (Box::from(k), Box::from(v))));
+        map.extend(index.into_iter().map(|(k, r)| (Box::from(k), Box::from(&vectors[r * d..(r + 1) * d]))));
         Ok(flat)
     }
 }
