@@ -354,6 +354,9 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, accumula
     if m == 0 || n == 0 {
         return;
     }
+    if m == 1 && lhs.cs == 1 && (rhs.cs == 1 || rhs.rs == 1) {
+        return vector_times_matrix(&lhs.data[..k], rhs, &mut dst[..n], accumulate);
+    }
     // Safety: the three checks above keep every element gemm touches inside its slice.
     unsafe {
         gemm::gemm(
@@ -378,6 +381,39 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, accumula
             gemm::Parallelism::None,
         );
     }
+}
+
+/// `y (+)= x rhs` for one row `x`, as plain loops: the last block and the scores multiply single
+/// rows, where gemm's packing and dispatch cost more than the arithmetic.
+fn vector_times_matrix(x: &[f32], rhs: View, y: &mut [f32], accumulate: bool) {
+    if !accumulate {
+        y.fill(0.0);
+    }
+    let (k, n) = (x.len(), y.len());
+    if rhs.cs == 1 {
+        // Rows of `rhs` are contiguous: add each scaled by its `x`.
+        for (i, &a) in x.iter().enumerate() {
+            y.iter_mut().zip(&rhs.data[i * rhs.rs..][..n]).for_each(|(y, w)| *y += a * w);
+        }
+    } else {
+        // Columns are: one dot product each.
+        for (j, y) in y.iter_mut().enumerate() {
+            *y += dot(x, &rhs.data[j * rhs.cs..][..k]);
+        }
+    }
+}
+
+/// Dot product with eight partial sums (they vectorise; one running sum would not).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Row `id` of a `[rows, d]` table.
