@@ -158,7 +158,7 @@ const gzFile = (f) => gzipSync(readFileSync(f), { level: 9 }).length;
 const rawFile = (f) => readFileSync(f).length;
 
 const CONFIGS = [
-  { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg: the default build (scripts/build-wasm): CPU only (flex), +simd128, burn simd, fat LTO, wasm-opt -O3',
+  { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg: the default build (scripts/build-wasm): CPU only (burn flex loads the model, FusedEncoder runs it), +simd128, burn simd, fat LTO, wasm-opt -O3',
     q: 'rt=localrank&pkg=pkg&device=cpu', needs: 'pkg/localrank_bg.wasm' },
   { id: 'localrank-webgpu-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg/webgpu: the opt-in CPU + WebGPU build (scripts/build-wasm), +simd128, burn simd, fat LTO, opt-level z, wasm-opt -Oz',
     q: 'rt=localrank&pkg=pkg/webgpu&device=cpu', needs: 'pkg/webgpu/localrank_bg.wasm' },
