@@ -190,13 +190,8 @@ impl Model {
     /// Item vectors from text tokens [n, t] and category ids [n]: mean of token embeddings
     /// (padding excluded) plus the category embedding. Output [n, d].
     pub fn embed_items(&self, tokens: Tensor<2, Int>, category: Tensor<1, Int>) -> Tensor<2> {
-        self.pool_text(tokens) + self.category.forward(category.unsqueeze_dim(0)).squeeze_dim(0)
-    }
-
-    /// Mean of the embeddings of each text's non-padding tokens: [n, t] -> [n, d] (zero for a
-    /// text of padding only). A query's part of the context vector.
-    pub fn pool_text(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
-        self.pool_tokens(tokens.unsqueeze_dim(0)).squeeze_dim(0)
+        let pooled = self.pool_tokens(tokens.unsqueeze_dim(0)).squeeze_dim(0);
+        pooled + self.category.forward(category.unsqueeze_dim(0)).squeeze_dim(0)
     }
 
     /// Mean of the embeddings of the non-padding tokens: [b, n, t] -> [b, n, d].

@@ -210,7 +210,7 @@ impl Ranker {
         }
     }
 
-    /// Raw model scores of `candidates` for the current session, as a [1, n] tensor.
+    /// Raw model scores of `candidates` for the current session, [1, n].
     fn score_tensor(&self, candidates: &[Item], ctx: &Context) -> Result<Scores> {
         self.score_sessions(&[self.encode(ctx)?.full()], candidates)
     }

@@ -69,7 +69,7 @@ impl FusedEncoder {
         Ok(out)
     }
 
-    /// `Model::pool_text` of one text into `out` (`[d]`): the mean of its non-padding tokens'
+    /// `Model::pool_tokens` of one text into `out` (`[d]`): the mean of its non-padding tokens'
     /// rows, zero for padding only.
     fn pool_text(&self, tokens: &[i64], out: &mut [f32]) -> Result<()> {
         out.fill(0.0);
@@ -313,8 +313,8 @@ impl Norm {
 
     fn forward(&self, x: &[f32], d: usize) -> Vec<f32> {
         let mut out = vec![0.0; x.len()];
+        let n = d as f32;
         for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-            let n = d as f32;
             let mean = xr.iter().sum::<f32>() / n;
             let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
             let inv_std = 1.0 / (var + self.eps).sqrt();
