@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::features::{Batch, Candidates, CONTEXT_FIELDS};
 
 mod fused;
+mod matmul;
 pub use fused::FusedEncoder;
 
 /// Architecture hyper-parameters. Saved in `models/manifest.json` and checked on load.

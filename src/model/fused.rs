@@ -4,17 +4,19 @@
 //! On a model this small burn's general machinery was most of a rerank: ~120 tensor operations
 //! per call, each allocating, checking shapes and copying strided views, around ~5 MFLOP of
 //! arithmetic (README "Speed and size", profile). This is the same computation with the same
-//! weights and the same matrix kernels (`gemm`, which burn's flex backend calls), with one buffer
-//! per stage, no `exp` for masked keys, and an `erf` and `exp` that vectorise (within 5e-7 and
-//! 2 ulp of the libm functions burn calls; tests below). `Model` stays the one definition of
-//! the architecture: training, WebGPU and the tests' reference all run it in burn, and
-//! `tests/model.rs` checks this path against `Model::last_user` and `Model::score`.
+//! weights, with one buffer per stage, matrix products sized for these shapes (`matmul.rs`),
+//! attention that skips the keys its causal mask hides, no `exp` for masked keys, and an `erf`
+//! and `exp` that vectorise (within 5e-7 and 2 ulp of the libm functions burn calls; tests
+//! below). `Model` stays the one definition of the architecture: training, WebGPU and the
+//! tests' reference all run it in burn, and `tests/model.rs` checks this path against
+//! `Model::last_user` and `Model::score`.
 
 use std::ops::Range;
 
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 
+use super::matmul::{dot, matmul, Rows};
 use super::{Block, Model};
 use crate::error::{Error, Result};
 use crate::features::EncodedSession;
@@ -96,8 +98,9 @@ impl FusedEncoder {
             let items = events.get(offset..offset + len).ok_or_else(|| shape("event item vectors", events.len()))?;
             offset += len;
             let user = self.last_user(s, items)?;
-            // [1, d] x [d, n]: the candidates' rows read as columns.
-            matmul(1, n, d, row, n, false, View::rows(&user, d), View { data: candidates, rs: 1, cs: d });
+            for (score, candidate) in row.iter_mut().zip(candidates.chunks_exact(d)) {
+                *score = dot(&user, candidate);
+            }
         }
         Ok(out)
     }
@@ -181,22 +184,34 @@ impl FusedBlock {
 
 /// Masked multi-head attention of the queries at positions `from..l` over every key, as
 /// `Block::forward_from` computes it: `qkv` is `[l, 3d]` (queries, keys, values side by side);
-/// returns `[l - from, d]` with the heads side by side.
+/// returns `[l - from, d]` with the heads side by side. Queries go in strips of `STRIP`: a strip
+/// ending at position `end` sees keys `..end` only (the mask is causal), so the products skip
+/// the keys after it.
 fn attention(qkv: &[f32], event: &[i64], from: usize, d: usize, heads: usize) -> Vec<f32> {
+    const STRIP: usize = 8;
     let (l, dh) = (qkv.len() / (3 * d), d / heads);
     let rows = l - from;
     let scale = (dh as f32).sqrt();
     let mut y = vec![0.0; rows * d];
     let mut att = vec![0.0; rows * l];
+    let mut keys_t = vec![0.0; dh * l];
     for h in 0..heads {
-        let q = View { data: &qkv[from * 3 * d + h * dh..], rs: 3 * d, cs: 1 };
-        let k_t = View { data: &qkv[d + h * dh..], rs: 1, cs: 3 * d };
-        matmul(rows, l, dh, &mut att, l, false, q, k_t);
-        for (r, scores) in att.chunks_exact_mut(l).enumerate() {
-            masked_softmax(scores, from + r, event, scale);
+        // This head's keys as columns, `[dh, l]`, so that both products read rows.
+        for (key, k) in qkv.chunks_exact(3 * d).enumerate() {
+            for (c, &v) in k[d + h * dh..][..dh].iter().enumerate() {
+                keys_t[c * l + key] = v;
+            }
         }
-        let v = View { data: &qkv[2 * d + h * dh..], rs: 3 * d, cs: 1 };
-        matmul(rows, dh, l, &mut y[h * dh..], d, false, View::rows(&att, l), v);
+        for start in (from..l).step_by(STRIP) {
+            let end = (start + STRIP).min(l);
+            let (q, att) = (Rows::new(&qkv[start * 3 * d + h * dh..], 3 * d), &mut att[(start - from) * l..]);
+            matmul(end - start, end, dh, q, Rows::new(&keys_t, l), att, l, false);
+            for (r, scores) in att.chunks_exact_mut(l).take(end - start).enumerate() {
+                masked_softmax(scores, start + r, event, scale);
+            }
+            let v = Rows::new(&qkv[2 * d + h * dh..], 3 * d);
+            matmul(end - start, dh, end, Rows::new(att, l), v, &mut y[(start - from) * d + h * dh..], d, false);
+        }
     }
     y
 }
@@ -211,7 +226,9 @@ fn masked_softmax(scores: &mut [f32], query: usize, event: &[i64], scale: f32) {
     let mut max = f32::NEG_INFINITY;
     for (key, s) in seen.iter_mut().enumerate() {
         *s /= scale;
-        max = max.max(if keep(key) { *s } else { f32::NEG_INFINITY });
+        // A comparison, not `f32::max`: wasm's `f32.max` differs on NaN, so that is a libm call.
+        let v = if keep(key) { *s } else { f32::NEG_INFINITY };
+        max = if v > max { v } else { max };
     }
     let mut sum = 0.0;
     for (key, s) in seen.iter_mut().enumerate() {
@@ -245,7 +262,7 @@ fn erf(x: f32) -> f32 {
 /// e^x for x <= 0 (Cephes' `expf`: range reduction to [-ln2/2, ln2/2], a degree-6 polynomial,
 /// the exponent written into the bits): within 2 ulp of libm's, and it vectorises.
 fn exp(x: f32) -> f32 {
-    let x = x.max(-87.0);
+    let x = if x > -87.0 { x } else { -87.0 };
     let n = (x * core::f32::consts::LOG2_E + 0.5).floor();
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     const C: [f32; 6] = [1.987_569_1e-4, 1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
@@ -286,9 +303,8 @@ impl Dense {
         if rows.is_empty() {
             return;
         }
-        let dst = &mut y[rows.start * n + cols.start..];
-        let rhs = View { data: &self.w[cols.start..], rs: n, cs: 1 };
-        matmul(rows.len(), cols.len(), k, dst, n, true, View::rows(&x[rows.start * k..], k), rhs);
+        let (lhs, rhs) = (Rows::new(&x[rows.start * k..], k), Rows::new(&self.w[cols.start..], n));
+        matmul(rows.len(), cols.len(), k, lhs, rhs, &mut y[rows.start * n + cols.start..], n, true);
     }
 }
 
@@ -324,98 +340,6 @@ impl Norm {
         }
         out
     }
-}
-
-/// A strided matrix view: element `(i, j)` at `data[i * rs + j * cs]`.
-#[derive(Clone, Copy)]
-struct View<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a> View<'a> {
-    /// Row-major rows of `cols` values.
-    fn rows(data: &'a [f32], cols: usize) -> Self {
-        Self { data, rs: cols, cs: 1 }
-    }
-
-    /// Panics unless an `[r, c]` matrix lies inside `data` (a bug here, never bad input).
-    fn check(&self, r: usize, c: usize) {
-        assert!(r == 0 || c == 0 || (r - 1) * self.rs + (c - 1) * self.cs < self.data.len(), "fused: view out of bounds");
-    }
-}
-
-/// `dst[m, n] = lhs[m, k] x rhs[k, n]` (plus `dst`'s values when `accumulate`); `dst` rows are
-/// `dst_rs` apart. gemm's kernels, the ones burn's flex backend runs (wasm SIMD in the browser).
-#[allow(clippy::too_many_arguments)]
-fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, accumulate: bool, lhs: View, rhs: View) {
-    lhs.check(m, k);
-    rhs.check(k, n);
-    View::rows(dst, dst_rs).check(m, n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if m == 1 && lhs.cs == 1 && (rhs.cs == 1 || rhs.rs == 1) {
-        return vector_times_matrix(&lhs.data[..k], rhs, &mut dst[..n], accumulate);
-    }
-    // Safety: the three checks above keep every element gemm touches inside its slice.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
-/// `y (+)= x rhs` for one row `x`, as plain loops: the last block and the scores multiply single
-/// rows, where gemm's packing and dispatch cost more than the arithmetic.
-fn vector_times_matrix(x: &[f32], rhs: View, y: &mut [f32], accumulate: bool) {
-    if !accumulate {
-        y.fill(0.0);
-    }
-    let (k, n) = (x.len(), y.len());
-    if rhs.cs == 1 {
-        // Rows of `rhs` are contiguous: add each scaled by its `x`.
-        for (i, &a) in x.iter().enumerate() {
-            y.iter_mut().zip(&rhs.data[i * rhs.rs..][..n]).for_each(|(y, w)| *y += a * w);
-        }
-    } else {
-        // Columns are: one dot product each.
-        for (j, y) in y.iter_mut().enumerate() {
-            *y += dot(x, &rhs.data[j * rhs.cs..][..k]);
-        }
-    }
-}
-
-/// Dot product with eight partial sums (they vectorise; one running sum would not).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a8.zip(b8) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Row `id` of a `[rows, d]` table.
