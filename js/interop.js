@@ -24,3 +24,17 @@ export async function sha256Hex(arrays) {
   const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
   return Promise.all(arrays.map(async (a) => hex(await subtle.digest('SHA-256', a))));
 }
+
+/** The result of a rerank without explanations, built from the candidates themselves (the wasm
+ * side calls this only when no await came between reading them and ranking them):
+ * `{ id, score, serverRank }` for each 0-based server position in `positions`, best first.
+ * Ids as the wasm side read them: `id` (or its alias `item_id`), numbers as `String(n)`. */
+export function rankedList(candidates, positions, scores) {
+  const out = new Array(positions.length);
+  for (let k = 0; k < positions.length; k++) {
+    const c = candidates[positions[k]];
+    const id = c.id !== undefined ? c.id : c.item_id;
+    out[k] = { id: typeof id === 'string' ? id : String(id), score: scores[k], serverRank: positions[k] + 1 };
+  }
+  return out;
+}

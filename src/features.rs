@@ -73,9 +73,19 @@ pub struct Event {
 impl Event {
     /// Text the model reads for this event: the item's title and category, or the search query.
     pub fn text(&self) -> String {
+        let mut text = String::new();
+        self.write_text(&mut text);
+        text
+    }
+
+    /// `text` into `buf` (cleared first).
+    pub fn write_text(&self, buf: &mut String) {
         match (self.kind, &self.query) {
-            (EventKind::Search, Some(q)) => q.clone(),
-            _ => item_text(&self.title, &self.category),
+            (EventKind::Search, Some(q)) => {
+                buf.clear();
+                buf.push_str(q);
+            }
+            _ => write_item_text(buf, &self.title, &self.category),
         }
     }
 }
@@ -110,7 +120,17 @@ pub const PAGE_TYPES: [&str; 6] = ["home", "search", "category", "product", "car
 
 /// The text of a product: title then category, the same in training and in the browser.
 pub fn item_text(title: &str, category: &str) -> String {
-    format!("{title} {category}")
+    let mut text = String::with_capacity(title.len() + 1 + category.len());
+    write_item_text(&mut text, title, category);
+    text
+}
+
+/// `item_text` into `buf` (cleared first): one buffer for a whole candidate list.
+pub fn write_item_text(buf: &mut String, title: &str, category: &str) {
+    buf.clear();
+    buf.push_str(title);
+    buf.push(' ');
+    buf.push_str(category);
 }
 
 /// The segments of a category path ("Action / Thriller", "Movies > Action"), trimmed, empty ones

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use crate::error::{Error, Result};
 use crate::explain::{self, Encoded, Signal};
 use crate::features::{
-    category_index, context_indices, dwell_bucket, item_text, Batch, Candidates, Context, EncodedEvent,
+    category_index, context_indices, dwell_bucket, write_item_text, Batch, Candidates, Context, EncodedEvent,
     EncodedSession, Event, EventKind, Item,
 };
 use crate::items::ItemVectors;
@@ -153,14 +153,16 @@ impl Ranker {
         let config = &self.manifest.config;
         let cats = &self.manifest.categories;
         let first = self.session.len().saturating_sub(config.max_session);
+        let mut text = String::new();
         let events = self
             .session
             .iter()
             .enumerate()
             .skip(first)
             .map(|(i, e)| {
+                e.write_text(&mut text);
                 let encoded = EncodedEvent {
-                    tokens: self.text.encode(&e.text())?,
+                    tokens: self.text.encode(&text)?,
                     event: e.kind.index(),
                     category: category_index(cats, &e.category),
                     dwell: dwell_bucket(e.dwell_ms),
@@ -189,8 +191,10 @@ impl Ranker {
     fn score_sessions(&self, sessions: &[EncodedSession], candidates: &[Item]) -> Result<Scores> {
         let cats = &self.manifest.categories;
         let mut keys = Vec::with_capacity(candidates.len() * (self.text.max_tokens() + 1));
+        let mut text = String::new();
         for c in candidates {
-            keys.extend(self.text.encode(&item_text(&c.title, &c.category))?);
+            write_item_text(&mut text, &c.title, &c.category);
+            self.text.encode_into(&text, &mut keys)?;
             keys.push(category_index(cats, &c.category));
         }
         let t = self.text.max_tokens();
@@ -308,6 +312,12 @@ impl PendingRerank {
     pub fn complete(mut self) -> Result<Vec<Ranked>> {
         let scores = self.scores.take().map(Scores::read).transpose()?;
         Ok(self.finish(scores))
+    }
+
+    /// True when the scores are already on the host (the CPU backend, or nothing to score):
+    /// `complete_async` then finishes without waiting.
+    pub fn is_ready(&self) -> bool {
+        !matches!(self.scores, Some(Scores::Device(_)))
     }
 
     pub async fn complete_async(mut self) -> Result<Vec<Ranked>> {

@@ -51,6 +51,9 @@ impl RerankOptions {
 #[serde(rename_all = "camelCase")]
 pub struct Ranked {
     pub id: String,
+    /// Written as the f64 of the f32 (not its shortest f32 decimal), so that JSON gives JS the
+    /// same number as a `Float32Array` does.
+    #[serde(serialize_with = "f32_as_f64")]
     pub score: f32,
     /// 1-based position in the list the server sent.
     pub server_rank: usize,
@@ -60,20 +63,28 @@ pub struct Ranked {
     pub reasons: Option<Vec<Reason>>,
 }
 
+fn f32_as_f64<S: serde::Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(f64::from(*v))
+}
+
 /// What ordering needs of a candidate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListItem {
     pub id: String,
-    /// Category path segments, lower-cased ("Drama / Romance" -> ["drama", "romance"]).
-    pub categories: Vec<String>,
+    /// As the candidate gave it ("Drama / Romance"); split only where diversity needs it.
+    pub category: String,
     pub popularity: Option<f32>,
 }
 
 impl From<&Item> for ListItem {
     fn from(item: &Item) -> Self {
-        let categories = category_path(&item.category).map(str::to_lowercase).collect();
-        Self { id: item.id.clone(), categories, popularity: item.popularity }
+        Self { id: item.id.clone(), category: item.category.clone(), popularity: item.popularity }
     }
+}
+
+/// Category path segments, lower-cased ("Drama / Romance" -> ["drama", "romance"]).
+fn segments(category: &str) -> Vec<String> {
+    category_path(category).map(str::to_lowercase).collect()
 }
 
 /// Server prior of the candidate at 0-based position `i`: a DCG-like discount.
@@ -139,6 +150,7 @@ pub fn order(list: &[ListItem], model: Option<&[f32]>, options: &RerankOptions) 
 /// Greedy maximal marginal relevance: each next item maximises its score minus `lambda` times
 /// its largest category overlap with the items already chosen.
 fn mmr(list: &[ListItem], scores: &[f32], lambda: f32, k: usize) -> Vec<(usize, f32)> {
+    let paths: Vec<Vec<String>> = list.iter().map(|c| segments(&c.category)).collect();
     let mut left: Vec<usize> = (0..list.len()).collect();
     let mut penalty = vec![0.0f32; list.len()];
     let mut out = Vec::with_capacity(k.min(list.len()));
@@ -154,7 +166,7 @@ fn mmr(list: &[ListItem], scores: &[f32], lambda: f32, k: usize) -> Vec<(usize, 
         left.remove(pos);
         out.push((best, gain(best)));
         for &i in &left {
-            penalty[i] = penalty[i].max(overlap(&list[i].categories, &list[best].categories));
+            penalty[i] = penalty[i].max(overlap(&paths[i], &paths[best]));
         }
     }
     out

@@ -35,17 +35,26 @@ impl TextEncoder {
 
     /// Bucketed token ids of `text`, truncated and zero-padded to `max_tokens`.
     pub fn encode(&self, text: &str) -> Result<Vec<i64>> {
-        if let Some(ids) = self.cache.lock().ok().and_then(|c| c.get(text).cloned()) {
-            return Ok(ids);
+        let mut ids = Vec::with_capacity(self.max_tokens);
+        self.encode_into(text, &mut ids)?;
+        Ok(ids)
+    }
+
+    /// `encode`, appended to `out` (no allocation for a text seen before).
+    pub fn encode_into(&self, text: &str, out: &mut Vec<i64>) -> Result<()> {
+        if let Some(ids) = self.cache.lock().ok().as_ref().and_then(|c| c.get(text)) {
+            out.extend_from_slice(ids);
+            return Ok(());
         }
         let ids = self.encode_uncached(text);
+        out.extend_from_slice(&ids);
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_TEXTS {
                 cache.clear();
             }
-            cache.insert(text.to_owned(), ids.clone());
+            cache.insert(text.to_owned(), ids);
         }
-        Ok(ids)
+        Ok(())
     }
 
     fn encode_uncached(&self, text: &str) -> Vec<i64> {

@@ -35,6 +35,21 @@ test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_
   assert.ok(builds.diff < 1e-4, `pkg/ and pkg/webgpu/ CPU scores differ by ${builds.diff}`);
   t.diagnostic(`pkg/ vs pkg/webgpu/ CPU: max |score difference| ${builds.diff.toExponential(2)}`);
 
+  // Without explanations the result objects are built in JS from the candidates (interop.js
+  // rankedList); with them, parsed from JSON. Both give the same ids (numbers as String(n), the
+  // item_id alias), scores and server ranks.
+  const paths = await page.evaluate(async () => {
+    const items = window.demo.candidates.slice(0, 30).map((c, i) => [
+      { ...c, id: 1000 + i + 0.5 }, { item_id: c.id, title: c.title, category: c.category }, c][i % 3]);
+    const plain = await window.demo.ranker.rerank(items, {}, {});
+    const explained = await window.demo.ranker.rerank(items, {}, { explain: true });
+    return { plain, explained: explained.map(({ reasons, ...rest }) => rest), reasons: explained.every((x) => Array.isArray(x.reasons)) };
+  });
+  assert.ok(paths.reasons, 'explain: true gives reasons');
+  assert.equal(paths.plain.length, 30);
+  assert.ok(paths.plain.some((x) => x.id === '1000.5') && paths.plain.every((x) => typeof x.id === 'string'), JSON.stringify(paths.plain[0]));
+  assert.deepEqual(paths.plain, paths.explained);
+
   // "Forget me" empties the session and restores the server order.
   await page.click('[data-testid="forget"]');
   await page.evaluate(() => window.demo.rerank());
