@@ -39,11 +39,11 @@ const STAGES = [
   ['tokenise / token-cache lookups (TextEncoder::encode)', /TextEncoder.*encode|WordPiece.*encode/],
   ['item-vector cache (ItemVectors::rows)', /ItemVectors.*rows/],
   // Every wasm stack has a js-to-wasm frame: the glue counts as a leaf (self time) only.
-  ['JS <-> wasm (candidatesJson, JSON both ways, strings, glue)', /candidatesJson|web::to_items|serde_json::ser/,
+  ['JS <-> wasm (candidatesJson, rankedList, JSON, strings, glue)', /candidatesJson|rankedList|web::to_items|serde_json::ser/,
     /^stringify$|^parse$|wasm-to-js|js-to-wasm|passStringToWasm|getStringFromWasm|^__wbg|\((localrank|interop)\.js\)/],
   ['CPU model (FusedEncoder::scores: encoder + scores)', /FusedEncoder.*scores/],
   ['  blocks (FusedBlock::forward)', /FusedBlock.*forward/],
-  ['  matmul (gemm)', /gemm/],
+  ['  matrix products (model::matmul)', /model::matmul::matmul/],
   ['  layer norms (fused::Norm)', /fused.*Norm.*forward/],
   ['item vectors pooled on a cache miss (FusedEncoder::item_vectors)', /FusedEncoder.*item_vectors/],
   ['FusedEncoder::new (weights out of the burn model)', /FusedEncoder.*new/],

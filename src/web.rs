@@ -18,7 +18,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::error::Error;
 use crate::features::{Context, Event, EventKind, Item};
-use crate::ranker::{FileDigests, ModelFiles, Ranker};
+use crate::ranker::{FileDigests, ModelFiles, PendingRerank, Ranker};
 use crate::rerank::RerankOptions;
 use crate::runtime::{cpu_device, webgpu_compiled, webgpu_device, Backend, DeviceRequest};
 
@@ -284,34 +284,34 @@ impl LocalRanker {
     }
 
     /// Reorders `candidates` (server order; `[{ id, title, category, price? }]`) for this
-    /// session in `context`. Resolves to `[{ id, score, serverRank }]`, best first.
-    #[wasm_bindgen(unchecked_return_type = "Ranked[]")]
-    pub async fn rerank(
+    /// session in `context`. Resolves to `[{ id, score, serverRank }]`, best first; rejects
+    /// with an `Error` that names what was wrong.
+    ///
+    /// On the CPU backend the work is done during the call and the promise is already
+    /// resolved (no task queued); on WebGPU it resolves when the scores are read back.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Ranked[]>")]
+    pub fn rerank(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Candidate[]")] candidates: JsValue,
         #[wasm_bindgen(unchecked_param_type = "PageContext")] context: Option<JsValue>,
         #[wasm_bindgen(unchecked_param_type = "RerankOptions")] options: Option<JsValue>,
-    ) -> Result<JsValue, JsError> {
-        let (context, options) = (context.unwrap_or(JsValue::UNDEFINED), options.unwrap_or(JsValue::UNDEFINED));
-        let items = to_items(&candidates)?;
-        let ctx = to_context(context)?;
-        let (options, explain) = to_options(options)?;
-        let pending = self.with(|r| {
-            if explain { r.start_explained_rerank(&items, &ctx, options) } else { r.start_rerank(&items, &ctx, options) }
-        })?;
-        // Scores already on the host: nothing below waits, so `candidates` are as `to_items`
-        // read them, and the result objects can take their ids from them.
-        let from_candidates = !explain && pending.is_ready();
-        let ranked = pending.complete_async().await?;
-        if from_candidates {
-            let positions: Vec<u32> = ranked.iter().map(|r| (r.server_rank - 1) as u32).collect();
-            let scores: Vec<f32> = ranked.iter().map(|r| r.score).collect();
-            return ranked_list(&candidates, &positions, &scores)
-                .map_err(|e| input(format!("result: {}", js_message(&e))));
+    ) -> Promise {
+        let started = self.start_rerank(&candidates, context, options);
+        match started {
+            Err(e) => Promise::reject(&e.into()),
+            // Scores already on the host: the candidates are still as `to_items` read them,
+            // so the result objects take their ids from them.
+            Ok((pending, false)) if pending.is_ready() => match ranked_objects(pending, &candidates) {
+                Ok(ranked) => Promise::resolve(&ranked),
+                Err(e) => Promise::reject(&e.into()),
+            },
+            Ok((pending, _)) => wasm_bindgen_futures::future_to_promise(async move {
+                let ranked = pending.complete_async().await.map_err(JsError::from)?;
+                // One JSON.parse instead of a JS call per field of every result.
+                let json = serde_json::to_string(&ranked).map_err(|e| input(format!("result: {e}")))?;
+                Ok(js_sys::JSON::parse(&json).map_err(|e| input(format!("result: {}", js_message(&e))))?)
+            }),
         }
-        // One JSON.parse instead of a JS call per field of every result.
-        let json = serde_json::to_string(&ranked).map_err(|e| input(format!("result: {e}")))?;
-        js_sys::JSON::parse(&json).map_err(|e| input(format!("result: {}", js_message(&e))))
     }
 
     /// Keeps (true) or stops keeping (false) the session in `sessionStorage`; turning it off
@@ -357,6 +357,23 @@ impl LocalRanker {
 }
 
 impl LocalRanker {
+    /// Reads and checks `rerank`'s arguments and starts it; also says whether reasons were
+    /// asked for.
+    fn start_rerank(
+        &self,
+        candidates: &JsValue,
+        context: Option<JsValue>,
+        options: Option<JsValue>,
+    ) -> Result<(PendingRerank, bool), JsError> {
+        let items = to_items(candidates)?;
+        let ctx = to_context(context.unwrap_or(JsValue::UNDEFINED))?;
+        let (options, explain) = to_options(options.unwrap_or(JsValue::UNDEFINED))?;
+        let pending = self.with(|r| {
+            if explain { r.start_explained_rerank(&items, &ctx, options) } else { r.start_rerank(&items, &ctx, options) }
+        })?;
+        Ok((pending, explain))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&Ranker) -> crate::Result<T>) -> Result<T, JsError> {
         let guard = self.inner.borrow();
         let ranker = guard.as_ref().ok_or_else(disposed)?;
@@ -473,6 +490,14 @@ extern "C" {
     /// and their scores: one JS loop instead of JSON both ways.
     #[wasm_bindgen(catch, js_name = rankedList)]
     fn ranked_list(candidates: &JsValue, positions: &[u32], scores: &[f32]) -> Result<JsValue, JsValue>;
+}
+
+/// The result objects of a rerank whose scores are on the host, from `candidates` themselves.
+fn ranked_objects(pending: PendingRerank, candidates: &JsValue) -> Result<JsValue, JsError> {
+    let ranked = pending.complete()?;
+    let positions: Vec<u32> = ranked.iter().map(|r| (r.server_rank - 1) as u32).collect();
+    let scores: Vec<f32> = ranked.iter().map(|r| r.score).collect();
+    ranked_list(candidates, &positions, &scores).map_err(|e| input(format!("result: {}", js_message(&e))))
 }
 
 /// Candidates from JS. One `JSON.stringify` and `serde_json` instead of a JS call per field
