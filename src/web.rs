@@ -482,7 +482,7 @@ fn to_event(raw: JsEvent) -> Result<Event, JsError> {
 extern "C" {
     /// The candidates as one JSON string. Throws on a cycle, a BigInt or a non-finite popularity.
     #[wasm_bindgen(catch, js_name = candidatesJson)]
-    fn candidates_json(candidates: &JsValue) -> Result<String, JsValue>;
+    fn candidates_json(candidates: &JsValue) -> Result<Vec<u8>, JsValue>;
     /// Hex sha256 of each `Uint8Array` by SubtleCrypto: a Promise of strings, or of null.
     #[wasm_bindgen(js_name = sha256Hex)]
     fn sha256_hex(arrays: &Array) -> Promise;
@@ -508,7 +508,7 @@ fn to_items(candidates: &JsValue) -> Result<Vec<Item>, JsError> {
     }
     let json = candidates_json(candidates)
         .map_err(|e| input(format!("candidates: cannot be read ({})", js_message(&e))))?;
-    let raws: Vec<JsItem> = match serde_json::from_str(&json) {
+    let raws: Vec<JsItem> = match serde_json::from_slice(&json) {
         Ok(raws) => raws,
         // Parse again, candidate by candidate, to say which one is wrong.
         Err(e) => return Err(bad_candidate(&json).unwrap_or_else(|| input(format!("candidates: {e}")))),
@@ -517,8 +517,8 @@ fn to_items(candidates: &JsValue) -> Result<Vec<Item>, JsError> {
 }
 
 /// The first candidate of `json` that is not a `JsItem`, as an error naming its index.
-fn bad_candidate(json: &str) -> Option<JsError> {
-    let values: Vec<serde_json::Value> = serde_json::from_str(json).ok()?;
+fn bad_candidate(json: &[u8]) -> Option<JsError> {
+    let values: Vec<serde_json::Value> = serde_json::from_slice(json).ok()?;
     values.into_iter().enumerate().find_map(|(i, value)| {
         if !value.is_object() {
             return Some(input(format!("candidates[{i}]: expected an object {{ id, title, category }}")));

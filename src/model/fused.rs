@@ -16,7 +16,7 @@ use std::ops::Range;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 
-use super::matmul::{dot, matmul, Rows};
+use super::matmul::{dot, matmul, sum, Rows};
 use super::{Block, Model};
 use crate::error::{Error, Result};
 use crate::features::EncodedSession;
@@ -230,12 +230,10 @@ fn masked_softmax(scores: &mut [f32], query: usize, event: &[i64], scale: f32) {
         let v = if keep(key) { *s } else { f32::NEG_INFINITY };
         max = if v > max { v } else { max };
     }
-    let mut sum = 0.0;
     for (key, s) in seen.iter_mut().enumerate() {
         *s = if keep(key) { exp(*s - max) } else { 0.0 };
-        sum += *s;
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / sum(seen);
     seen.iter_mut().for_each(|s| *s *= inv);
 }
 
@@ -331,11 +329,11 @@ impl Norm {
         let mut out = vec![0.0; x.len()];
         let n = d as f32;
         for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-            let mean = xr.iter().sum::<f32>() / n;
-            let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-            let inv_std = 1.0 / (var + self.eps).sqrt();
-            for (((o, &v), &g), &b) in or.iter_mut().zip(xr).zip(&self.gamma).zip(&self.beta) {
-                *o = (v - mean) * (inv_std * g) + b;
+            let mean = sum(xr) / n;
+            or.iter_mut().zip(xr).for_each(|(o, v)| *o = v - mean);
+            let inv_std = 1.0 / (dot(or, or) / n + self.eps).sqrt();
+            for ((o, &g), &b) in or.iter_mut().zip(&self.gamma).zip(&self.beta) {
+                *o = *o * (inv_std * g) + b;
             }
         }
         out

@@ -120,6 +120,19 @@ unsafe fn tile<const R: usize, const C: usize>(t: Tile, c: *mut f32, ldc: usize,
     }
 }
 
+/// Sum with eight partial sums (they vectorise; one running sum would not).
+pub(super) fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let a8 = a.chunks_exact(8);
+    let tail: f32 = a8.remainder().iter().sum();
+    for x in a8 {
+        for i in 0..8 {
+            acc[i] += x[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Dot product with eight partial sums (they vectorise; one running sum would not).
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
