@@ -230,8 +230,9 @@ impl Ranker {
     }
 
     /// Starts a rerank: validates, encodes and launches the model. The result is read with
-    /// `PendingRerank::complete` (native) or `complete_async` (browser, WebGPU), so no borrow of
-    /// the ranker is held while the device works.
+    /// `PendingRerank::complete` (native, or scores already on the host: `is_ready`) or
+    /// `complete_async` (browser, WebGPU), so no borrow of the ranker is held while the device
+    /// works.
     pub fn start_rerank(
         &self,
         candidates: &[Item],
@@ -309,6 +310,7 @@ pub struct PendingRerank {
 }
 
 impl PendingRerank {
+    /// The result, reading the scores synchronously (a WebGPU read-back works natively only).
     pub fn complete(mut self) -> Result<Vec<Ranked>> {
         let scores = self.scores.take().map(Scores::read).transpose()?;
         Ok(self.finish(scores))
