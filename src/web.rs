@@ -284,34 +284,24 @@ impl LocalRanker {
     }
 
     /// Reorders `candidates` (server order; `[{ id, title, category, price? }]`) for this
-    /// session in `context`. Resolves to `[{ id, score, serverRank }]`, best first; rejects
-    /// with an `Error` that names what was wrong.
-    ///
-    /// On the CPU backend the work is done during the call and the promise is already
-    /// resolved (no task queued); on WebGPU it resolves when the scores are read back.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Ranked[]>")]
-    pub fn rerank(
+    /// session in `context`. Resolves to `[{ id, score, serverRank }]`, best first.
+    #[wasm_bindgen(unchecked_return_type = "Ranked[]")]
+    pub async fn rerank(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Candidate[]")] candidates: JsValue,
         #[wasm_bindgen(unchecked_param_type = "PageContext")] context: Option<JsValue>,
         #[wasm_bindgen(unchecked_param_type = "RerankOptions")] options: Option<JsValue>,
-    ) -> Promise {
-        let started = self.start_rerank(&candidates, context, options);
-        match started {
-            Err(e) => Promise::reject(&e.into()),
-            // Scores already on the host: the candidates are still as `to_items` read them,
-            // so the result objects take their ids from them.
-            Ok((pending, false)) if pending.is_ready() => match ranked_objects(pending, &candidates) {
-                Ok(ranked) => Promise::resolve(&ranked),
-                Err(e) => Promise::reject(&e.into()),
-            },
-            Ok((pending, _)) => wasm_bindgen_futures::future_to_promise(async move {
-                let ranked = pending.complete_async().await.map_err(JsError::from)?;
-                // One JSON.parse instead of a JS call per field of every result.
-                let json = serde_json::to_string(&ranked).map_err(|e| input(format!("result: {e}")))?;
-                Ok(js_sys::JSON::parse(&json).map_err(|e| input(format!("result: {}", js_message(&e))))?)
-            }),
+    ) -> Result<JsValue, JsError> {
+        let (pending, explain) = self.start_rerank(&candidates, context, options)?;
+        if !explain && pending.is_ready() {
+            // Scores already on the host: nothing is awaited, so the candidates are still as
+            // `to_items` read them, and the result objects take their ids from them.
+            return ranked_objects(pending, &candidates);
         }
+        let ranked = pending.complete_async().await?;
+        // One JSON.parse instead of a JS call per field of every result.
+        let json = serde_json::to_string(&ranked).map_err(|e| input(format!("result: {e}")))?;
+        js_sys::JSON::parse(&json).map_err(|e| input(format!("result: {}", js_message(&e))))
     }
 
     /// Keeps (true) or stops keeping (false) the session in `sessionStorage`; turning it off
