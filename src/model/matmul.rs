@@ -25,7 +25,8 @@ impl<'a> Rows<'a> {
     }
 
     /// Panics unless `[r, c]` lies inside the slice (a bug in the caller, never bad input).
-    fn check(&self, r: usize, c: usize, len: usize) {
+    fn check(&self, r: usize, c: usize) {
+        let len = self.data.len();
         assert!(r == 0 || c == 0 || (c <= self.stride && (r - 1) * self.stride + c <= len), "matmul: out of bounds");
     }
 }
@@ -33,9 +34,9 @@ impl<'a> Rows<'a> {
 /// `c[m, n] = a[m, k] b[k, n]`, or `+=` when `accumulate`; `c`'s rows are `ldc` apart.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn matmul(m: usize, n: usize, k: usize, a: Rows, b: Rows, c: &mut [f32], ldc: usize, accumulate: bool) {
-    a.check(m, k, a.data.len());
-    b.check(k, n, b.data.len());
-    Rows::new(c, ldc).check(m, n, c.len());
+    a.check(m, k);
+    b.check(k, n);
+    Rows::new(c, ldc).check(m, n);
     if m == 0 || n == 0 {
         return;
     }
