@@ -8,6 +8,7 @@ pub mod error;
 pub mod explain;
 pub mod features;
 pub mod golden;
+pub mod input;
 pub mod items;
 pub mod manifest;
 pub mod model;
