@@ -163,6 +163,82 @@ impl ModelConfig {
     }
 }
 
+/// Limits of a model config read from a manifest (`ModelConfig::validate`). Every bound is far
+/// above what the shipped model (d 64, 2 heads, 2 layers, window 50, 24 tokens, 30,523 token rows)
+/// and the training CLI use, and low enough that no accepted value can make an allocation or a
+/// loop unbounded: a manifest is input, not code.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    pub const D_MODEL: RangeInclusive<usize> = 1..=1024;
+    pub const LAYERS: RangeInclusive<usize> = 1..=16;
+    /// Positions of the session window: attention costs window² per layer and call.
+    pub const MAX_SESSION: RangeInclusive<usize> = 1..=1000;
+    /// Tokens per text: every candidate and event allocates this many ids.
+    pub const MAX_TOKENS: RangeInclusive<usize> = 1..=512;
+    /// Token rows (row 0 is padding, so at least one real row).
+    pub const TEXT_BUCKETS: RangeInclusive<usize> = 2..=1 << 22;
+    /// Category rows including row 0 (unknown).
+    pub const CATEGORIES: RangeInclusive<usize> = 1..=1 << 20;
+    /// Parameters in all: 2^26 f32 values are 256 MiB in memory, the largest weights file a
+    /// manifest may list (`manifest::MAX_FILE_BYTES`).
+    pub const PARAMETERS: u64 = 1 << 26;
+}
+
+impl ModelConfig {
+    /// Checks every value against `limits`, so that a manifest can neither panic the model
+    /// (heads 0 divides by zero, dropout 1 trips burn's assertion), make it allocate without bound,
+    /// nor run a silently different model (heads that do not divide d_model).
+    pub fn validate(&self) -> crate::Result<()> {
+        use limits::*;
+        in_range("d_model", self.d_model, &D_MODEL)?;
+        in_range("layers", self.layers, &LAYERS)?;
+        in_range("max_session", self.max_session, &MAX_SESSION)?;
+        in_range("max_tokens", self.max_tokens, &MAX_TOKENS)?;
+        in_range("text_buckets", self.text_buckets, &TEXT_BUCKETS)?;
+        in_range("categories", self.categories, &CATEGORIES)?;
+        if self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
+            return Err(Error::model(format!(
+                "config.heads is {}: must be at least 1 and divide config.d_model ({})",
+                self.heads, self.d_model
+            )));
+        }
+        // burn's Dropout asserts 0 <= p <= 1; p = 1 zeroes every activation in training.
+        if !(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout)) {
+            return Err(Error::model(format!("config.dropout is {:?}: must be within [0, 1)", self.dropout)));
+        }
+        let parameters = self.parameters();
+        if parameters > PARAMETERS {
+            return Err(Error::model(format!(
+                "config describes a model of {parameters} parameters (d_model {}, text_buckets {}, categories {}, layers {}): at most {PARAMETERS}",
+                self.d_model, self.text_buckets, self.categories, self.layers
+            )));
+        }
+        Ok(())
+    }
+
+    /// Parameters of `init`'s model (every value within `limits` keeps this far below u64::MAX).
+    pub fn parameters(&self) -> u64 {
+        let d = self.d_model as u64;
+        let context: usize = CONTEXT_SIZES.iter().sum();
+        let rows = self.text_buckets + 2 * self.categories + self.max_session + EVENT_KINDS + DWELL_BUCKETS + context;
+        // Per block: qkv 3d², out d², ff1 2d², ff2 2d²; biases 7d; two norms 4d.
+        let block = 8 * d * d + 11 * d;
+        rows as u64 * d + self.layers as u64 * block + 2 * d
+    }
+}
+
+fn in_range(field: &str, value: usize, range: &std::ops::RangeInclusive<usize>) -> crate::Result<()> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(Error::model(format!(
+        "config.{field} is {value}: must be within {}..={}",
+        range.start(),
+        range.end()
+    )))
+}
+
 impl Model {
     /// The architecture of `config` with the weights of a burnpack record (`models/*.bpk`).
     pub fn from_bytes(config: &ModelConfig, bytes: &[u8], device: &Device) -> crate::Result<Self> {

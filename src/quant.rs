@@ -3,19 +3,53 @@
 //! device, so the CPU and WebGPU backends compute with the very same weights (and the golden
 //! scores hold on both) while the file is ~3.6x smaller than f32.
 //!
-//! File layout (little endian): `b"LRQ8"`, u32 version, u32 tensor count, then per tensor in
+//! File layout, version 2 (little endian): `b"LRQ8"`, u32 version = 2, the 32-byte sha256 of the
+//! config the weights were exported with (`config_digest`), u32 tensor count, then per tensor in
 //! the module's visiting order: u32 rank, u32 dims[rank], f32 scales[ceil(n / 32)], i8 values[n].
+//!
+//! Why the digest: the tensor shapes show d_model, text_buckets, categories, max_session and
+//! layers, but not heads, max_tokens, dropout or the order of the category names, and a manifest
+//! that changes one of those still loads and scores silently wrong. The manifest lists the
+//! weights' sha256, so the weights bind the config and the manifest binds the weights.
+//! Version 1 (no digest) is read only by `bind`, to migrate a file; `load` refuses it.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelConfig};
 
 const MAGIC: &[u8; 4] = b"LRQ8";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Files of version 1 carry no config digest (`bind` migrates them).
+const VERSION_UNBOUND: u32 = 1;
 /// Values per scale.
 pub const BLOCK: usize = 32;
+/// Rank of the largest tensor of the architecture is 2; 8 leaves room without trusting the file.
+const MAX_RANK: usize = 8;
+/// Tensors of the largest architecture `ModelConfig::validate` accepts: 11 embeddings, 12 per
+/// block (16 at most), 2 in the final norm = 205. Bounds the per-tensor bookkeeping a header
+/// can ask for.
+const MAX_TENSORS: usize = 1024;
+/// The digest `quantize` writes before `bind` sets the real one: it matches no config.
+const UNBOUND: [u8; 32] = [0; 32];
+
+/// What the digest covers: the config and the category names, serialised by serde_json in
+/// declaration order (a struct, not a JSON map, so no map-ordering feature can change it).
+#[derive(Serialize)]
+struct Bound<'a> {
+    config: &'a ModelConfig,
+    categories: &'a [String],
+}
+
+/// The sha256 of the canonical JSON of `config` and `categories`, as the LRQ8 v2 header holds it.
+pub fn config_digest(config: &ModelConfig, categories: &[String]) -> [u8; 32] {
+    // Serialising plain integers, a float and strings into a Vec cannot fail.
+    let json = serde_json::to_vec(&Bound { config, categories }).unwrap_or_default();
+    Sha256::digest(json).into()
+}
 
 /// One quantised tensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,16 +84,51 @@ impl QTensor {
 }
 
 /// Quantises every float parameter of `model`: returns the file bytes and the model with the
-/// dequantised weights it will run with.
+/// dequantised weights it will run with. The file is bound to no config yet: `bind` it to the
+/// manifest's config and categories before shipping (`load` refuses it until then).
 pub fn quantize(model: Model) -> (Vec<u8>, Model) {
     let mut q = Quantize { tensors: Vec::new() };
     let model = model.map(&mut q);
-    (encode(&q.tensors), model)
+    (encode(&UNBOUND, &q.tensors), model)
 }
 
-/// Builds `config`'s model on `device` with the weights of an `LRQ8` file.
-pub fn load(config: &ModelConfig, bytes: &[u8], device: &Device) -> Result<Model> {
-    let tensors = decode(bytes)?;
+/// `bytes` (an LRQ8 file of version 1 or 2) rewritten as version 2 bound to `config` and
+/// `categories`; the tensors are copied bit for bit.
+pub fn bind(bytes: &[u8], config: &ModelConfig, categories: &[String]) -> Result<Vec<u8>> {
+    config.validate()?;
+    check_round_trip(config)?;
+    let (_, tensors) = decode(bytes)?;
+    Ok(encode(&config_digest(config, categories), &tensors))
+}
+
+/// The digest is computed at export from the config in memory and at load from the config parsed
+/// back out of manifest.json, so the two must be the same values: serde_json's default float
+/// parsing is not exact for every decimal it writes (e.g. 17-digit dropouts).
+fn check_round_trip(config: &ModelConfig) -> Result<()> {
+    let json = serde_json::to_vec(config).map_err(|e| Error::model(format!("config does not serialise: {e}")))?;
+    let back: ModelConfig = serde_json::from_slice(&json)
+        .map_err(|e| Error::model(format!("config does not parse back from its JSON: {e}")))?;
+    if serde_json::to_vec(&back).ok().as_deref() != Some(json.as_slice()) {
+        return Err(Error::model(format!(
+            "config.dropout {:?} does not survive a round trip through JSON: choose a shorter decimal",
+            config.dropout
+        )));
+    }
+    Ok(())
+}
+
+/// Builds `config`'s model on `device` with the weights of an `LRQ8` v2 file exported for
+/// `config` and `categories` (the manifest's).
+pub fn load(config: &ModelConfig, categories: &[String], bytes: &[u8], device: &Device) -> Result<Model> {
+    // Also checked by `Manifest::parse`; again here because a `Manifest` can be built in code.
+    config.validate()?;
+    let (digest, tensors) = decode(bytes)?;
+    let digest = digest.ok_or_else(|| {
+        Error::model(format!(
+            "weights are LRQ8 version {VERSION_UNBOUND}, which does not bind the model config: this build reads version {VERSION} (re-export with localrank-train, or migrate with quant::bind)"
+        ))
+    })?;
+    check_digest(&digest, config, categories)?;
     let mut load = Load { tensors: tensors.into_iter(), device: device.clone(), error: None, index: 0 };
     let model = config.init(device).map(&mut load);
     if let Some(e) = load.error {
@@ -69,6 +138,20 @@ pub fn load(config: &ModelConfig, bytes: &[u8], device: &Device) -> Result<Model
         return Err(Error::model("q8 weights hold more tensors than the architecture has"));
     }
     Ok(model)
+}
+
+fn check_digest(digest: &[u8; 32], config: &ModelConfig, categories: &[String]) -> Result<()> {
+    if *digest == UNBOUND {
+        return Err(Error::model(
+            "weights were never bound to a config (quant::quantize output without quant::bind): export them with localrank-train",
+        ));
+    }
+    if *digest != config_digest(config, categories) {
+        return Err(Error::model(
+            "config in manifest.json does not match the one the weights were exported with (config or category names edited, or weights of another model)",
+        ));
+    }
+    Ok(())
 }
 
 struct Quantize {
@@ -121,10 +204,11 @@ impl ModuleMapper for Load {
     }
 }
 
-fn encode(tensors: &[QTensor]) -> Vec<u8> {
+fn encode(digest: &[u8; 32], tensors: &[QTensor]) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     let u32s = |out: &mut Vec<u8>, v: usize| out.extend_from_slice(&(v as u32).to_le_bytes());
     u32s(&mut out, VERSION as usize);
+    out.extend_from_slice(digest);
     u32s(&mut out, tensors.len());
     for t in tensors {
         u32s(&mut out, t.shape.len());
@@ -137,35 +221,56 @@ fn encode(tensors: &[QTensor]) -> Vec<u8> {
     out
 }
 
-/// Reads an `LRQ8` file, checking every length before it is trusted.
-fn decode(bytes: &[u8]) -> Result<Vec<QTensor>> {
+/// Reads an `LRQ8` file of version 1 or 2: the config digest (`None` for version 1) and the
+/// tensors. Every length is checked before it is trusted, and every allocation is bounded by the
+/// bytes that remain.
+fn decode(bytes: &[u8]) -> Result<(Option<[u8; 32]>, Vec<QTensor>)> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(4)? != MAGIC {
         return Err(Error::model("weights are not an LRQ8 file (bad magic bytes)"));
     }
-    let version = r.u32()?;
-    if version != VERSION as usize {
-        return Err(Error::model(format!("LRQ8 version {version}, this build reads version {VERSION}")));
-    }
+    let digest = match r.u32()? {
+        v if v == VERSION as usize => Some(r.take(32)?.try_into().map_err(|_| r.truncated(32))?),
+        v if v == VERSION_UNBOUND as usize => None,
+        v => return Err(Error::model(format!("weights are LRQ8 version {v}, this build reads version {VERSION}"))),
+    };
     let count = r.u32()?;
-    let mut tensors = Vec::new();
-    for _ in 0..count {
-        let rank = r.u32()?;
-        if rank == 0 || rank > 8 {
-            return Err(Error::model(format!("LRQ8 tensor of rank {rank}")));
-        }
-        let shape = (0..rank).map(|_| r.u32()).collect::<Result<Vec<_>>>()?;
-        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
-            .filter(|&n| n <= bytes.len())
-            .ok_or_else(|| Error::model("LRQ8 tensor larger than the file"))?;
-        let scales = r.take(n.div_ceil(BLOCK) * 4)?.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-        let values = r.take(n)?.iter().map(|&b| b as i8).collect();
-        tensors.push(QTensor { shape, scales, values });
+    // A tensor takes at least 13 bytes (rank, one dim, one scale, one value).
+    if count > MAX_TENSORS.min(r.remaining() / 13) {
+        return Err(Error::model(format!(
+            "LRQ8 header claims {count} tensors: at most {MAX_TENSORS}, and the {} bytes that follow hold at most {}",
+            r.remaining(),
+            r.remaining() / 13
+        )));
     }
+    let tensors = (0..count).map(|i| tensor(&mut r, i)).collect::<Result<Vec<_>>>()?;
     if r.at != bytes.len() {
-        return Err(Error::model("LRQ8 file has trailing bytes"));
+        return Err(Error::model(format!("LRQ8 file has {} trailing bytes after its {count} tensors", r.remaining())));
     }
-    Ok(tensors)
+    Ok((digest, tensors))
+}
+
+/// Tensor `index` at the reader's position.
+fn tensor(r: &mut Reader, index: usize) -> Result<QTensor> {
+    let rank = r.u32()?;
+    if rank == 0 || rank > MAX_RANK {
+        return Err(Error::model(format!("LRQ8 tensor {index} has rank {rank}, expected 1..={MAX_RANK}")));
+    }
+    let shape = (0..rank).map(|_| r.u32()).collect::<Result<Vec<_>>>()?;
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= r.remaining())
+        .ok_or_else(|| Error::model(format!("LRQ8 tensor {index} of shape {shape:?} is larger than the rest of the file")))?;
+    if n == 0 {
+        return Err(Error::model(format!("LRQ8 tensor {index} of shape {shape:?} is empty")));
+    }
+    let scales: Vec<f32> = r.take(n.div_ceil(BLOCK) * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if let Some(s) = scales.iter().find(|s| !s.is_finite()) {
+        return Err(Error::model(format!("LRQ8 tensor {index} has a scale of {s}")));
+    }
+    let values = r.take(n)?.iter().map(|&b| b as i8).collect();
+    Ok(QTensor { shape, scales, values })
 }
 
 struct Reader<'a> {
@@ -176,14 +281,27 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or_else(|| Error::model("LRQ8 file is truncated"))?;
+        let end = end.ok_or_else(|| self.truncated(n))?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
     }
 
+    fn truncated(&self, n: usize) -> Error {
+        Error::model(format!(
+            "LRQ8 file is truncated: {n} bytes needed at offset {}, the file has {}",
+            self.at,
+            self.bytes.len()
+        ))
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
     fn u32(&mut self) -> Result<usize> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()) as usize)
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
     }
 }
 
@@ -206,17 +324,44 @@ mod tests {
     fn model_round_trips_and_bad_files_are_errors() {
         let device = Device::flex();
         let config = ModelConfig::new(4).with_text_buckets(64).with_d_model(8).with_max_session(4);
-        let (bytes, deq) = quantize(config.init(&device));
-        let loaded = load(&config, &bytes, &device).unwrap();
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let (unbound, deq) = quantize(config.init(&device));
+        assert!(load(&config, &names, &unbound, &device).unwrap_err().to_string().contains("never bound"));
+        let bytes = bind(&unbound, &config, &names).unwrap();
+        assert_eq!(bytes.len(), unbound.len());
+        let loaded = load(&config, &names, &bytes, &device).unwrap();
         let items = |m: &Model| -> Vec<f32> {
             let tokens = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 2, 3, 0, 5, 6], [2, 3]), &device);
             let cats = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2], [2]), &device);
             m.embed_items(tokens, cats).into_data().convert::<f32>().try_to_vec().unwrap()
         };
         assert_eq!(items(&deq), items(&loaded));
-        assert!(load(&config, &bytes[..bytes.len() - 1], &device).unwrap_err().to_string().contains("truncated"));
-        assert!(load(&config, b"nope", &device).unwrap_err().to_string().contains("magic"));
+        let err = |config: &ModelConfig, bytes: &[u8]| load(config, &names, bytes, &device).unwrap_err().to_string();
+        assert!(err(&config, &bytes[..bytes.len() - 1]).contains("truncated"));
+        assert!(err(&config, b"nope").contains("magic"));
+        // A config of another shape, bound into the file: its tensors do not fit.
         let other = ModelConfig::new(4).with_text_buckets(32).with_d_model(8).with_max_session(4);
-        assert!(load(&other, &bytes, &device).unwrap_err().to_string().contains("shape"));
+        assert!(err(&other, &bind(&bytes, &other, &names).unwrap()).contains("shape"));
+        assert!(err(&other, &bytes).contains("does not match"));
+    }
+
+    /// A dropout that serde_json writes as 17 digits and parses back one ulp off (found by a
+    /// search over random f64s in 0.0625..0.125).
+    const ODD_DROPOUT: f64 = 0.11809307903634775;
+
+    #[test]
+    fn bind_migrates_version_1_and_refuses_a_dropout_json_changes() {
+        let device = Device::flex();
+        let config = ModelConfig::new(1).with_text_buckets(8).with_d_model(4).with_max_session(2).with_layers(1);
+        let (v2, _) = quantize(config.init(&device));
+        // Version 1: the same file without the digest.
+        let mut v1 = [&v2[..4], &1u32.to_le_bytes(), &v2[40..]].concat();
+        assert!(load(&config, &[], &v1, &device).unwrap_err().to_string().contains("version 1"));
+        v1 = bind(&v1, &config, &[]).unwrap();
+        assert_eq!(v1, bind(&v2, &config, &[]).unwrap());
+        assert!(load(&config, &[], &v1, &device).is_ok());
+        let odd = config.clone().with_dropout(ODD_DROPOUT);
+        let msg = bind(&v1, &odd, &[]).map(|_| ()).unwrap_err().to_string();
+        assert!(msg.contains("round trip"), "{msg}");
     }
 }

@@ -96,11 +96,17 @@ impl Ranker {
     ) -> Result<Self> {
         let manifest = Manifest::parse(files.manifest)?;
         let given = |f: fn(&FileDigests) -> &String| digests.map(f);
-        for (role, bytes, digest) in [
+        let checked = [
             ("weights", files.weights, given(|d| &d.weights)),
             ("tokenizer", files.tokenizer, given(|d| &d.tokenizer)),
-        ] {
-            manifest.verify_with(role, bytes.len(), || digest.cloned().unwrap_or_else(|| sha256_hex(bytes)))?;
+        ];
+        // Every size before any hash or parse: a wrong file costs no hashing, and nothing reads
+        // more bytes than the manifest (capped by `manifest::MAX_FILE_BYTES`) allows.
+        for (role, bytes, _) in &checked {
+            manifest.check_size(role, bytes.len())?;
+        }
+        for (role, bytes, digest) in checked {
+            manifest.check_sha256(role, &digest.cloned().unwrap_or_else(|| sha256_hex(bytes)))?;
         }
         let config = &manifest.config;
         let text = TextEncoder::from_bytes(files.tokenizer, config.text_buckets, config.max_tokens)?;
@@ -365,13 +371,19 @@ async fn read_async(t: Tensor<2>) -> Result<Vec<f32>> {
     to_f32(data)
 }
 
-/// The model in `weights`, decoded as the manifest's `weights_format` says.
+/// The model in `weights`, decoded as the manifest's `weights_format` says: LRQ8 v2, the one
+/// format whose header binds the config (`Manifest::parse` refuses any other).
 pub fn load_model(manifest: &Manifest, weights: &[u8], device: &Device) -> Result<Model> {
+    let path = &manifest.file("weights")?.path;
     match manifest.weights_format.as_str() {
-        "lrq8" => crate::quant::load(&manifest.config, weights, device),
-        "burnpack" => Model::from_bytes(&manifest.config, weights, device),
+        crate::manifest::WEIGHTS_FORMAT => crate::quant::load(&manifest.config, &manifest.categories, weights, device)
+            .map_err(|e| match e {
+                Error::Model(m) => Error::model(format!("weights file {path}: {m}")),
+                other => other,
+            }),
         other => Err(Error::model(format!(
-            "manifest.json weights_format {other:?} is unknown (expected \"lrq8\" or \"burnpack\")"
+            "manifest.json weights_format {other:?} is not accepted (expected {:?})",
+            crate::manifest::WEIGHTS_FORMAT
         ))),
     }
 }

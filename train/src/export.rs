@@ -47,7 +47,10 @@ pub fn export(
     training: serde_json::Value,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // 8-bit weights (`localrank::quant`); the golden scores below are the quantised model's.
+    // 8-bit weights (`localrank::quant`, LRQ8 v2) bound to the config and category names written
+    // below, so that an edit of either in manifest.json is caught at load; the golden scores
+    // below are the quantised model's.
+    let weights = &localrank::quant::bind(weights, config, &data.categories).map_err(|e| format!("export: {e}"))?;
     let mut files = BTreeMap::new();
     files.insert("weights".to_string(), write(&dir.join(WEIGHTS), weights)?);
     files.insert("tokenizer".to_string(), write(&dir.join(TOKENIZER), tokenizer)?);
