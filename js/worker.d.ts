@@ -22,6 +22,7 @@ export class LocalRankerWorker {
   static create(options: WorkerCreateOptions): Promise<LocalRankerWorker>;
   readonly backend: 'webgpu' | 'cpu';
   readonly fallbackReason: string | null;
+  readonly modelName: string;
   readonly modelVersion: string;
   readonly modelBytes: number;
   readonly sessionLength: number;

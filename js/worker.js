@@ -8,10 +8,14 @@
 // ({ stage, file, loaded, total }); every request it makes is reported to the page
 // (onRequest) because the page's own PerformanceObserver cannot see a worker's requests.
 // The session lives in the worker; with `persist` the page keeps a copy in sessionStorage
-// (workers have none), under the key the in-page LocalRanker uses.
+// (workers have none), under the key the in-page LocalRanker uses for the same model.
+//
+// Every call settles: arguments that cannot be sent to the worker reject at once; a worker that
+// crashes is terminated and every pending and later call rejects with the reason; `clear()`
+// wins over session copies still on their way back from the worker.
 
-const STORAGE_KEY = 'localrank.session.v1';
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
+const invalid = (message) => new Error(`localrank: invalid input: ${message}`);
 
 // ---------------------------------------------------------------- page side
 
@@ -19,22 +23,30 @@ export class LocalRankerWorker {
   #worker;
   #calls = new Map();
   #next = 1;
-  #persist;
+  #persist = false;
+  #key = null;
+  #broken = null;
+  // Bumped by clear() and setPersist(false): a session copy that an earlier call brings back
+  // afterwards is not stored (it would write the forgotten session back).
+  #generation = 0;
 
   /**
-   * options: { model: URL of the model directory, device?, maxSession?, persist?,
+   * options: { model: URL of the model directory, device?, maxSession?, persist?, integrity?,
    *            onProgress?(p), onRequest?(r), workerUrl? }. Resolves once the model is loaded
    * and warmed up; rejects with the worker's Error message otherwise.
    */
-  static async create(options = {}) {
+  static async create(options) {
+    if (options === null || typeof options !== 'object') throw invalid('create: options must be an object such as { model: \'/models/\' }');
     const { onProgress, onRequest, workerUrl, persist = false, ...rest } = options;
-    if (typeof rest.model !== 'string') throw new Error('localrank: invalid input: options.model: expected the model directory URL');
+    if (typeof rest.model !== 'string') throw invalid('create: options.model: expected the model directory URL');
     const ranker = new LocalRankerWorker(workerUrl ?? import.meta.url, { onProgress, onRequest });
-    ranker.#persist = persist;
-    const session = persist ? sessionStorage.getItem(STORAGE_KEY) : null;
     const model = new URL(rest.model, location.href).href;
     try {
-      Object.assign(ranker, await ranker.#call('create', { ...rest, model, session }));
+      const info = await ranker.#call('create', { ...rest, model });
+      Object.assign(ranker, info);
+      ranker.#key = `localrank.session.v2:${info.modelName}`;
+      if (persist) await ranker.#restore();
+      ranker.#persist = persist === true;
     } catch (err) {
       ranker.dispose();
       throw err;
@@ -45,26 +57,43 @@ export class LocalRankerWorker {
   constructor(url, { onProgress, onRequest }) {
     this.#worker = new Worker(url, { type: 'module', name: 'localrank' });
     this.#worker.onmessage = ({ data }) => {
-      if (data.type === 'progress') return onProgress?.(data);
-      if (data.type === 'request') return onRequest?.(data);
-      const call = this.#calls.get(data.id);
+      if (data?.type === 'progress') return safely(onProgress, data);
+      if (data?.type === 'request') return safely(onRequest, data);
+      const call = this.#calls.get(data?.id);
+      if (!call) return;
       this.#calls.delete(data.id);
-      if (data.error !== undefined) call?.reject(new Error(data.error));
-      else call?.resolve(data.result);
+      if (data.error !== undefined) call.reject(new Error(data.error));
+      else call.resolve(data.result);
     };
     this.#worker.onerror = (e) => {
       e.preventDefault?.();
-      this.#failAll(`localrank: worker failed: ${e.message ?? 'could not start'}`);
+      this.#crash(`localrank: worker failed: ${e.message || 'it could not start or threw outside a call'}`);
     };
+    this.#worker.onmessageerror = () => this.#crash('localrank: worker failed: a message could not be read');
   }
 
   #call(method, arg) {
-    if (!this.#worker) return Promise.reject(new Error('localrank: invalid input: this LocalRankerWorker was disposed; create a new one'));
+    if (this.#broken) return Promise.reject(new Error(this.#broken));
+    if (!this.#worker) return Promise.reject(invalid('this LocalRankerWorker was disposed; create a new one'));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#calls.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, method, arg });
+      try {
+        this.#worker.postMessage({ id, method, arg });
+      } catch (e) {
+        // Functions, Proxies, throwing getters, objects too deep to copy: rejected here.
+        this.#calls.delete(id);
+        reject(invalid(`${method}: the arguments cannot be sent to the worker (${e?.message ?? e})`));
+      }
     });
+  }
+
+  /** The worker is gone: every pending and later call rejects with `reason`. */
+  #crash(reason) {
+    this.#broken = `${reason} (this LocalRankerWorker is broken: create a new one)`;
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#failAll(this.#broken);
   }
 
   #failAll(message) {
@@ -72,15 +101,37 @@ export class LocalRankerWorker {
     this.#calls.clear();
   }
 
-  #store(session) {
-    if (this.#persist && session !== undefined) sessionStorage.setItem(STORAGE_KEY, session);
+  #store(session, generation) {
+    if (!this.#persist || session === undefined || generation !== this.#generation) return;
+    try {
+      sessionStorage.setItem(this.#key, session);
+    } catch (e) {
+      console.warn(`localrank: the session could not be kept in sessionStorage (${e?.message ?? e})`);
+    }
+  }
+
+  async #restore() {
+    let session = null;
+    try {
+      session = sessionStorage.getItem(this.#key);
+    } catch (e) {
+      console.warn(`localrank: sessionStorage cannot be read (${e?.message ?? e})`);
+    }
+    if (session === null) return;
+    try {
+      this.sessionLength = await this.#call('importSession', { session });
+    } catch (e) {
+      console.warn(`localrank: dropped a stored session that no longer validates (${e.message})`);
+      removeStored(this.#key);
+    }
   }
 
   /** Records one event in the worker; resolves to the session length. */
   async observe(event) {
+    const generation = this.#generation;
     const { sessionLength, session } = await this.#call('observe', { event, persist: this.#persist });
-    this.sessionLength = sessionLength;
-    this.#store(session);
+    if (generation === this.#generation) this.sessionLength = sessionLength;
+    this.#store(session, generation);
     return sessionLength;
   }
 
@@ -96,14 +147,19 @@ export class LocalRankerWorker {
 
   /** Keep the session in this tab's sessionStorage (true) or delete the stored copy (false). */
   async setPersist(on) {
-    this.#persist = Boolean(on);
-    if (!this.#persist) return sessionStorage.removeItem(STORAGE_KEY);
-    this.#store(await this.exportSession());
+    this.#persist = on === true;
+    if (!this.#persist) {
+      this.#generation++;
+      return removeStored(this.#key);
+    }
+    const generation = this.#generation;
+    this.#store(await this.exportSession(), generation);
   }
 
-  /** Forgets the session, in the worker and in sessionStorage. */
+  /** Forgets the session, in sessionStorage at once and in the worker. */
   async clear() {
-    sessionStorage.removeItem(STORAGE_KEY);
+    this.#generation++;
+    removeStored(this.#key);
     this.sessionLength = await this.#call('clear');
   }
 
@@ -115,66 +171,53 @@ export class LocalRankerWorker {
   }
 }
 
+function removeStored(key) {
+  if (key === null) return;
+  try {
+    sessionStorage.removeItem(key);
+  } catch (e) {
+    console.warn(`localrank: sessionStorage refused to delete the stored session (${e?.message ?? e})`);
+  }
+}
+
+function safely(callback, data) {
+  try {
+    callback?.(data);
+  } catch {
+    // The page's callback threw: its problem, not the worker's.
+  }
+}
+
 // ---------------------------------------------------------------- worker side
 
 let ranker = null;
 
 const post = (msg) => self.postMessage(msg);
-const progress = (stage, extra = {}) => post({ type: 'progress', stage, ...extra });
+const progress = (data) => post({ type: 'progress', ...data });
 
 // Reports every request this worker makes (resource timing: URL and bytes; all are GETs
-// without a body, made by fetchWithProgress below or by the browser for module imports).
+// without a body, made by fetch in js/model.js or by the browser for module imports).
 function watchRequests() {
   const report = (e) =>
     post({ type: 'request', url: e.name, initiator: `worker ${e.initiatorType}`, bytes: e.transferSize || e.encodedBodySize || 0 });
   new PerformanceObserver((list) => list.getEntries().forEach(report)).observe({ type: 'resource', buffered: true });
 }
 
-async function fetchWithProgress(url, file) {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`localrank: model: HTTP ${res.status} for ${url}`);
-  const total = Number(res.headers.get('content-length')) || 0;
-  const reader = res.body.getReader();
-  const chunks = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    progress('download', { file, loaded, total });
-  }
-  const bytes = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) bytes.set(c, (at += c.length) - c.length);
-  return bytes;
-}
-
-async function create({ model, device, maxSession, session }) {
-  const base = model.endsWith('/') ? model : `${model}/`;
-  progress('download', { file: 'localrank_bg.wasm', loaded: 0, total: 0 });
-  const mod = await import('./localrank.js');
-  await mod.default({ module_or_path: await fetchWithProgress(new URL('./localrank_bg.wasm', import.meta.url), 'localrank_bg.wasm') });
-  const manifest = await fetchWithProgress(`${base}manifest.json`, 'manifest.json');
-  const files = JSON.parse(new TextDecoder().decode(manifest)).files ?? {};
-  const get = (role) => {
-    if (!files[role]?.path) throw new Error(`localrank: model: manifest.json lists no ${role} file`);
-    return fetchWithProgress(`${base}${files[role].path}`, files[role].path);
-  };
-  const [weights, tokenizer] = [await get('weights'), await get('tokenizer')];
-  progress('start', { device: device ?? 'auto' });
-  const options = { model: { manifest, weights, tokenizer }, persist: false };
+async function create({ model, device, maxSession, integrity }) {
+  const api = await import('./localrank.js');
+  const { fetchCapped } = await import('./model.js');
+  const wasmUrl = new URL('./localrank_core_bg.wasm', import.meta.url);
+  const name = 'localrank_core_bg.wasm';
+  // The runtime is the package's own file: a generous cap, not a manifest size.
+  const bytes = await fetchCapped(wasmUrl, { base: new URL('./', import.meta.url), name, cap: 64 << 20, onProgress: progress });
+  await api.default({ module_or_path: bytes });
+  progress({ stage: 'start', device: device ?? 'auto' });
+  const options = { model, onProgress: progress };
   if (device !== undefined) options.device = device;
   if (maxSession !== undefined) options.maxSession = maxSession;
-  ranker = await mod.LocalRanker.create(options);
-  if (session) {
-    try {
-      ranker.importSession(session);
-    } catch {
-      // A stored session from another build is dropped, as the in-page ranker does.
-    }
-  }
-  progress('ready');
+  if (integrity !== undefined) options.integrity = integrity;
+  ranker = await api.LocalRanker.create(options);
+  progress({ stage: 'ready' });
   return describe();
 }
 
@@ -182,6 +225,7 @@ function describe() {
   return {
     backend: ranker.backend,
     fallbackReason: ranker.fallbackReason ?? null,
+    modelName: ranker.modelName,
     modelVersion: ranker.modelVersion,
     modelBytes: ranker.modelBytes,
     sessionLength: ranker.sessionLength,
@@ -201,6 +245,10 @@ const METHODS = {
   },
   rerank: ({ candidates, context, options }) => need().rerank(candidates, context, options),
   exportSession: () => need().exportSession(),
+  importSession: ({ session }) => {
+    need().importSession(session);
+    return ranker.sessionLength;
+  },
   clear: () => {
     need().clear();
     return ranker.sessionLength;
@@ -209,11 +257,12 @@ const METHODS = {
 
 // Calls run one at a time, in order: a rerank never sees half an observe.
 let queue = Promise.resolve();
-function onMessage({ data: { id, method, arg } }) {
+function onMessage({ data }) {
+  const { id, method, arg } = data ?? {};
   queue = queue.then(async () => {
     try {
-      const fn = METHODS[method];
-      if (!fn) throw new Error(`localrank: invalid input: unknown worker method ${JSON.stringify(method)}`);
+      const fn = Object.hasOwn(METHODS, method) ? METHODS[method] : null;
+      if (!fn) throw new Error(`localrank: invalid input: unknown worker method ${JSON.stringify(String(method))}`);
       post({ id, result: await fn(arg ?? {}) });
     } catch (err) {
       post({ id, error: String(err?.message ?? err) });

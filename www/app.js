@@ -238,7 +238,7 @@ async function startRanker(mode, device, persist) {
       onRequest: (r) => netlog.record({ url: r.url, initiator: r.initiator, received: r.bytes }),
     });
   }
-  showProgress({ stage: 'download', file: 'localrank.js + localrank_bg.wasm', loaded: 0, total: 0 });
+  showProgress({ stage: 'download', file: 'localrank.js + localrank_core_bg.wasm', loaded: 0, total: 0 });
   const mod = await import(`${buildFor(device)}/localrank.js`);
   await mod.default();
   showProgress({ stage: 'start', device });

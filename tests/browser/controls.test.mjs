@@ -18,7 +18,7 @@ test('controls: long tail, context and "Why here?" in the worker', { timeout: 24
   // The worker ran the model and said how loading went.
   assert.equal(await page.textContent('[data-testid="runs-in"]'), 'Web Worker');
   const progress = await page.evaluate(() => window.demo.progress);
-  const wasm = progress.filter((p) => p.stage === 'download' && p.file === 'localrank_bg.wasm' && p.total > 0);
+  const wasm = progress.filter((p) => p.stage === 'download' && p.file === 'localrank_core_bg.wasm' && p.total > 0);
   assert.ok(wasm.length && wasm.at(-1).loaded === wasm.at(-1).total, `wasm download progress reported: ${JSON.stringify(progress.slice(0, 3))}`);
   const files = new Map(progress.filter((p) => p.stage === 'download').map((p) => [p.file, p]));
   assert.ok(files.has('manifest.json') && files.size >= 4, `wasm, manifest, weights and tokenizer downloads reported: ${[...files.keys()]}`);

@@ -35,7 +35,7 @@ test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_
   assert.ok(builds.diff < 1e-4, `pkg/ and pkg/webgpu/ CPU scores differ by ${builds.diff}`);
   t.diagnostic(`pkg/ vs pkg/webgpu/ CPU: max |score difference| ${builds.diff.toExponential(2)}`);
 
-  // Without explanations the result objects are built in JS from the candidates (interop.js
+  // Without explanations the result objects are built in JS from the candidates (js/localrank.js
   // rankedList); with them, parsed from JSON. Both give the same ids (numbers as String(n), the
   // item_id alias), scores and server ranks.
   const paths = await page.evaluate(async () => {
