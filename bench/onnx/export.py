@@ -67,8 +67,9 @@ def read_lrq8(path):
 
     if take(4) != b"LRQ8":
         raise SystemExit(f"{path}: not an LRQ8 file")
-    if (v := u32()) != 1:
+    if (v := u32()) != 2:
         raise SystemExit(f"{path}: LRQ8 version {v}")
+    take(32)  # version 2: sha256 of the config and categories it was exported with (src/quant.rs)
     tensors = []
     for _ in range(u32()):
         shape = [u32() for _ in range(u32())]
