@@ -19,7 +19,11 @@ export function inputError(message) {
 /** A short description of a value's type for messages (never calls the page's code). */
 export function typeName(v) {
   if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
+  try {
+    if (Array.isArray(v)) return 'an array';
+  } catch {
+    return 'a revoked Proxy';
+  }
   const t = typeof v;
   return t === 'object' ? 'an object' : t === 'undefined' ? 'undefined' : `a ${t}`;
 }
@@ -86,7 +90,7 @@ function text(v, where, cap) {
   return typeof cut.toWellFormed === 'function' ? cut.toWellFormed() : cut;
 }
 
-/** A product id: a string or a finite number (as `String(n)` writes it), never cut. */
+/** A product id: a string or a finite number (as `String(n)` writes it), never changed. */
 function id(v, where, cap) {
   if (absent(v)) return undefined;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
@@ -94,7 +98,12 @@ function id(v, where, cap) {
   // Refused here rather than cut: a cut id would name another product. `cap` units are at
   // least `cap` bytes, so Rust gives the precise message for anything shorter.
   if (v.length > cap) throw inputError(`${where}: ${v.length} characters, at most ${cap} bytes`);
-  return typeof v.toWellFormed === 'function' ? v.toWellFormed() : v;
+  // Refused rather than repaired: UTF-8 cannot carry a lone surrogate, and a repaired id would
+  // come back as another string (and two such ids would collide).
+  if (typeof v.isWellFormed === 'function' && !v.isWellFormed()) {
+    throw inputError(`${where}: contains a lone UTF-16 surrogate, which no UTF-8 id can hold`);
+  }
+  return v;
 }
 
 /** A finite number; with `numericStrings`, also a string such as "19.99" (GA4 prices). */
@@ -162,13 +171,9 @@ export function readEvent(e, limits) {
   return utf8.encode(JSON.stringify(out));
 }
 
-// One buffer for every call, grown when needed: a new array per call left up to ~8 MB of
-// garbage that a single garbage collection did not return.
-let scratch = new Uint8Array(1 << 16);
-
-/** The candidates as `{ json, ids }`: JSON bytes (a view of a buffer that the next call
- * overwrites) and their ids as strings, in server order. The count is checked before any
- * candidate is read. */
+/** The candidates as `{ rows, ids }`: plain objects of primitives (see `encodeCandidates`)
+ * and their ids as strings, in server order. The count is checked before any candidate is
+ * read. */
 export function readCandidates(list, limits) {
   const where = 'candidates';
   if (!isArray(list, where)) throw inputError(`${where}: expected an array of { id, title, category }, got ${typeName(list)}`);
@@ -184,10 +189,21 @@ export function readCandidates(list, limits) {
     rows[i] = { id: cid, title, category, popularity: number(read(c, 'popularity', at), `${at}.popularity`) };
     ids[i] = cid;
   }
+  return { rows, ids };
+}
+
+// One buffer for every call, grown when needed: a new array per call left up to ~8 MB of
+// garbage that a single garbage collection did not return.
+let scratch = new Uint8Array(1 << 16);
+
+/** `rows` as JSON bytes: a view of a buffer that the next call overwrites, so the caller
+ * encodes only after every argument is read (a getter of the page's may call localrank
+ * again) and hands the view to wasm at once. */
+export function encodeCandidates(rows) {
   const json = JSON.stringify(rows);
   // UTF-8 takes at most 3 bytes per UTF-16 code unit.
   if (scratch.length < 3 * json.length) scratch = new Uint8Array(3 * json.length);
-  return { json: scratch.subarray(0, utf8.encodeInto(json, scratch).written), ids };
+  return scratch.subarray(0, utf8.encodeInto(json, scratch).written);
 }
 
 const CONTEXT_FIELDS = ['timestamp', 'hour', 'weekday', 'device', 'pageType', 'category', 'promotion', 'query'];
@@ -232,16 +248,14 @@ export function readOptions(options) {
 
 const CREATE_FIELDS = ['model', 'device', 'maxSession', 'persist', 'integrity', 'onProgress'];
 
-/** `LocalRanker.create`'s options, read once. */
-export function readCreateOptions(options) {
+/** `LocalRanker.create`'s options, read once; `extraKeys` are further fields a caller allows
+ * (the worker's `onRequest`, `workerUrl`), returned unchecked in `extra`. */
+export function readCreateOptions(options, extraKeys = []) {
   const where = 'create: options';
   object(options, where, "an object such as { model: '/models/' }");
-  rejectUnknown(options, CREATE_FIELDS, where);
+  rejectUnknown(options, [...CREATE_FIELDS, ...extraKeys], where);
   const field = (k) => read(options, k, where);
-  const onProgress = field('onProgress');
-  if (!absent(onProgress) && typeof onProgress !== 'function') {
-    throw inputError(`${where}.onProgress: expected a function, got ${typeName(onProgress)}`);
-  }
+  const onProgress = callback(field('onProgress'), `${where}.onProgress`);
   const device = text(field('device'), `${where}.device`, 16) ?? 'auto';
   if (!['auto', 'cpu', 'webgpu'].includes(device)) {
     throw inputError(`${where}.device: ${JSON.stringify(device)} is not one of "auto", "webgpu", "cpu"`);
@@ -252,8 +266,26 @@ export function readCreateOptions(options) {
     maxSession: number(field('maxSession'), `${where}.maxSession`),
     persist: bool(field('persist'), `${where}.persist`) ?? false,
     integrity: text(field('integrity'), `${where}.integrity`, 128),
-    onProgress: onProgress ?? undefined,
+    onProgress,
+    extra: Object.fromEntries(extraKeys.map((k) => [k, field(k)])),
   };
+}
+
+/** An optional function (a callback of the page's). */
+export function callback(v, where) {
+  if (absent(v)) return undefined;
+  if (typeof v !== 'function') throw inputError(`${where}: expected a function, got ${typeName(v)}`);
+  return v;
+}
+
+/** An absolute URL from a string or URL resolved against the page, or a named error. */
+export function resolveUrl(v, where) {
+  if (!(typeof v === 'string' || v instanceof URL)) throw inputError(`${where}: expected a URL string, got ${typeName(v)}`);
+  try {
+    return new URL(v, globalThis.location?.href);
+  } catch (e) {
+    throw inputError(`${where}: ${JSON.stringify(String(v).slice(0, 200))} is not a URL (${messageOf(e)})`);
+  }
 }
 
 /** `options.model`: the model directory's URL, or the three files as `Uint8Array`s. */

@@ -18,7 +18,7 @@
 //    calls (wasm-bindgen-futures' queue is left half-run by a trap) instead of hanging them.
 
 import initCore, { initSync as initCoreSync, RankerCore, limits as coreLimits, inspectManifest, setPanicListener } from './localrank_core.js';
-import { inputError, messageOf, readCandidates, readContext, readCreateOptions, readEvent, readOptions, readSessionText } from './input.js';
+import { encodeCandidates, inputError, messageOf, readCandidates, readContext, readCreateOptions, readEvent, readOptions, readSessionText } from './input.js';
 import { loadModelFiles, sha256Hex } from './model.js';
 
 /** A stored or imported session larger than this is refused (10,000 events of capped text). */
@@ -212,8 +212,9 @@ export class LocalRanker {
   /** Records a shopper event locally (GA4 names: view_item, select_item, add_to_cart,
    * purchase, search; the GA4 `ecommerce.items` shape too). Nothing is sent anywhere. */
   observe(event) {
-    const core = this.#live();
     const json = readEvent(event, LIMITS);
+    // After the event is read: a getter of the page's may have disposed this ranker.
+    const core = this.#live();
     this.#sync(() => core.observe(json, Date.now()));
     this.#save();
   }
@@ -221,10 +222,15 @@ export class LocalRanker {
   /** Reorders `candidates` (server order) for this session in `context`. Resolves to
    * `[{ id, score, serverRank, reasons? }]`, best first. */
   async rerank(candidates, context, options) {
-    const core = this.#live();
-    const { json, ids } = readCandidates(candidates, LIMITS);
+    this.#live();
+    // Every argument is read before anything is encoded or the core is taken: the page's
+    // getters may call this ranker again (found by tests/browser/fuzz.test.mjs: a nested
+    // rerank overwrote the outer one's candidates) or dispose it.
+    const { rows, ids } = readCandidates(candidates, LIMITS);
     const ctx = readContext(context, LIMITS);
     const opts = readOptions(options);
+    const core = this.#live();
+    const json = encodeCandidates(rows);
     if (this.#backend === 'webgpu') {
       return JSON.parse(await callAsync(() => core.rerankAsync(json.slice(), ctx, opts.json), this.#breaker()));
     }
@@ -248,8 +254,8 @@ export class LocalRanker {
 
   /** Replaces the session with one from `exportSession`; on bad input the session is kept. */
   importSession(json) {
-    const core = this.#live();
     const bytes = readSessionText(json, MAX_SESSION_TEXT);
+    const core = this.#live();
     this.#sync(() => core.importSession(bytes));
     this.#save();
   }

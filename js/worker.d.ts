@@ -9,7 +9,7 @@ export type Progress =
 /** A request the worker made (resource timing): all are GETs without a body. */
 export interface WorkerRequest { type: 'request'; url: string; initiator: string; bytes: number; }
 
-export interface WorkerCreateOptions extends Omit<CreateOptions, 'model'> {
+export interface WorkerCreateOptions extends Omit<CreateOptions, 'model' | 'onProgress'> {
   /** URL of the model directory (the worker fetches the files itself, with progress). */
   model: string;
   onProgress?: (p: Progress) => void;
@@ -29,6 +29,7 @@ export class LocalRankerWorker {
   observe(event: ShopperEvent): Promise<number>;
   rerank(candidates: Candidate[], context?: PageContext, options?: RerankOptions): Promise<Ranked[]>;
   exportSession(): Promise<string>;
+  importSession(json: string): Promise<void>;
   setPersist(on: boolean): Promise<void>;
   clear(): Promise<void>;
   dispose(): void;

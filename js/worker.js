@@ -14,8 +14,13 @@
 // crashes is terminated and every pending and later call rejects with the reason; `clear()`
 // wins over session copies still on their way back from the worker.
 
+import { callback, inputError as invalid, messageOf, readCreateOptions, resolveUrl } from './input.js';
+
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
-const invalid = (message) => new Error(`localrank: invalid input: ${message}`);
+// The worker says hello once its script has run; a URL that is not this file (a wrong
+// `workerUrl`, a bundler that rewrote it) would otherwise leave `create` waiting forever.
+// 15 s: this file is ~10 KB and imports nothing before the hello.
+const HELLO_MS = 15_000;
 
 // ---------------------------------------------------------------- page side
 
@@ -29,6 +34,8 @@ export class LocalRankerWorker {
   // Bumped by clear() and setPersist(false): a session copy that an earlier call brings back
   // afterwards is not stored (it would write the forgotten session back).
   #generation = 0;
+  #hello;
+  #stopHello = () => {};
 
   /**
    * options: { model: URL of the model directory, device?, maxSession?, persist?, integrity?,
@@ -36,17 +43,20 @@ export class LocalRankerWorker {
    * and warmed up; rejects with the worker's Error message otherwise.
    */
   static async create(options) {
-    if (options === null || typeof options !== 'object') throw invalid('create: options must be an object such as { model: \'/models/\' }');
-    const { onProgress, onRequest, workerUrl, persist = false, ...rest } = options;
-    if (typeof rest.model !== 'string') throw invalid('create: options.model: expected the model directory URL');
-    const ranker = new LocalRankerWorker(workerUrl ?? import.meta.url, { onProgress, onRequest });
-    const model = new URL(rest.model, location.href).href;
+    const o = readCreateOptions(options, ['onRequest', 'workerUrl']);
+    const where = 'create: options';
+    if (typeof o.model !== 'string') throw invalid(`${where}.model: the worker fetches the model itself: expected the model directory URL`);
+    const model = resolveUrl(o.model, `${where}.model`).href;
+    const onRequest = callback(o.extra.onRequest, `${where}.onRequest`);
+    const url = o.extra.workerUrl === undefined ? import.meta.url : resolveUrl(o.extra.workerUrl, `${where}.workerUrl`);
+    const ranker = new LocalRankerWorker(url, { onProgress: o.onProgress, onRequest });
     try {
-      const info = await ranker.#call('create', { ...rest, model });
+      await ranker.#hello;
+      const info = await ranker.#call('create', { model, device: o.device, maxSession: o.maxSession, integrity: o.integrity });
       Object.assign(ranker, info);
       ranker.#key = `localrank.session.v2:${info.modelName}`;
-      if (persist) await ranker.#restore();
-      ranker.#persist = persist === true;
+      if (o.persist) await ranker.#restore();
+      ranker.#persist = o.persist;
     } catch (err) {
       ranker.dispose();
       throw err;
@@ -55,14 +65,23 @@ export class LocalRankerWorker {
   }
 
   constructor(url, { onProgress, onRequest }) {
+    let greeted;
+    this.#hello = new Promise((resolve, reject) => {
+      greeted = resolve;
+      const timer = setTimeout(() => reject(new Error(`localrank: worker failed: ${url} did not start localrank's worker within ${HELLO_MS / 1000} s (is workerUrl localrank's worker.js?)`)), HELLO_MS);
+      // A crash before the hello rejects at once, with the crash's reason.
+      this.#stopHello = (reason) => (clearTimeout(timer), reason && reject(new Error(reason)));
+    });
+    this.#hello.catch(() => {});
     this.#worker = new Worker(url, { type: 'module', name: 'localrank' });
     this.#worker.onmessage = ({ data }) => {
+      if (data?.type === 'hello') return (this.#stopHello(), greeted());
       if (data?.type === 'progress') return safely(onProgress, data);
       if (data?.type === 'request') return safely(onRequest, data);
       const call = this.#calls.get(data?.id);
       if (!call) return;
       this.#calls.delete(data.id);
-      if (data.error !== undefined) call.reject(new Error(data.error));
+      if (data.error !== undefined) call.reject(new Error(String(data.error)));
       else call.resolve(data.result);
     };
     this.#worker.onerror = (e) => {
@@ -83,7 +102,7 @@ export class LocalRankerWorker {
       } catch (e) {
         // Functions, Proxies, throwing getters, objects too deep to copy: rejected here.
         this.#calls.delete(id);
-        reject(invalid(`${method}: the arguments cannot be sent to the worker (${e?.message ?? e})`));
+        reject(invalid(`${method}: the arguments cannot be sent to the worker (${messageOf(e)})`));
       }
     });
   }
@@ -91,6 +110,7 @@ export class LocalRankerWorker {
   /** The worker is gone: every pending and later call rejects with `reason`. */
   #crash(reason) {
     this.#broken = `${reason} (this LocalRankerWorker is broken: create a new one)`;
+    this.#stopHello(this.#broken);
     this.#worker?.terminate();
     this.#worker = null;
     this.#failAll(this.#broken);
@@ -106,7 +126,7 @@ export class LocalRankerWorker {
     try {
       sessionStorage.setItem(this.#key, session);
     } catch (e) {
-      console.warn(`localrank: the session could not be kept in sessionStorage (${e?.message ?? e})`);
+      console.warn(`localrank: the session could not be kept in sessionStorage (${messageOf(e)})`);
     }
   }
 
@@ -115,13 +135,13 @@ export class LocalRankerWorker {
     try {
       session = sessionStorage.getItem(this.#key);
     } catch (e) {
-      console.warn(`localrank: sessionStorage cannot be read (${e?.message ?? e})`);
+      console.warn(`localrank: sessionStorage cannot be read (${messageOf(e)})`);
     }
     if (session === null) return;
     try {
       this.sessionLength = await this.#call('importSession', { session });
     } catch (e) {
-      console.warn(`localrank: dropped a stored session that no longer validates (${e.message})`);
+      console.warn(`localrank: dropped a stored session that no longer validates (${messageOf(e)})`);
       removeStored(this.#key);
     }
   }
@@ -143,6 +163,13 @@ export class LocalRankerWorker {
   /** The session as opaque JSON (see LocalRanker.exportSession). */
   exportSession() {
     return this.#call('exportSession');
+  }
+
+  /** Replaces the session with one from `exportSession`; on bad input the session is kept. */
+  async importSession(json) {
+    const generation = this.#generation;
+    this.sessionLength = await this.#call('importSession', { session: json });
+    if (this.#persist) this.#store(await this.exportSession(), generation);
   }
 
   /** Keep the session in this tab's sessionStorage (true) or delete the stored copy (false). */
@@ -176,7 +203,7 @@ function removeStored(key) {
   try {
     sessionStorage.removeItem(key);
   } catch (e) {
-    console.warn(`localrank: sessionStorage refused to delete the stored session (${e?.message ?? e})`);
+    console.warn(`localrank: sessionStorage refused to delete the stored session (${messageOf(e)})`);
   }
 }
 
@@ -265,7 +292,7 @@ function onMessage({ data }) {
       if (!fn) throw new Error(`localrank: invalid input: unknown worker method ${JSON.stringify(String(method))}`);
       post({ id, result: await fn(arg ?? {}) });
     } catch (err) {
-      post({ id, error: String(err?.message ?? err) });
+      post({ id, error: messageOf(err) });
     }
   });
 }
@@ -273,4 +300,5 @@ function onMessage({ data }) {
 if (inWorker) {
   watchRequests();
   self.onmessage = onMessage;
+  post({ type: 'hello' });
 }
