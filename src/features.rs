@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::attention_mask;
+use crate::text::cap_text;
 
 /// Number of page-context fields the model reads (see `model::CONTEXT_SIZES`).
 pub const CONTEXT_FIELDS: usize = 6;
@@ -78,12 +79,12 @@ impl Event {
         text
     }
 
-    /// `text` into `buf` (cleared first).
+    /// `text` into `buf` (cleared first), at most `text::MAX_TEXT_BYTES` of the query.
     pub fn write_text(&self, buf: &mut String) {
         match (self.kind, &self.query) {
             (EventKind::Search, Some(q)) => {
                 buf.clear();
-                buf.push_str(q);
+                buf.push_str(cap_text(q));
             }
             _ => write_item_text(buf, &self.title, &self.category),
         }
@@ -125,12 +126,14 @@ pub fn item_text(title: &str, category: &str) -> String {
     text
 }
 
-/// `item_text` into `buf` (cleared first): one buffer for a whole candidate list.
+/// `item_text` into `buf` (cleared first): one buffer for a whole candidate list. Title and
+/// category are each cut to `text::MAX_TEXT_BYTES`, which the tokeniser reads of the whole text
+/// anyway (`cap_text` of the result is the same), so a 2 MB title is never copied.
 pub fn write_item_text(buf: &mut String, title: &str, category: &str) {
     buf.clear();
-    buf.push_str(title);
+    buf.push_str(cap_text(title));
     buf.push(' ');
-    buf.push_str(category);
+    buf.push_str(cap_text(category));
 }
 
 /// The segments of a category path ("Action / Thriller", "Movies > Action"), trimmed, empty ones
@@ -141,12 +144,31 @@ pub fn category_path(category: &str) -> impl Iterator<Item = &str> {
 
 /// Index of a category in the model's vocabulary (first segment of a path such as
 /// "Action / Thriller" or "Movies > Action"); 0 when unknown.
+/// Reads at most `text::MAX_TEXT_BYTES` of `category`.
 pub fn category_index(vocab: &[String], category: &str) -> i64 {
-    let head = category_path(category).next().unwrap_or("");
+    let head = category_path(cap_text(category)).next().unwrap_or("");
     vocab
         .iter()
         .position(|c| c.eq_ignore_ascii_case(head))
         .map_or(0, |i| i as i64 + 1)
+}
+
+/// Milliseconds since the Unix epoch, now: the browser's clock in wasm, the system's natively
+/// (negative if the clock is set before 1970).
+#[cfg(target_arch = "wasm32")]
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Milliseconds since the Unix epoch, now: the browser's clock in wasm, the system's natively
+/// (negative if the clock is set before 1970).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now_ms() -> f64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64() * 1e3,
+        Err(e) => -e.duration().as_secs_f64() * 1e3,
+    }
 }
 
 /// Dwell-time bucket: 0 unknown, then <5 s, <30 s, <2 min, longer.
@@ -378,6 +400,40 @@ mod tests {
         assert_eq!(s.event, vec![0, 0, 1]);
         let s = EncodedSession::new(&[ev(1), ev(2), ev(3)], 2, 2, [0; CONTEXT_FIELDS], vec![0, 0]);
         assert_eq!(s.category, vec![2, 3]);
+    }
+
+    #[test]
+    fn now_is_after_2020_and_before_2100() {
+        let now = now_ms();
+        assert!((1.577e12..4.1e12).contains(&now), "{now}");
+    }
+
+    #[test]
+    fn texts_and_category_lookups_read_at_most_the_text_cap() {
+        use crate::text::MAX_TEXT_BYTES;
+        let long = "x".repeat(2 << 20);
+        let text = item_text(&long, &long);
+        assert_eq!(text.len(), 2 * MAX_TEXT_BYTES + 1);
+        assert_eq!(cap_text(&text), cap_text(&(long.clone() + " " + &long)));
+        assert_eq!(item_text("Heat (1995)", "Action"), "Heat (1995) Action");
+        // "Drama" after the cap is not read (the head segment would be "Drama" without it).
+        assert_eq!(category_index(&vocab(), &(" ".repeat(2 << 20) + "Drama")), 0);
+        assert_eq!(category_index(&vocab(), &(" ".repeat(1000) + "Drama")), 3);
+        let e = Event { kind: EventKind::Search, query: Some(long), ..search("") };
+        assert_eq!(e.text().len(), MAX_TEXT_BYTES);
+    }
+
+    fn search(query: &str) -> Event {
+        Event {
+            kind: EventKind::Search,
+            item_id: None,
+            title: String::new(),
+            category: String::new(),
+            price: None,
+            timestamp_ms: 1.7e12,
+            dwell_ms: None,
+            query: Some(query.into()),
+        }
     }
 
     #[test]

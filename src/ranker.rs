@@ -394,12 +394,31 @@ fn to_f32(data: TensorData) -> Result<Vec<f32>> {
         .map_err(|e| Error::backend(format!("scores are not f32: {e:?}")))
 }
 
+/// Bytes of a candidate's or an event's item id: ids are keys (SKUs, slugs, URLs at most), kept
+/// in the session and echoed in every result, so a longer one is an error, not a cost.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// 2000-01-01T00:00:00Z in milliseconds since 1970: no storefront session starts earlier, and
+/// seconds (a common mistake: 1.7e9) fall below it.
+const EARLIEST_EVENT_MS: f64 = 946_684_800_000.0;
+/// How far past the device's clock an event may be: a timestamp from the server or another
+/// tab may run ahead of this device's clock.
+const FUTURE_SLACK_MS: f64 = 86_400_000.0;
+/// Longest dwell time accepted: a day.
+const MAX_DWELL_MS: f64 = 86_400_000.0;
+
 fn validate_event(e: &Event) -> Result<()> {
-    if !e.timestamp_ms.is_finite() {
-        return Err(Error::input("event.timestamp must be a finite number of milliseconds"));
+    validate_timestamp(e.timestamp_ms, crate::features::now_ms())?;
+    if let Some(d) = e.dwell_ms.filter(|d| !(0.0..=MAX_DWELL_MS).contains(d)) {
+        return Err(Error::input(format!(
+            "event.dwellMs: {d} is not a dwell time (expected milliseconds from 0 to 86400000, 24 hours)"
+        )));
     }
-    if e.dwell_ms.is_some_and(|d| !d.is_finite() || d < 0.0) {
-        return Err(Error::input("event.dwellMs must be a non-negative number"));
+    if let Some(p) = e.price.filter(|p| !p.is_finite()) {
+        return Err(Error::input(format!("event.price: {p} is not a finite number")));
+    }
+    if let Some(id) = e.item_id.as_ref().filter(|id| id.len() > MAX_ID_BYTES) {
+        return Err(Error::input(format!("event.id: {} bytes, at most {MAX_ID_BYTES}", id.len())));
     }
     match e.kind {
         EventKind::Search if e.query.as_deref().is_none_or(|q| q.trim().is_empty()) => {
@@ -414,6 +433,16 @@ fn validate_event(e: &Event) -> Result<()> {
     }
 }
 
+/// An event's time must lie between 2000-01-01 and a day after `now` (NaN fails both).
+fn validate_timestamp(ms: f64, now: f64) -> Result<()> {
+    if (EARLIEST_EVENT_MS..=now + FUTURE_SLACK_MS).contains(&ms) {
+        return Ok(());
+    }
+    Err(Error::input(format!(
+        "event.timestamp: {ms} is not a plausible time (expected milliseconds since 1970 between 2000-01-01 and tomorrow)"
+    )))
+}
+
 fn validate_candidates(candidates: &[Item]) -> Result<()> {
     if candidates.len() > MAX_CANDIDATES {
         return Err(Error::input(format!(
@@ -426,6 +455,9 @@ fn validate_candidates(candidates: &[Item]) -> Result<()> {
         if c.id.is_empty() {
             return Err(Error::input(format!("candidates[{i}].id: must be a non-empty string")));
         }
+        if c.id.len() > MAX_ID_BYTES {
+            return Err(Error::input(format!("candidates[{i}].id: {} bytes, at most {MAX_ID_BYTES}", c.id.len())));
+        }
         if c.title.trim().is_empty() {
             return Err(Error::input(format!("candidates[{i}].title: must be a non-empty string")));
         }
@@ -434,4 +466,68 @@ fn validate_candidates(candidates: &[Item]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn click(timestamp_ms: f64) -> Event {
+        Event {
+            kind: EventKind::SelectItem,
+            item_id: Some("p1".into()),
+            title: "Heat (1995)".into(),
+            category: "Action".into(),
+            price: Some(9.5),
+            timestamp_ms,
+            dwell_ms: Some(12_000.0),
+            query: None,
+        }
+    }
+
+    fn item(id: &str) -> Item {
+        Item { id: id.into(), title: "Heat (1995)".into(), category: "Action".into(), popularity: None }
+    }
+
+    #[test]
+    fn implausible_timestamps_are_refused_with_their_value() {
+        let now = crate::features::now_ms();
+        for ms in [now, EARLIEST_EVENT_MS, now + FUTURE_SLACK_MS - 1.0] {
+            validate_event(&click(ms)).unwrap();
+        }
+        let expected = "is not a plausible time (expected milliseconds since 1970 between 2000-01-01 and tomorrow)";
+        for ms in [-1.0, 0.0, 1_000.0, 1.7e9, EARLIEST_EVENT_MS - 1.0, now + 2.0 * FUTURE_SLACK_MS, now + 30.0 * 3.156e10, f64::NAN, f64::INFINITY] {
+            let err = validate_event(&click(ms)).unwrap_err().to_string();
+            assert!(err.contains(&format!("event.timestamp: {ms} {expected}")), "{err}");
+        }
+        assert!(validate_timestamp(1.7e12, 1.7e12 - 2.0 * FUTURE_SLACK_MS).is_err());
+    }
+
+    #[test]
+    fn dwell_price_and_id_are_bounded() {
+        let ok = click(1.7e12);
+        for dwell in [-1.0, MAX_DWELL_MS + 1.0, f64::NAN, f64::INFINITY] {
+            let err = validate_event(&Event { dwell_ms: Some(dwell), ..ok.clone() }).unwrap_err().to_string();
+            assert!(err.contains(&format!("event.dwellMs: {dwell} ")), "{err}");
+        }
+        validate_event(&Event { dwell_ms: Some(MAX_DWELL_MS), ..ok.clone() }).unwrap();
+        for price in [f64::NAN, f64::NEG_INFINITY] {
+            let err = validate_event(&Event { price: Some(price), ..ok.clone() }).unwrap_err().to_string();
+            assert!(err.contains(&format!("event.price: {price} ")), "{err}");
+        }
+        let long = Event { item_id: Some("x".repeat(MAX_ID_BYTES + 1)), ..ok.clone() };
+        assert!(validate_event(&long).unwrap_err().to_string().contains("event.id: 513 bytes"));
+        validate_event(&Event { item_id: Some("x".repeat(MAX_ID_BYTES)), ..ok }).unwrap();
+    }
+
+    #[test]
+    fn long_candidate_ids_are_refused_with_their_index() {
+        let mut items = vec![item("a"), item(&"b".repeat(MAX_ID_BYTES)), item("c")];
+        validate_candidates(&items).unwrap();
+        items[2].id = "c".repeat(2 << 20);
+        let err = validate_candidates(&items).unwrap_err().to_string();
+        assert!(err.contains(&format!("candidates[2].id: {} bytes, at most 512", 2 << 20)), "{err}");
+        let many: Vec<Item> = (0..=MAX_CANDIDATES).map(|i| item(&i.to_string())).collect();
+        assert!(validate_candidates(&many).unwrap_err().to_string().contains("5001 items, at most 5000"));
+    }
 }

@@ -7,6 +7,8 @@
 //! and refuses any other configuration with a clear error. `train/tests/wordpiece_parity.rs`
 //! checks it id for id against `tokenizers` on real titles and on edge cases.
 
+use std::ops::ControlFlow;
+
 use foldhash::HashMap;
 use serde::Deserialize;
 use unicode_categories::UnicodeCategories;
@@ -24,6 +26,9 @@ pub struct WordPiece {
     unk_id: u32,
     prefix: String,
     max_chars: usize,
+    /// Bytes of the longest vocabulary entry: no longer piece can match, so the greedy search
+    /// starts there instead of at the end of the word.
+    max_piece: usize,
     vocab_size: usize,
 }
 
@@ -119,6 +124,7 @@ impl WordPiece {
         })?;
         let added = added_tokens(json.added_tokens)?;
         let vocab_size = model.vocab.len() + added.iter().filter(|(t, _)| !model.vocab.contains_key(t)).count();
+        let max_piece = model.vocab.keys().map(String::len).max().unwrap_or(0);
         Ok(Self {
             vocab: model.vocab,
             added,
@@ -126,6 +132,7 @@ impl WordPiece {
             unk_id,
             prefix: model.continuing_subword_prefix.unwrap_or_else(|| "##".into()),
             max_chars: model.max_input_chars_per_word.unwrap_or(100),
+            max_piece,
             vocab_size,
         })
     }
@@ -133,18 +140,25 @@ impl WordPiece {
     /// Token ids of `text`, without special tokens around it (`encode(text, false)`).
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();
-        for piece in split_added(text, &self.added) {
-            match piece {
-                Piece::Added(id) => ids.push(id),
-                Piece::Text(t) => {
-                    let normalized = self.normalizer.normalize(t);
-                    for word in pre_tokenize(&normalized) {
-                        self.word_ids(word, &mut ids);
-                    }
-                }
-            }
-        }
+        self.encode_while(text, |id| {
+            ids.push(id);
+            ControlFlow::Continue(())
+        });
         ids
+    }
+
+    /// The ids of `encode`, given to `sink` in order until it breaks: a caller that keeps the
+    /// first n ids stops the work there (the words after them are never looked up).
+    pub fn encode_while(&self, text: &str, mut sink: impl FnMut(u32) -> ControlFlow<()>) {
+        let mut word = Vec::new();
+        let _ = split_added(text, &self.added).into_iter().try_for_each(|piece| match piece {
+            Piece::Added(id) => sink(id),
+            Piece::Text(t) => pre_tokenize(&self.normalizer.normalize(t)).try_for_each(|w| {
+                word.clear();
+                self.word_ids(w, &mut word);
+                word.iter().try_for_each(|&id| sink(id))
+            }),
+        });
     }
 
     /// Distinct tokens, added tokens included (`get_vocab_size(true)`).
@@ -153,9 +167,12 @@ impl WordPiece {
     }
 
     /// Greedy longest-match-first WordPiece of one word; the whole word is `[UNK]` when a part
-    /// of it matches nothing or it is longer than `max_input_chars_per_word`.
+    /// of it matches nothing or it is longer than `max_input_chars_per_word`. That length is
+    /// checked first, in at most `max_chars` steps, and each match is tried from at most
+    /// `max_piece` bytes: a word costs O(max_chars * max_piece) however long it is (the search
+    /// from the end of the word was quadratic in its length).
     fn word_ids(&self, word: &str, out: &mut Vec<u32>) {
-        if word.chars().count() > self.max_chars {
+        if word.chars().nth(self.max_chars).is_some() {
             out.push(self.unk_id);
             return;
         }
@@ -163,21 +180,7 @@ impl WordPiece {
         let mut start = 0;
         let mut buf = String::new();
         while start < word.len() {
-            let mut end = word.len();
-            let mut found = None;
-            while start < end {
-                buf.clear();
-                if start > 0 {
-                    buf.push_str(&self.prefix);
-                }
-                buf.push_str(&word[start..end]);
-                if let Some(&id) = self.vocab.get(buf.as_str()) {
-                    found = Some(id);
-                    break;
-                }
-                end -= word[start..end].chars().next_back().map_or(1, char::len_utf8);
-            }
-            let Some(id) = found else {
+            let Some((id, end)) = self.longest_piece(word, start, &mut buf) else {
                 out.truncate(first);
                 out.push(self.unk_id);
                 return;
@@ -185,6 +188,25 @@ impl WordPiece {
             out.push(id);
             start = end;
         }
+    }
+
+    /// The longest vocabulary entry that `word[start..]` begins with (after the continuing
+    /// prefix when `start > 0`), and where it ends.
+    fn longest_piece(&self, word: &str, start: usize, buf: &mut String) -> Option<(u32, usize)> {
+        // No entry is longer than `max_piece`, the prefix included: longer candidates cannot match.
+        let mut end = word.floor_char_boundary(start + self.max_piece);
+        while start < end {
+            buf.clear();
+            if start > 0 {
+                buf.push_str(&self.prefix);
+            }
+            buf.push_str(&word[start..end]);
+            if let Some(&id) = self.vocab.get(buf.as_str()) {
+                return Some((id, end));
+            }
+            end -= word[start..end].chars().next_back().map_or(1, char::len_utf8);
+        }
+        None
     }
 }
 
@@ -348,6 +370,27 @@ mod tests {
         assert_eq!(tok().encode("Café中wars"), vec![8, 9, 3]);
         assert_eq!(tok().encode("starx"), vec![1]);
         assert_eq!(tok().encode("x[PAD]star"), vec![1, 0, 2]);
+    }
+
+    /// `encode_while` stops where its sink breaks: words after it are never looked up.
+    #[test]
+    fn encoding_stops_when_the_sink_breaks() {
+        let mut seen = Vec::new();
+        tok().encode_while(&"star wars ".repeat(100_000), |id| {
+            seen.push(id);
+            if seen.len() < 3 { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+        });
+        assert_eq!(seen, vec![2, 3, 2]);
+        assert_eq!(tok().max_piece, "[UNK]".len());
+    }
+
+    #[test]
+    fn over_long_words_are_one_unk() {
+        assert_eq!(tok().encode(&"s".repeat(101)), vec![1]);
+        let mut hundred = vec![2];
+        hundred.extend([4; 96]);
+        assert_eq!(tok().encode(&("star".to_owned() + &"s".repeat(96))), hundred);
+        assert_eq!(tok().encode(&"star".repeat(1 << 19)), vec![1]);
     }
 
     #[test]
