@@ -215,7 +215,7 @@ export class LocalRanker {
     const json = readEvent(event, LIMITS);
     // After the event is read: a getter of the page's may have disposed this ranker.
     const core = this.#live();
-    this.#sync(() => core.observe(json, Date.now()));
+    this.#sync(() => core.observe(json));
     this.#save();
   }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::features::{Context, Event, EventKind, Item};
 use crate::rerank::RerankOptions;
+use crate::text::cap_text;
 
 /// An event as `js/input.js` writes it (GA4 aliases already mapped to these names).
 #[derive(Deserialize)]
@@ -62,6 +63,13 @@ struct RawOptions {
     explain: Option<bool>,
 }
 
+fn capped(text: Option<String>) -> Option<String> {
+    text.map(|mut t| {
+        t.truncate(cap_text(&t).len());
+        t
+    })
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(json: &[u8], what: &str) -> Result<T> {
     serde_json::from_slice(json).map_err(|e| Error::input(format!("{what}: {e}")))
 }
@@ -82,15 +90,16 @@ fn whole(v: f64, range: std::ops::RangeInclusive<u64>, what: &str) -> Result<u64
 pub fn parse_event(json: &[u8], now_ms: f64) -> Result<Event> {
     let raw: RawEvent = parse(json, "observe")?;
     let name = raw.event.ok_or_else(|| Error::input("observe: event.event is missing (e.g. 'view_item')"))?;
+    // Texts are kept as the tokeniser reads them (`cap_text`), so a stored session stays small.
     Ok(Event {
         kind: EventKind::parse(&name)?,
         item_id: raw.id,
-        title: raw.title.unwrap_or_default(),
-        category: raw.category.unwrap_or_default(),
+        title: capped(raw.title).unwrap_or_default(),
+        category: capped(raw.category).unwrap_or_default(),
         price: raw.price,
         timestamp_ms: raw.timestamp.unwrap_or(now_ms),
         dwell_ms: raw.dwell_ms,
-        query: raw.query,
+        query: capped(raw.query),
     })
 }
 
@@ -124,7 +133,7 @@ fn to_item(i: usize, raw: RawItem) -> Result<Item> {
         }
         p => p.map(|p| p as f32),
     };
-    Ok(Item { id, title, category: raw.category.unwrap_or_default(), popularity })
+    Ok(Item { id, title: capped(Some(title)).unwrap_or_default(), category: capped(raw.category).unwrap_or_default(), popularity })
 }
 
 /// The page context. Hour and weekday are the page's local ones (`js/input.js` fills them from
@@ -143,9 +152,9 @@ pub fn parse_context(json: &[u8]) -> Result<Context> {
         weekday: weekday.map(|d| d as u32),
         device: raw.device,
         page_type: raw.page_type,
-        category: raw.category,
+        category: capped(raw.category),
         promotion: raw.promotion,
-        query: raw.query,
+        query: capped(raw.query),
     })
 }
 

@@ -141,12 +141,12 @@ impl Ranker {
     }
 
     /// Replaces the session (e.g. restored from sessionStorage); every event is validated first.
-    pub fn restore(&mut self, events: Vec<Event>) -> Result<()> {
+    /// Only the newest `max_session` events are read: a stored list of any length costs no more
+    /// than a full session.
+    pub fn restore(&mut self, mut events: Vec<Event>) -> Result<()> {
+        events.drain(..events.len().saturating_sub(self.max_session));
         events.iter().try_for_each(validate_event)?;
         self.session = events.into_iter().collect();
-        while self.session.len() > self.max_session {
-            self.session.pop_front();
-        }
         Ok(())
     }
 
@@ -407,8 +407,14 @@ const FUTURE_SLACK_MS: f64 = 86_400_000.0;
 /// Longest dwell time accepted: a day.
 const MAX_DWELL_MS: f64 = 86_400_000.0;
 
+/// The device's clock, but never before 2000-01-01: on a device whose clock is wrong that far,
+/// events stamped "now" must still be accepted (every observe would fail otherwise).
+pub fn event_clock_ms() -> f64 {
+    crate::features::now_ms().max(EARLIEST_EVENT_MS)
+}
+
 fn validate_event(e: &Event) -> Result<()> {
-    validate_timestamp(e.timestamp_ms, crate::features::now_ms())?;
+    validate_timestamp(e.timestamp_ms, event_clock_ms())?;
     if let Some(d) = e.dwell_ms.filter(|d| !(0.0..=MAX_DWELL_MS).contains(d)) {
         return Err(Error::input(format!(
             "event.dwellMs: {d} is not a dwell time (expected milliseconds from 0 to 86400000, 24 hours)"
@@ -460,6 +466,10 @@ fn validate_candidates(candidates: &[Item]) -> Result<()> {
         }
         if c.title.trim().is_empty() {
             return Err(Error::input(format!("candidates[{i}].title: must be a non-empty string")));
+        }
+        // NaN, infinite or negative popularity made NaN scores with longTail > 0 (fuzz/).
+        if let Some(p) = c.popularity.filter(|p| !(p.is_finite() && *p >= 0.0)) {
+            return Err(Error::input(format!("candidates[{i}].popularity: {p} is not a non-negative number")));
         }
         if !seen.insert(c.id.as_str()) {
             return Err(Error::input(format!("candidates[{i}].id: {:?} appears twice", c.id)));

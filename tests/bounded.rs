@@ -87,3 +87,35 @@ fn implausible_events_and_long_ids_are_refused_by_name() {
     let err = r.rerank(&bad, &Context::default(), RerankOptions::default()).unwrap_err().to_string();
     assert!(err.contains("candidates[4].id: 513 bytes, at most 512"), "{err}");
 }
+
+/// A stored session of any length costs a full session: only the newest `max_session` events
+/// are read (an invalid older one does not matter), and a refused restore changes nothing.
+#[test]
+fn restore_reads_only_the_newest_window() {
+    let items = common::golden().candidates;
+    let mut r = ranker();
+    let window = r.manifest().config.max_session;
+    let mut events: Vec<Event> = (0..100_000).map(|i| click(&items[i % items.len()])).collect();
+    events[0].timestamp_ms = -1.0;
+    r.restore(events).unwrap();
+    assert_eq!(r.session().len(), window);
+    let before: Vec<Event> = r.session().cloned().collect();
+    let mut bad: Vec<Event> = (0..window).map(|i| click(&items[i % items.len()])).collect();
+    bad[window - 1].timestamp_ms = -1.0;
+    assert!(r.restore(bad).unwrap_err().to_string().contains("event.timestamp"));
+    assert_eq!(r.session().cloned().collect::<Vec<_>>(), before, "a refused restore keeps the session");
+}
+
+/// Popularity that would make NaN scores under `longTail` is refused by name.
+#[test]
+fn non_finite_or_negative_popularity_is_refused() {
+    let items = common::golden().candidates;
+    let mut r = ranker();
+    r.observe(click(&items[0])).unwrap();
+    for p in [f32::NAN, f32::INFINITY, -1.0] {
+        let mut list = items.clone();
+        list[2].popularity = Some(p);
+        let err = r.rerank(&list, &Context::default(), RerankOptions { long_tail: 1.0, ..Default::default() });
+        assert!(err.unwrap_err().to_string().contains("candidates[2].popularity"), "{p}");
+    }
+}
