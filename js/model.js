@@ -83,7 +83,7 @@ function checkedBytes(bytes, name, cap, report) {
 }
 
 function tooLarge(name, bytes, cap) {
-  return modelError(`${name} is over ${cap} bytes (${bytes} so far), more than manifest.json allows: wrong or swapped file?`);
+  return modelError(`${name} is at least ${bytes} bytes, over the ${cap} that manifest.json allows: wrong or swapped file?`);
 }
 
 /** Progress callbacks are the page's code: one that throws must not fail the download. */
