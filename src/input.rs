@@ -70,7 +70,12 @@ fn capped(text: Option<String>) -> Option<String> {
     })
 }
 
+/// A JSON object decoded as `T` (serde would also take an array of the fields in order: a
+/// shape `js/input.js` never writes, so it is refused rather than given a meaning).
 fn parse<T: for<'de> Deserialize<'de>>(json: &[u8], what: &str) -> Result<T> {
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::input(format!("{what}: expected a JSON object")));
+    }
     serde_json::from_slice(json).map_err(|e| Error::input(format!("{what}: {e}")))
 }
 
@@ -219,6 +224,7 @@ mod tests {
         assert!(parse_context(br#"{"weekday":1.5}"#).unwrap_err().to_string().contains("weekday"));
         assert_eq!(parse_context(br#"{"hour":7}"#).unwrap().hour, Some(7));
         assert!(parse_options(br#"{"topK":0}"#).unwrap_err().to_string().contains("topK"));
+        assert!(parse_options(b"[2, 0.5, 0.1, true]").unwrap_err().to_string().contains("expected a JSON object"));
         assert!(parse_options(br#"{"longTail":2}"#).unwrap_err().to_string().contains("longTail"));
         let (o, explain) = parse_options(br#"{"topK":5,"explain":true}"#).unwrap();
         assert_eq!((o.top_k, explain), (Some(5), true));

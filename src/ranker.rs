@@ -140,7 +140,8 @@ impl Ranker {
         Ok(())
     }
 
-    /// Replaces the session (e.g. restored from sessionStorage); every event is validated first.
+    /// Replaces the session (e.g. restored from sessionStorage); the events it keeps (the newest
+    /// `max_session`) are validated first.
     /// Only the newest `max_session` events are read: a stored list of any length costs no more
     /// than a full session.
     pub fn restore(&mut self, mut events: Vec<Event>) -> Result<()> {
