@@ -20,27 +20,6 @@ impl Backend {
     }
 }
 
-/// What the caller asked for in `create({ device })`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceRequest {
-    Auto,
-    Cpu,
-    WebGpu,
-}
-
-impl DeviceRequest {
-    pub fn parse(name: Option<&str>) -> Result<Self> {
-        match name.unwrap_or("auto") {
-            "auto" => Ok(Self::Auto),
-            "cpu" => Ok(Self::Cpu),
-            "webgpu" => Ok(Self::WebGpu),
-            other => Err(Error::input(format!(
-                "options.device: {other:?} is not one of \"auto\", \"webgpu\", \"cpu\""
-            ))),
-        }
-    }
-}
-
 pub fn cpu_device() -> Device {
     Device::flex()
 }

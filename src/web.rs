@@ -20,7 +20,6 @@ use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 
 use crate::error::Error;
-use crate::features::EventKind;
 use crate::input::{parse_candidates, parse_context, parse_event, parse_options};
 use crate::manifest::{sha256_matches, Manifest};
 use crate::ranker::{FileDigests, ModelFiles, PendingRerank, Ranker, MAX_CANDIDATES};
@@ -207,12 +206,6 @@ impl RankerCore {
 
     pub fn clear(&mut self) {
         self.inner.clear();
-    }
-
-    /// GA4 names this build reads (for the wrapper's messages).
-    #[wasm_bindgen(js_name = eventNames)]
-    pub fn event_names() -> Vec<String> {
-        EventKind::NAMES.iter().map(|s| s.to_string()).collect()
     }
 }
 
