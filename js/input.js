@@ -209,7 +209,7 @@ export function encodeCandidates(rows) {
 const CONTEXT_FIELDS = ['timestamp', 'hour', 'weekday', 'device', 'pageType', 'category', 'promotion', 'query'];
 
 /** The page context as JSON bytes; hour and weekday default to those of `timestamp` (or now)
- * on the page's local clock. */
+ * in UTC: the clock training read them on (log timestamps are UTC; manifest `inputs.clock`). */
 export function readContext(ctx, limits) {
   const where = 'context';
   if (absent(ctx)) ctx = {};
@@ -218,11 +218,11 @@ export function readContext(ctx, limits) {
   const field = (k) => read(ctx, k, where);
   const timestamp = number(field('timestamp'), `${where}.timestamp`);
   const date = new Date(timestamp ?? Date.now());
-  const local = (v, f) => (absent(v) && Number.isFinite(date.getTime()) ? f.call(date) : v);
+  const utc = (v, f) => (absent(v) && Number.isFinite(date.getTime()) ? f.call(date) : v);
   const out = {
     timestamp,
-    hour: number(local(field('hour'), date.getHours), `${where}.hour`),
-    weekday: number(local(field('weekday'), date.getDay), `${where}.weekday`),
+    hour: number(utc(field('hour'), date.getUTCHours), `${where}.hour`),
+    weekday: number(utc(field('weekday'), date.getUTCDay), `${where}.weekday`),
     device: text(field('device'), `${where}.device`, 64),
     pageType: text(field('pageType'), `${where}.pageType`, 64),
     category: text(field('category'), `${where}.category`, limits.maxTextBytes),

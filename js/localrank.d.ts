@@ -45,10 +45,11 @@ export interface Candidate {
   popularity?: number;
 }
 export interface PageContext {
-  /** Milliseconds since the Unix epoch; hour and weekday default to this time's, local. */
+  /** Milliseconds since the Unix epoch; hour and weekday default to this time's, in UTC. */
   timestamp?: number;
+  /** 0..23, UTC: the clock of the training logs (manifest `inputs.clock`). */
   hour?: number;
-  /** 0 = Sunday. */
+  /** 0 = Sunday, UTC. */
   weekday?: number;
   device?: 'desktop' | 'mobile' | 'tablet';
   pageType?: 'home' | 'search' | 'category' | 'product' | 'cart' | 'checkout';

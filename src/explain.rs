@@ -8,15 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::{Context, EncodedEvent, EncodedSession, Event, EventKind, CONTEXT_FIELDS};
+use crate::features::{Context, EncodedEvent, EncodedSession, Event, EventKind, CONTEXT_FIELDS, CONTEXT_NAMES};
 use crate::rerank::standardise;
 
 /// Reasons kept per candidate on each side (raised / lowered).
 pub const REASONS_PER_SIDE: usize = 3;
 /// Effects smaller than this (in blended-score units) are noise, not reasons.
 const MIN_EFFECT: f32 = 1e-3;
-/// `Context` fields in the order of `features::context_indices`, named as in the JS API.
-const CONTEXT_NAMES: [&str; CONTEXT_FIELDS] = ["hour", "weekday", "device", "pageType", "category", "promotion"];
 
 /// What a reason points at: one event of this session, or one field of the page context.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -105,9 +105,9 @@ pub struct Item {
 /// The page the shopper is on. Every field is optional; unknown fields read as "unknown".
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Context {
-    /// 0..=23, local time.
+    /// 0..=23, UTC (`TrainedInputs::clock`: the clock of the training logs' timestamps).
     pub hour: Option<u32>,
-    /// 0 = Sunday .. 6 = Saturday, local time.
+    /// 0 = Sunday .. 6 = Saturday, UTC.
     pub weekday: Option<u32>,
     pub device: Option<String>,
     pub page_type: Option<String>,
@@ -198,6 +198,118 @@ pub fn context_indices(ctx: &Context, categories: &[String]) -> [i64; CONTEXT_FI
         ctx.category.as_deref().map_or(0, |c| category_index(categories, c)),
         ctx.promotion.map_or(0, |p| if p { 2 } else { 1 }),
     ]
+}
+
+/// The input values the model was trained on (manifest `inputs`, collected from the training
+/// rows by `localrank-train`). Anything else the page sends is read as the value training used
+/// for it, so that no input lands on an embedding row that training never updated: a dwell
+/// bucket, context value or query the training data never had reads as "unknown" (0, which
+/// training covers: it drops each context field of some requests on purpose), and an event kind
+/// it never had reads as the most frequent trained kind (the one "interaction" the model knows,
+/// e.g. MovieLens' `select_item`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainedInputs {
+    /// `EventKind::index` values, most frequent first.
+    pub event: Vec<i64>,
+    /// `dwell_bucket` values.
+    pub dwell: Vec<i64>,
+    /// `context_indices` values per field, in `CONTEXT_NAMES` order; each holds 0.
+    pub context: [Vec<i64>; CONTEXT_FIELDS],
+    /// Whether requests in training carried a query.
+    pub query: bool,
+    /// The clock of hour and weekday: always "utc" (training reads log timestamps in UTC, and
+    /// the browser fills them with `getUTCHours`/`getUTCDay`).
+    pub clock: String,
+}
+
+/// The page-context fields, in `context_indices` order, named as in the JS API.
+pub const CONTEXT_NAMES: [&str; CONTEXT_FIELDS] = ["hour", "weekday", "device", "pageType", "category", "promotion"];
+
+/// The clock of hour and weekday on both sides.
+pub const CLOCK: &str = "utc";
+
+impl TrainedInputs {
+    /// The event kind the model reads for `kind`.
+    pub fn event(&self, kind: i64) -> i64 {
+        match self.event.contains(&kind) {
+            true => kind,
+            false => self.event.first().copied().unwrap_or(kind),
+        }
+    }
+
+    /// The dwell bucket the model reads for `bucket`.
+    pub fn dwell(&self, bucket: i64) -> i64 {
+        if self.dwell.contains(&bucket) { bucket } else { 0 }
+    }
+
+    /// The context indices the model reads for `ctx`.
+    pub fn context(&self, ctx: [i64; CONTEXT_FIELDS]) -> [i64; CONTEXT_FIELDS] {
+        std::array::from_fn(|f| if self.context[f].contains(&ctx[f]) { ctx[f] } else { 0 })
+    }
+
+    /// Checks the lists against the model's input sizes (`event_kinds`: kinds 1..=it;
+    /// `dwell_buckets`, `context_sizes`: rows per table, 0 included).
+    pub fn validate(&self, event_kinds: usize, dwell_buckets: usize, context_sizes: &[usize; CONTEXT_FIELDS]) -> Result<(), Error> {
+        let bad = |what: String| Err(Error::model(format!("manifest.json inputs.{what}")));
+        if self.clock != CLOCK {
+            return bad(format!("clock is {:?}, expected {CLOCK:?}", self.clock));
+        }
+        if self.event.is_empty() || self.event.iter().any(|&k| !(1..=event_kinds as i64).contains(&k)) {
+            return bad(format!("event {:?}: expected event kinds within 1..={event_kinds}, at least one", self.event));
+        }
+        let lists = std::iter::once(("dwell", &self.dwell, dwell_buckets))
+            .chain((0..CONTEXT_FIELDS).map(|f| (CONTEXT_NAMES[f], &self.context[f], context_sizes[f])));
+        for (name, values, rows) in lists {
+            if !values.contains(&0) || values.iter().any(|&v| !(0..rows as i64).contains(&v)) {
+                return bad(format!("{name} {values:?}: expected indices within 0..{rows}, 0 (unknown) included"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects `TrainedInputs` from the rows training feeds the model.
+#[derive(Default)]
+pub struct TrainedInputsBuilder {
+    event: std::collections::BTreeMap<i64, u64>,
+    dwell: std::collections::BTreeSet<i64>,
+    context: [std::collections::BTreeSet<i64>; CONTEXT_FIELDS],
+    query: bool,
+}
+
+impl TrainedInputsBuilder {
+    /// One session position: its event kind and dwell bucket.
+    pub fn event(&mut self, kind: i64, dwell: i64) {
+        *self.event.entry(kind).or_default() += 1;
+        self.dwell.insert(dwell);
+    }
+
+    /// The context (and whether a query) of one request.
+    pub fn request(&mut self, context: &[i64; CONTEXT_FIELDS], query: bool) {
+        for (set, v) in self.context.iter_mut().zip(context) {
+            set.insert(*v);
+        }
+        self.query |= query;
+    }
+
+    /// Row 0 of each context table is listed even when no request of a tiny training set had
+    /// it dropped (with 50 requests, 1 - (7/8)^50 > 99.8% have): it is where the ranker sends
+    /// every value training did not have.
+    pub fn finish(mut self) -> TrainedInputs {
+        self.dwell.insert(0);
+        for set in &mut self.context {
+            set.insert(0);
+        }
+        let mut event: Vec<(i64, u64)> = self.event.into_iter().collect();
+        event.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        TrainedInputs {
+            event: event.into_iter().map(|(k, _)| k).collect(),
+            dwell: self.dwell.into_iter().collect(),
+            context: self.context.map(|s| s.into_iter().collect()),
+            query: self.query,
+            clock: CLOCK.into(),
+        }
+    }
 }
 
 /// Hour of day and weekday (UTC) of a Unix time in seconds: the training data's clock.

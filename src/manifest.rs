@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::model::ModelConfig;
+use crate::features::TrainedInputs;
+use crate::model::{ModelConfig, CONTEXT_SIZES, DWELL_BUCKETS, EVENT_KINDS};
 
 /// The manifest format this build reads. Bump on any incompatible change of the files.
 pub const FORMAT_VERSION: u32 = 1;
@@ -46,6 +47,10 @@ pub struct Manifest {
     /// Encoding of the weights file: `WEIGHTS_FORMAT` (required: a missing field used to mean
     /// burnpack, which is no longer accepted).
     pub weights_format: String,
+    /// The input values training fed the model; the ranker reads anything else as training's
+    /// "unknown" (`features::TrainedInputs`). Required: without it the browser's dwell, device,
+    /// query... would reach rows that were never trained.
+    pub inputs: TrainedInputs,
     /// How the model was made (data, split, seed, metrics). Informational.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -96,6 +101,9 @@ impl Manifest {
                 shown(&self.weights_format)
             )));
         }
+        let mut context_sizes = CONTEXT_SIZES;
+        context_sizes[4] = self.config.categories;
+        self.inputs.validate(EVENT_KINDS - 1, DWELL_BUCKETS, &context_sizes)?;
         self.files.iter().try_for_each(|(role, entry)| entry.validate(role))
     }
 

@@ -159,6 +159,8 @@ impl Ranker {
     fn encode(&self, ctx: &Context) -> Result<Encoded<'_>> {
         let config = &self.manifest.config;
         let cats = &self.manifest.categories;
+        // What training fed the model, and nothing else (features::TrainedInputs).
+        let trained = &self.manifest.inputs;
         let first = self.session.len().saturating_sub(config.max_session);
         let mut text = String::new();
         let events = self
@@ -170,9 +172,9 @@ impl Ranker {
                 e.write_text(&mut text);
                 let encoded = EncodedEvent {
                     tokens: self.text.encode(&text)?,
-                    event: e.kind.index(),
+                    event: trained.event(e.kind.index()),
                     category: category_index(cats, &e.category),
-                    dwell: dwell_bucket(e.dwell_ms),
+                    dwell: trained.dwell(dwell_bucket(e.dwell_ms)),
                 };
                 Ok((i, e, encoded))
             })
@@ -181,16 +183,22 @@ impl Ranker {
         // them out gives the same scores with up to 50x less work for a short session.
         let window = events.len().max(1);
         let query = match &ctx.query {
-            Some(q) => self.text.encode(q)?,
-            None => vec![0; config.max_tokens],
+            Some(q) if trained.query => self.text.encode(q)?,
+            _ => vec![0; config.max_tokens],
         };
         Ok(Encoded {
             events,
-            context: context_indices(ctx, cats),
+            context: trained.context(context_indices(ctx, cats)),
             query,
             window,
             tokens: config.max_tokens,
         })
+    }
+
+    /// What the model reads of the current session and `ctx` (the inputs the encoding-parity
+    /// test compares with training's).
+    pub fn model_inputs(&self, ctx: &Context) -> Result<EncodedSession> {
+        Ok(self.encode(ctx)?.full())
     }
 
     /// Raw model scores of `candidates` for each of `sessions`, [sessions, n]: one forward pass

@@ -39,8 +39,9 @@ function fillContextControls() {
   const now = new Date();
   $('#ctx-hour').append(...Array.from({ length: 24 }, (_, h) => el('option', { value: h, textContent: hourLabel(h) })));
   $('#ctx-weekday').append(...Array.from({ length: 7 }, (_, d) => el('option', { value: d, textContent: weekdayName(d) })));
-  $('#ctx-hour').value = now.getHours();
-  $('#ctx-weekday').value = now.getDay();
+  // UTC, the clock the model was trained on (manifest inputs.clock).
+  $('#ctx-hour').value = now.getUTCHours();
+  $('#ctx-weekday').value = now.getUTCDay();
   $('#ctx-device').value = matchMedia('(max-width: 700px)').matches ? 'mobile' : 'desktop';
 }
 

@@ -246,6 +246,9 @@ class Encoder:
         self.tok = Tokenizer.from_file(os.path.join(REPO, "models", manifest["files"]["tokenizer"]["path"]))
         self.config = manifest["config"]
         self.cats = manifest["categories"]
+        # What training fed the model (features::TrainedInputs): anything else reads as unknown,
+        # and an event kind training never had as its most frequent one.
+        self.trained = manifest["inputs"]
 
     def text(self, s):
         buckets, t = self.config["text_buckets"], self.config["max_tokens"]
@@ -288,11 +291,13 @@ class Encoder:
                 return e["query"]
             return f'{e["title"]} {e["category"]}'
         tokens = [[0] * t] * pad + [self.text(text(e)) for e in kept]
-        event = [0] * pad + [EVENT_NAMES.index(e["kind"]) + 1 for e in kept]
+        tr = self.trained
+        kind = lambda k: k if k in tr["event"] else tr["event"][0]
+        event = [0] * pad + [kind(EVENT_NAMES.index(e["kind"]) + 1) for e in kept]
         category = [0] * pad + [self.category(e["category"]) for e in kept]
-        dwell = [0] * pad + [self.dwell(e.get("dwell_ms")) for e in kept]
-        context = self.context(ctx)
-        query = self.text(ctx["query"]) if ctx.get("query") is not None else [0] * t
+        dwell = [0] * pad + [(lambda b: b if b in tr["dwell"] else 0)(self.dwell(e.get("dwell_ms"))) for e in kept]
+        context = [v if v in tr["context"][f] else 0 for f, v in enumerate(self.context(ctx))]
+        query = self.text(ctx["query"]) if ctx.get("query") is not None and tr["query"] else [0] * t
         return {"tokens": [tokens], "event": [event], "category": [category], "dwell": [dwell],
                 "context": [[context] * l], "query": [[query] * l]}
 

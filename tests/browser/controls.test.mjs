@@ -1,10 +1,42 @@
 // Each control of the demo moves the order the way its meaning predicts, "Why here?" names
 // events of this session, and the worker reports its loading progress.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { artifactPath, clickItem, deviceOrder, genreScenario, gotoReady, openDemo, pickCategory } from './helpers.mjs';
+import {
+  FIXED_CONTEXT, FIXED_TIME, ROOT, artifactPath, clickItem, deviceOrder, genreScenario, gotoReady, openDemo, pickCategory, pinContext,
+} from './helpers.mjs';
+
+/**
+ * The hours (0-23) the served model was trained with: manifest.json `inputs.context[0]` lists
+ * the hour indices training fed it (index = hour + 1; 0 = unknown), and the ranker reads any
+ * other hour as unknown. A manifest without `inputs` (models exported before it existed) fed
+ * every hour: null.
+ */
+function trainedHours() {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'models', 'manifest.json'), 'utf8'));
+  if (!('inputs' in manifest)) return null;
+  const hours = manifest.inputs?.context?.[0];
+  assert.ok(Array.isArray(hours), `manifest.json inputs.context[0] is not a list: ${JSON.stringify(manifest.inputs)?.slice(0, 300)}`);
+  return hours.filter((i) => i > 0).map((i) => i - 1);
+}
 
 const tailShare = async (page) => Number(await page.getAttribute('[data-testid="tail-stats"]', 'data-tail-share'));
+
+/**
+ * Two hours to compare: `hour` if trained (else the trained hour nearest to it), and the trained
+ * hour furthest from it around the clock, or 12 hours on (read as unknown) when only one hour
+ * was trained; [hour, hour + 12] when none was.
+ */
+function pickHours(trained, hour) {
+  const dist = (x, y) => Math.min((x - y + 24) % 24, (y - x + 24) % 24);
+  const byDistance = (from) => [...new Set(trained)].sort((x, y) => dist(x, from) - dist(y, from) || x - y);
+  if (!trained.length) return [hour, (hour + 12) % 24];
+  const a = byDistance(hour)[0];
+  const b = byDistance(a).at(-1);
+  return [a, b === a ? (a + 12) % 24 : b];
+}
 
 async function setLongTail(page, value) {
   await page.locator('[data-testid="long-tail"]').fill(String(value));
@@ -12,7 +44,7 @@ async function setLongTail(page, value) {
 }
 
 test('controls: long tail, context and "Why here?" in the worker', { timeout: 240_000 }, async (t) => {
-  const { page, url, logs } = await openDemo(t);
+  const { page, url, logs } = await openDemo(t, { clock: FIXED_TIME });
   await gotoReady(page, `${url}?device=cpu`, logs);
 
   // The worker ran the model and said how loading went.
@@ -27,7 +59,9 @@ test('controls: long tail, context and "Why here?" in the worker', { timeout: 24
   assert.equal(await page.isHidden('[data-testid="loading"]'), true, 'the progress bar goes away once ready');
 
   // Genre clicks lift the genre (shared with the CPU/WebGPU tests).
-  const g = await genreScenario(page);
+  await pinContext(page);
+  const g = await genreScenario(page, { label: 'cpu in the worker' });
+  t.diagnostic(g.said);
   const clicked = new Set(g.clicked.map((m) => m.id));
 
   // "Why here?" on risen products of that genre names the clicks that really happened.
@@ -59,25 +93,38 @@ test('controls: long tail, context and "Why here?" in the worker', { timeout: 24
   await setLongTail(page, 0);
   t.diagnostic(`tail share of the top 10: ${before} -> ${after} at longTail 0.6`);
 
-  // Context: when the library's scores depend on the hour, changing the hour moves the order.
+  // Context: the hour reaches the model when the manifest says training fed it hours; then
+  // changing the hour must move the order. Hours from the trained list only (any other reads as
+  // unknown), as far apart as the list allows.
+  const trained = trainedHours();
   const hour = Number(await page.inputValue('[data-testid="ctx-hour"]'));
-  const other = (hour + 12) % 24;
-  const matters = await page.evaluate(async ([a, b]) => {
+  assert.equal(hour, FIXED_CONTEXT.hour);
+  const [a, b] = trained === null ? [hour, (hour + 12) % 24] : pickHours(trained, hour);
+  const [atA, atB] = await page.evaluate(async ([ctx, hs]) => {
     const d = window.demo;
-    const score = async (h) => (await d.ranker.rerank(d.candidates, { hour: h, weekday: 3 }, {})).map((r) => `${r.id}:${r.score.toFixed(5)}`).join();
-    return (await score(a)) !== (await score(b));
-  }, [hour, other]);
-  if (!matters) {
-    t.skip(`the model gives the same scores at ${hour}:00 and ${other}:00: context does not matter to it`);
-    return;
+    const out = [];
+    for (const h of hs) out.push((await d.ranker.rerank(d.candidates, { ...ctx, hour: h }, {})).map((r) => `${r.id}:${r.score.toFixed(5)}`).join());
+    return out;
+  }, [FIXED_CONTEXT, [a, b]]);
+  if (trained?.length === 0) {
+    // No hour trained (manifest inputs.context[0] is [0]): the ranker reads every hour as unknown.
+    assert.equal(atA, atB, `the model was trained without hours, yet ${a}:00 and ${b}:00 score differently`);
+    t.skip('manifest.json inputs.context[0] lists no trained hour: the hour cannot move this model\'s order (checked that it does not)');
+  } else {
+    const said = trained === null ? 'has no inputs key (every hour was trained)' : `lists trained hours ${trained.join(',')}`;
+    assert.notEqual(atA, atB, `manifest.json ${said}, yet the model gives the same scores at ${a}:00 and ${b}:00: the hour no longer reaches it`);
+    if (a !== hour) {
+      await page.selectOption('[data-testid="ctx-hour"]', String(a));
+      await page.evaluate(() => window.demo.rerank());
+    }
+    const orderBefore = await deviceOrder(page);
+    await page.selectOption('[data-testid="ctx-hour"]', String(b));
+    await page.evaluate(() => window.demo.rerank());
+    assert.notDeepEqual(await deviceOrder(page), orderBefore, `changing the hour ${a} -> ${b} must change the order`);
+    assert.match(await page.textContent('[data-testid="changes"]'), /Time of day/);
+    const hourReasons = await page.$$eval('[data-testid="reason"][data-field="hour"]', (l) => l.length);
+    t.diagnostic(`hour ${a} -> ${b} changed the order; ${hourReasons} "Why here?" reasons name the hour`);
   }
-  const orderBefore = await deviceOrder(page);
-  await page.selectOption('[data-testid="ctx-hour"]', String(other));
-  await page.evaluate(() => window.demo.rerank());
-  assert.notDeepEqual(await deviceOrder(page), orderBefore, `changing the hour ${hour} -> ${other} must change the order`);
-  assert.match(await page.textContent('[data-testid="changes"]'), /Time of day/);
-  const hourReasons = await page.$$eval('[data-testid="reason"][data-field="hour"]', (l) => l.length);
-  t.diagnostic(`hour ${hour} -> ${other} changed the order; ${hourReasons} "Why here?" reasons name the hour`);
 
   // The promotion switch and device type are read too (untrained on MovieLens: they may not move it).
   await page.check('[data-testid="ctx-promotion"]');
@@ -87,8 +134,9 @@ test('controls: long tail, context and "Why here?" in the worker', { timeout: 24
 
 test('screenshot: the demo after a scripted session (desktop and phone)', { timeout: 240_000 }, async (t) => {
   for (const [name, viewport] of [['demo.png', { width: 1280, height: 1000 }], ['demo-390.png', { width: 390, height: 844 }]]) {
-    const { page, url, logs, browser } = await openDemo(t, { viewport });
+    const { page, url, logs, browser } = await openDemo(t, { viewport, clock: FIXED_TIME });
     await gotoReady(page, `${url}?device=cpu`, logs);
+    await pinContext(page, { device: viewport.width < 500 ? 'mobile' : 'desktop' });
     const { clicked } = await pickCategory(page);
     for (const { id } of clicked.slice(0, 4)) await clickItem(page, id);
     await page.fill('[data-testid="search-input"]', 'space');

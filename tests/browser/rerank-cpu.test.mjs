@@ -2,17 +2,18 @@
 // keyboard use. The worker is exercised by controls.test.mjs and privacy.test.mjs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { genreScenario, gotoReady, openDemo } from './helpers.mjs';
+import { FIXED_TIME, genreScenario, gotoReady, openDemo, pinContext } from './helpers.mjs';
 
 test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_000 }, async (t) => {
-  const { page, url, logs } = await openDemo(t);
+  const { page, url, logs } = await openDemo(t, { clock: FIXED_TIME });
   await gotoReady(page, `${url}?device=cpu&worker=0`, logs);
+  await pinContext(page);
   assert.equal(await page.textContent('[data-testid="backend"]'), 'cpu');
   assert.equal(await page.textContent('[data-testid="runs-in"]'), 'page (main thread)');
   assert.ok((await page.textContent('[data-testid="model-version"]')).trim().length > 0, 'model version shown');
 
-  const r = await genreScenario(page);
-  t.diagnostic(`cpu: "${r.category}" others mean rank ${r.before.toFixed(1)} -> ${r.after.toFixed(1)}`);
+  const r = await genreScenario(page, { label: 'cpu' });
+  t.diagnostic(r.said);
 
   // The default build (pkg/: CPU only, opt-level 3, wasm-opt -O3) scores as the CPU backend of
   // the WebGPU build (pkg/webgpu/: opt-level "z", wasm-opt -Oz) does.
@@ -32,8 +33,12 @@ test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_
     return { n: cpu.size, diff: Math.max(...[...cpu].map(([id, s]) => Math.abs(s - webgpu.get(id)))) };
   });
   assert.equal(builds.n, 100);
-  assert.ok(builds.diff < 1e-4, `pkg/ and pkg/webgpu/ CPU scores differ by ${builds.diff}`);
-  t.diagnostic(`pkg/ vs pkg/webgpu/ CPU: max |score difference| ${builds.diff.toExponential(2)}`);
+  // Measured: 0 (the same f32 code; only the optimisation settings differ). The tolerance leaves
+  // room for a reordered sum, not for a different model or feature.
+  const said = `pkg/ vs pkg/webgpu/ CPU: max |score difference| ${builds.diff.toExponential(2)} (tolerance 1e-5)`;
+  console.log(said);
+  t.diagnostic(said);
+  assert.ok(builds.diff <= 1e-5, said);
 
   // Without explanations the result objects are built in JS from the candidates (js/localrank.js
   // rankedList); with them, parsed from JSON. Both give the same ids (numbers as String(n), the

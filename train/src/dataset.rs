@@ -5,7 +5,7 @@
 //! scored from that user's events *before* it (nothing from the future).
 
 use burn::prelude::*;
-use localrank::features::{category_index, ints, item_text, utc_hour_weekday, Batch, CONTEXT_FIELDS};
+use localrank::features::{category_index, ints, item_text, utc_hour_weekday, Batch, TrainedInputs, TrainedInputsBuilder, CONTEXT_FIELDS};
 use localrank::model::{attention_mask, ModelConfig};
 use localrank::text::TextEncoder;
 
@@ -134,6 +134,53 @@ fn context_of(target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS]
     [hour as i64 + 1, weekday as i64 + 1, device, page_type, 0, promotion]
 }
 
+/// One in this many training requests has each context field set to "unknown" (0), each field
+/// on its own: so row 0 of every context table is trained, as the ranker maps what training never
+/// had to 0 (`TrainedInputs`) and "Why here?" occludes a field by setting it to 0. Fixed per
+/// request (a hash, not an RNG), so every epoch and every run drops the same ones.
+const CONTEXT_DROPOUT_ONE_IN: u64 = 8;
+
+/// The context of a training request: `context_of`, with the dropout above.
+fn training_context(target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS] {
+    let mut ctx = context_of(target, items);
+    for (field, v) in ctx.iter_mut().enumerate() {
+        let key = [target.user as u64, target.item as u64, target.time as u64, field as u64];
+        if mix(key) % CONTEXT_DROPOUT_ONE_IN == 0 {
+            *v = 0;
+        }
+    }
+    ctx
+}
+
+/// splitmix64 over the words of `key`.
+fn mix(key: [u64; 4]) -> u64 {
+    key.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, &w| {
+        let mut z = (h ^ w).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+/// A training window as the model reads it: each input event with the context of the request
+/// that follows it.
+fn window_rows(w: &Window, items: &ItemInputs) -> Vec<(Interaction, [i64; CONTEXT_FIELDS])> {
+    w.inputs.iter().zip(&w.targets).map(|(i, t)| (*i, training_context(t, items))).collect()
+}
+
+/// The input values training feeds the model (`batch` below: the event kinds and contexts of the
+/// windows, dwell always unknown, no query), for the manifest.
+pub fn trained_inputs(windows: &[Window], items: &ItemInputs) -> TrainedInputs {
+    let mut seen = TrainedInputsBuilder::default();
+    for w in windows {
+        for (e, ctx) in window_rows(w, items) {
+            seen.event(e.kind as i64, 0);
+            seen.request(&ctx, false);
+        }
+    }
+    seen.finish()
+}
+
 /// Builds a batch from sequences of (input event, context of the request that follows it),
 /// left-padded to `config.max_session`.
 pub fn batch(
@@ -178,10 +225,7 @@ pub fn window_batch(
     device: &Device,
 ) -> (Batch, Vec<i64>) {
     let l = config.max_session;
-    let rows: Vec<_> = ws
-        .iter()
-        .map(|w| w.inputs.iter().zip(&w.targets).map(|(i, t)| (*i, context_of(t, items))).collect())
-        .collect();
+    let rows: Vec<_> = ws.iter().map(|w| window_rows(w, items)).collect();
     (batch(&rows, items, config, device), flat_targets(ws, l))
 }
 

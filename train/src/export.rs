@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::prelude::*;
-use localrank::features::{Context, Event, EventKind, Item};
+use localrank::features::{Context, Event, EventKind, Item, TrainedInputs};
 use localrank::golden::Golden;
 use localrank::manifest::{sha256_hex, FileEntry, Manifest, FORMAT_VERSION};
 use localrank::model::ModelConfig;
@@ -44,6 +44,7 @@ pub fn export(
     data: &Data,
     tokenizer: &[u8],
     popular: &[usize],
+    inputs: TrainedInputs,
     training: serde_json::Value,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -62,6 +63,7 @@ pub fn export(
         categories: data.categories.clone(),
         files,
         weights_format: "lrq8".into(),
+        inputs,
         training,
     };
     let golden = golden(&manifest, weights, tokenizer, data, popular)?;

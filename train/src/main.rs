@@ -7,6 +7,8 @@
 //! ```
 
 mod ablations;
+#[cfg(test)]
+mod parity;
 mod bert;
 mod cli;
 mod dataset;

@@ -224,7 +224,8 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
         let popular = popular(&p.data, p.split.valid_from);
         let mut training = training;
         training["wall_seconds"] = started.elapsed().as_secs().into();
-        export::export(&s.out, &p.origin.name, &models.q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, training)?;
+        let inputs = dataset::trained_inputs(&p.train_windows, &p.items);
+        export::export(&s.out, &p.origin.name, &models.q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, inputs, training)?;
         if p.origin.example {
             export::demo_data(&s.out.join("../www"), &p.data, &popular)?;
         }
