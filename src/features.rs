@@ -488,6 +488,30 @@ mod tests {
         assert_eq!(context_indices(&Context::default(), &vocab()), [0; CONTEXT_FIELDS]);
     }
 
+    /// Trained on clicks at hours 9 and 10 with device unknown or mobile: everything else the
+    /// page sends reads as what training had.
+    #[test]
+    fn untrained_inputs_read_as_training_read_them() {
+        let mut b = TrainedInputsBuilder::default();
+        for _ in 0..3 {
+            b.event(EventKind::SelectItem.index(), 0);
+        }
+        b.event(EventKind::Purchase.index(), 0);
+        b.request(&[10, 4, 2, 0, 0, 0], false);
+        b.request(&[11, 0, 0, 0, 0, 0], false);
+        let t = b.finish();
+        assert_eq!(t.event, vec![2, 4], "most frequent first");
+        assert_eq!(t.context[0], vec![0, 10, 11]);
+        assert_eq!(t.event(EventKind::AddToCart.index()), 2);
+        assert_eq!(t.event(EventKind::Purchase.index()), 4);
+        assert_eq!(t.dwell(dwell_bucket(Some(20_000.0))), 0);
+        assert_eq!(t.context([10, 4, 2, 1, 3, 2]), [10, 4, 2, 0, 0, 0]);
+        assert_eq!(t.context([12, 5, 3, 0, 0, 1]), [0, 0, 0, 0, 0, 0]);
+        t.validate(5, 5, &[25, 8, 4, 7, 3, 3]).unwrap();
+        let bad = TrainedInputs { dwell: vec![1], ..t.clone() };
+        assert!(bad.validate(5, 5, &[25, 8, 4, 7, 3, 3]).unwrap_err().to_string().contains("inputs.dwell [1]"));
+    }
+
     #[test]
     fn utc_clock_matches_known_dates() {
         // 1998-04-22 23:10:49 UTC was a Wednesday (synthetic check value, not data).

@@ -43,7 +43,7 @@ struct RawItem {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawContext {
-    /// The page's time; `js/input.js` has already turned it into local hour and weekday.
+    /// The page's time; `js/input.js` has already turned it into hour and weekday (UTC).
     timestamp: Option<f64>,
     hour: Option<f64>,
     weekday: Option<f64>,
@@ -141,7 +141,7 @@ fn to_item(i: usize, raw: RawItem) -> Result<Item> {
     Ok(Item { id, title: capped(Some(title)).unwrap_or_default(), category: capped(raw.category).unwrap_or_default(), popularity })
 }
 
-/// The page context. Hour and weekday are the page's local ones (`js/input.js` fills them from
+/// The page context. Hour and weekday are UTC, as training reads them (`js/input.js` fills them from
 /// the clock or `timestamp` when the page gives none).
 pub fn parse_context(json: &[u8]) -> Result<Context> {
     let raw: RawContext = parse(json, "context")?;

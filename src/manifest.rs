@@ -311,6 +311,7 @@ mod tests {
         let config = serde_json::to_string(&ModelConfig::new(2)).unwrap();
         format!(
             r#"{{"format_version":{version},"name":"t","version":"0","config":{config},"weights_format":"lrq8",
+            "inputs":{{"event":[2],"dwell":[0],"context":[[0],[0],[0],[0],[0],[0]],"query":false,"clock":"utc"}},
             "categories":["A"],"files":{{"weights":{{"path":"w.q8","bytes":3,"sha256":"{}"}}}}}}"#,
             sha256_hex(b"abc")
         )

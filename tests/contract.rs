@@ -208,6 +208,27 @@ fn oversized_manifest_and_foreign_weights_formats_are_refused() {
     ]);
 }
 
+/// `inputs` (what training fed the model) is required and checked: without it, or with a list
+/// that lacks the trained "unknown" or names a row the model does not have, the ranker could send
+/// the browser's values to rows that were never trained.
+#[test]
+fn trained_inputs_are_required_and_in_range() {
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        ("no inputs", Box::new(|m| drop(m.as_object_mut().unwrap().remove("inputs"))), "missing field `inputs`"),
+        ("local clock", Box::new(|m| m["inputs"]["clock"] = json!("local")), "inputs.clock is \"local\", expected \"utc\""),
+        ("no event kind", Box::new(|m| m["inputs"]["event"] = json!([])), "inputs.event []"),
+        ("event kind 6", Box::new(|m| m["inputs"]["event"] = json!([2, 6])), "inputs.event [2, 6]"),
+        ("dwell without 0", Box::new(|m| m["inputs"]["dwell"] = json!([1])), "inputs.dwell [1]: expected indices within 0..5, 0 (unknown) included"),
+        ("hour 25", Box::new(|m| m["inputs"]["context"][0] = json!([0, 25])), "inputs.hour [0, 25]: expected indices within 0..25"),
+        ("device without 0", Box::new(|m| m["inputs"]["context"][2] = json!([2])), "inputs.device [2]"),
+        ("category past the vocabulary", Box::new(|m| m["inputs"]["context"][4] = json!([0, 20])), "inputs.category [0, 20]: expected indices within 0..20"),
+    ];
+    expect_refused(
+        cases.into_iter().map(|(case, edit, needle)| (case.to_string(), load_manifest(&manifest_with(edit)), vec![needle.to_string()])).collect(),
+    );
+}
+
 /// serde_json stops at 128 levels of nesting (its `unbounded_depth` feature is not enabled in
 /// this workspace), so a deeply nested tokenizer.json is an error, not a stack overflow.
 #[test]

@@ -25,7 +25,8 @@ use crate::trainer::case_scores;
 /// 2000-01-01 bound; a whole number of weeks keeps every UTC hour and weekday.
 const SHIFT_S: i64 = 1_200 * 7 * 86_400;
 /// Scores of the same inputs through burn (`Model::users` x items) and the fused CPU encoder
-/// differ by float summation order only: measured at most ~2e-6 here (printed by the test).
+/// differ by float summation order only: measured 3.8e-6 on MovieLens (all 1,682 products) and
+/// 3.0e-7 on the file-input log (printed by the tests).
 const SCORE_TOLERANCE: f32 = 1e-5;
 
 /// The model files of `dir` as bytes.
