@@ -1,4 +1,4 @@
-// Markdown tables of bench/results.json, as the README quotes them.
+// Markdown tables of bench/results.json, as docs/speed-and-size.md quotes them.
 //   node bench/table.mjs
 import { readFileSync } from 'node:fs';
 

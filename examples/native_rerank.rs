@@ -1,5 +1,5 @@
 //! Warm reranks of the shipped model on the native CPU build, timed: the code path of the
-//! browser's CPU backend, for `perf record` or callgrind (README "Speed and size").
+//! browser's CPU backend, for `perf record` or callgrind (docs/speed-and-size.md).
 //!   cargo run --release --example native_rerank --features burn/simd -- [events, default 50]
 //! 100 candidates (the golden ones, with copies under other ids and titles), a session of
 //! `events` clicks on them.

@@ -3,7 +3,7 @@
 //!
 //! On a model this small burn's general machinery was most of a rerank: ~120 tensor operations
 //! per call, each allocating, checking shapes and copying strided views, around ~5 MFLOP of
-//! arithmetic (README "Speed and size", profile). This is the same computation with the same
+//! arithmetic (docs/speed-and-size.md, profile). This is the same computation with the same
 //! weights, with one buffer per stage, matrix products sized for these shapes (`matmul.rs`),
 //! attention that skips the keys its causal mask hides, no `exp` for masked keys, and an `erf`
 //! and `exp` that vectorise (within 5e-7 and 2 ulp of the libm functions burn calls; tests

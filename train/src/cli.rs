@@ -13,7 +13,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
     long_about = "Train, distil, quantise, evaluate and export the localrank model.\n\n\
         Without --events/--catalogue the commands use the documented example, MovieLens-100k \
         from its pinned PyPI package. With them, a storefront's own files (CSV, JSON lines or \
-        Parquet; formats in the README, \"Training on your own logs\")."
+        Parquet; formats in docs/training.md, \"Training on your own logs\")."
 )]
 pub struct Cli {
     #[command(subcommand)]

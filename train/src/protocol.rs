@@ -1,4 +1,4 @@
-//! The evaluation protocol (README, "Evaluation"): sessions, what the server knows, and the
+//! The evaluation protocol (docs/evaluation.md): sessions, what the server knows, and the
 //! server's candidate lists.
 //!
 //! * A session ends after 30 minutes without an event.

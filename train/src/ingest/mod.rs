@@ -3,7 +3,7 @@
 //!
 //! `validate` checks both files and lists every problem class with counts and examples;
 //! `load` builds the pipeline's `Data` (`movielens.rs` structs) from them, skipping and
-//! counting the rows `validate` would flag. Formats: README, "Training on your own logs".
+//! counting the rows `validate` would flag. Formats: docs/training.md, "Training on your own logs".
 
 pub mod catalogue;
 pub mod cli;
