@@ -106,10 +106,24 @@ function id(v, where, cap) {
   return v;
 }
 
-/** A finite number; with `numericStrings`, also a string such as "19.99" (GA4 prices). */
+/** A price as a string: "11.99", " 3 ", "-2", "1e3" and, written with a decimal comma, "11,99"
+ * (one comma followed by one or two digits, and no point). "1,299" (a thousands separator or
+ * three decimals?), "1.299,00", "$11.99", "11.99 EUR", "0x10" and "" are refused. */
+const DECIMAL_POINT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const DECIMAL_COMMA = /^[+-]?\d+,\d{1,2}$/;
+
+function priceString(v, where) {
+  const s = v.length <= 64 ? v.trim() : '';
+  if (DECIMAL_POINT.test(s)) return Number(s);
+  if (DECIMAL_COMMA.test(s)) return Number(s.replace(',', '.'));
+  const shown = JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  throw inputError(`${where}: ${shown} is not a number (expected a number or a decimal string such as "11.99" or "11,99")`);
+}
+
+/** A finite number; with `numericStrings`, also a price string (see `priceString`). */
 function number(v, where, numericStrings = false) {
   if (absent(v)) return undefined;
-  if (numericStrings && typeof v === 'string' && v.trim() !== '' && v.length < 64) v = Number(v);
+  if (numericStrings && typeof v === 'string') v = priceString(v, where);
   if (typeof v !== 'number' || !Number.isFinite(v)) {
     throw inputError(`${where}: expected a finite number, got ${typeof v === 'number' ? String(v) : typeName(v)}`);
   }
@@ -131,44 +145,140 @@ function first(obj, keys, where) {
   return [keys[0], undefined];
 }
 
-/** The product fields of an event or candidate, aliases mapped (GA4 item names included). */
-function product(obj, where, limits) {
-  const [idKey, idValue] = first(obj, ['id', 'item_id'], where);
-  const [titleKey, titleValue] = first(obj, ['title', 'item_name', 'name'], where);
-  const [categoryKey, categoryValue] = first(obj, ['category', 'item_category'], where);
+/** GA4's category levels, joined into one path with the separator the model's category reader
+ * splits on (src/features.rs `category_path`): "Apparel / Men / Shirts". */
+const CATEGORY_LEVELS = ['item_category', 'item_category2', 'item_category3', 'item_category4', 'item_category5'];
+const CATEGORY_SEPARATOR = ' / ';
+
+/** `category`, else the GA4 levels `item_category` .. `item_category5` (empty ones skipped). */
+function categoryOf(obj, where, limits) {
+  const category = read(obj, 'category', where);
+  if (category !== undefined) return text(category, `${where}.category`, limits.maxTextBytes);
+  const levels = [];
+  for (const k of CATEGORY_LEVELS) {
+    const level = text(read(obj, k, where), `${where}.${k}`, limits.maxTextBytes)?.trim();
+    if (level) levels.push(level);
+  }
+  if (levels.length === 0) return undefined;
+  const path = levels.join(CATEGORY_SEPARATOR);
+  return text(path, `${where}.item_category`, limits.maxTextBytes);
+}
+
+/** The product fields of an event or candidate, aliases mapped (GA4 item names included);
+ * `ga4`: an item of `ecommerce.items`, whose messages use GA4's names when a field is missing.
+ * Also the keys the id and the title were read from (for messages). */
+function product(obj, where, limits, ga4 = false) {
+  const [idKey, idValue] = first(obj, ga4 ? ['item_id', 'id'] : ['id', 'item_id'], where);
+  const [titleKey, titleValue] = first(obj, ga4 ? ['item_name', 'title', 'name'] : ['title', 'item_name', 'name'], where);
   return {
-    id: id(idValue, `${where}.${idKey}`, limits.maxIdBytes),
-    title: text(titleValue, `${where}.${titleKey}`, limits.maxTextBytes),
-    category: text(categoryValue, `${where}.${categoryKey}`, limits.maxTextBytes),
-    price: number(read(obj, 'price', where), `${where}.price`, true),
+    fields: {
+      id: id(idValue, `${where}.${idKey}`, limits.maxIdBytes),
+      title: text(titleValue, `${where}.${titleKey}`, limits.maxTextBytes),
+      category: categoryOf(obj, where, limits),
+      price: number(read(obj, 'price', where), `${where}.price`, true),
+    },
+    idKey,
+    titleKey,
   };
 }
 
 const utf8 = new TextEncoder();
 
-/** One shopper event as JSON bytes. Also reads the GA4 shape a storefront pushes to its
- * dataLayer: `{ event, ecommerce: { items: [{ item_id, item_name, item_category, price }] } }`
- * (the first item is the product). */
-export function readEvent(e, limits) {
+/** localrank's event names (src/features.rs `EventKind::NAMES`). */
+export const EVENT_NAMES = ['view_item', 'select_item', 'add_to_cart', 'purchase', 'search'];
+
+/** GA4's other recommended and automatically collected event names: `observe` records nothing
+ * for them (a storefront may hand over its whole GA4 stream). Any other name is an error. */
+export const GA4_IGNORED = new Set([
+  'page_view', 'view_item_list', 'view_cart', 'remove_from_cart', 'add_to_wishlist', 'begin_checkout',
+  'add_shipping_info', 'add_payment_info', 'refund', 'view_promotion', 'select_promotion',
+  'view_search_results', 'generate_lead', 'login', 'sign_up', 'share', 'select_content',
+  'session_start', 'first_visit', 'user_engagement', 'scroll', 'click', 'file_download',
+  'form_start', 'form_submit', 'video_start', 'video_progress', 'video_complete',
+]);
+
+/** Items one GA4 event may carry (each becomes an event). */
+export const MAX_ITEMS = 1000;
+
+/** The length of `ecommerce.items`, checked. */
+function itemCount(items, where) {
+  const n = read(items, 'length', where);
+  if (!Number.isSafeInteger(n) || n < 0) throw inputError(`${where}.length: not a valid array length`);
+  if (n > MAX_ITEMS) throw inputError(`${where}: ${n} items, at most ${MAX_ITEMS} per event`);
+  return n;
+}
+
+function readAt(list, i, where) {
+  try {
+    return list[i];
+  } catch (e) {
+    throw inputError(`${where}[${i}]: reading it threw (${messageOf(e)})`);
+  }
+}
+
+const EARLIEST_EVENT_MS = 946_684_800_000; // src/ranker.rs: 2000-01-01
+
+/**
+ * A shopper event as `[{ json, where }]`: one JSON text (what src/input.rs decodes) per event
+ * to record, and where in the argument it came from. Reads the flat shape
+ * (`{ event, id, title, category }`) and the GA4 shape a storefront pushes to its dataLayer,
+ * `{ event, ecommerce: { items: [{ item_id, item_name, item_category, .., item_category5,
+ * price }] } }`: each item is one event (same name and time, in item order; a search event
+ * takes the first item only). Gives `[]` (record nothing) for `{ ecommerce: null }` (the push
+ * that clears GTM's previous e-commerce object) and for GA4 names in `GA4_IGNORED`.
+ * An item with an id but no title takes the title (and, when it has none, the category) of
+ * the candidate `seen` holds under that id; without one it is an error naming the field.
+ */
+export function readEvents(e, limits, seen) {
   const where = 'observe: event';
   object(e, where, "an object such as { event: 'view_item', id, title }");
-  let source = e;
+  const name = text(read(e, 'event', where), `${where}.event`, 64);
   const ecommerce = read(e, 'ecommerce', where);
+  if ((name === undefined && ecommerce === null) || GA4_IGNORED.has(name)) return [];
+  let sources = [{ obj: e, at: where, ga4: false }];
   if (!absent(ecommerce) && absent(read(e, 'id', where)) && absent(read(e, 'item_id', where))) {
-    const items = read(object(ecommerce, `${where}.ecommerce`, 'an object { items: [...] }'), 'items', `${where}.ecommerce`);
-    if (isArray(items, `${where}.ecommerce.items`) && read(items, 'length', `${where}.ecommerce.items`) > 0) {
-      source = object(read(items, 0, `${where}.ecommerce.items`), `${where}.ecommerce.items[0]`, 'an object { item_id, item_name }');
+    const ew = `${where}.ecommerce`;
+    const items = read(object(ecommerce, ew, 'an object { items: [...] }'), 'items', ew);
+    // Not a list of items (or an empty one): the product is read from the event itself.
+    const n = isArray(items, `${ew}.items`) ? itemCount(items, `${ew}.items`) : 0;
+    if (n > 0) {
+      sources = [];
+      for (let i = 0; i < (name === 'search' ? 1 : n); i++) {
+        const at = `${ew}.items[${i}]`;
+        sources.push({ obj: object(readAt(items, i, `${ew}.items`), at, 'an object { item_id, item_name }'), at, ga4: true });
+      }
     }
   }
   const [queryKey, queryValue] = first(e, ['query', 'search_term'], where);
-  const out = {
-    event: text(read(e, 'event', where), `${where}.event`, 64),
-    ...product(source, source === e ? where : `${where}.ecommerce.items[0]`, limits),
+  const common = {
     timestamp: number(read(e, 'timestamp', where), `${where}.timestamp`),
     dwellMs: number(read(e, 'dwellMs', where), `${where}.dwellMs`),
     query: text(queryValue, `${where}.${queryKey}`, limits.maxTextBytes),
   };
-  return utf8.encode(JSON.stringify(out));
+  const products = sources.map(({ obj, at, ga4 }) => ({ at, ga4, ...product(obj, at, limits, ga4) }));
+  // Every item is read before the first is looked up: a getter of the page's may rerank.
+  const needsTitle = name !== 'search' && EVENT_NAMES.includes(name);
+  for (const p of products) if (needsTitle) titleFromCandidates(p, seen);
+  // Several items: one time for all of them (the core would stamp each with its own "now").
+  if (products.length > 1 && common.timestamp === undefined) common.timestamp = Math.max(Date.now(), EARLIEST_EVENT_MS);
+  return products.map(({ at, fields }) => ({
+    json: utf8.encode(JSON.stringify({ event: name, ...fields, ...common })),
+    where: at,
+  }));
+}
+
+/** A missing (or blank) title from the candidate seen under the same id, else a named error. */
+function titleFromCandidates({ at, ga4, fields, idKey, titleKey }, seen) {
+  if (fields.title !== undefined && fields.title.trim() !== '') return;
+  if (fields.id === undefined) {
+    // A flat event without id nor title: src/ranker.rs names the problem.
+    if (ga4) throw inputError(`${at}.${titleKey}: missing, and the item has no ${idKey} either`);
+    return;
+  }
+  const known = seen?.get(fields.id);
+  if (!known) throw inputError(`${at}.${titleKey}: missing, and no candidate with ${idKey} ${JSON.stringify(fields.id)} has been seen`);
+  fields.title = known.title;
+  if (fields.category === undefined) fields.category = known.category;
 }
 
 /** The candidates as `{ rows, ids }`: plain objects of primitives (see `encodeCandidates`)
@@ -185,7 +295,7 @@ export function readCandidates(list, limits) {
   for (let i = 0; i < n; i++) {
     const at = `${where}[${i}]`;
     const c = object(read(list, i, where), at, 'an object { id, title, category }');
-    const { id: cid, title, category } = product(c, at, limits);
+    const { id: cid, title, category } = product(c, at, limits).fields;
     rows[i] = { id: cid, title, category, popularity: number(read(c, 'popularity', at), `${at}.popularity`) };
     ids[i] = cid;
   }
@@ -311,4 +421,180 @@ export function readSessionText(json, maxBytes) {
   if (typeof json !== 'string') throw inputError(`importSession: expected the string exportSession gave, got ${typeName(json)}`);
   if (json.length > maxBytes) throw inputError(`importSession: ${json.length} characters, at most ${maxBytes}`);
   return utf8.encode(json);
+}
+
+// ---------------------------------------------------------------- the page's dataLayer
+
+const PRODUCT_KEYS = ['id', 'item_id', 'title', 'item_name', 'name', 'category', ...CATEGORY_LEVELS, 'price'];
+const EVENT_KEYS = ['event', ...PRODUCT_KEYS, 'timestamp', 'dwellMs', 'query', 'search_term'];
+
+/** What structured clone can carry of a value `readEvents` reads as a primitive: the value
+ * itself, or an empty object or array of the same kind (functions and symbols cannot be sent;
+ * `readEvents` then names the field's type as "an object"). */
+function leaf(v, where) {
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol')) return v;
+  return isArray(v, where) ? [] : {};
+}
+
+function pick(obj, keys, where) {
+  const out = {};
+  for (const k of keys) {
+    const v = read(obj, k, where);
+    if (v !== undefined) out[k] = leaf(v, `${where}.${k}`);
+  }
+  return out;
+}
+
+/**
+ * A plain copy of `e` that a worker can be sent (GTM's pushes carry functions such as
+ * `eventCallback`): the fields `readEvents` reads, and nothing else. Getters are read once,
+ * here, and throw the errors `readEvents` would.
+ */
+export function copyEvent(e) {
+  const where = 'observe: event';
+  if (e === null || typeof e !== 'object' || isArray(e, where)) return leaf(e, where);
+  const out = pick(e, EVENT_KEYS, where);
+  const ecommerce = read(e, 'ecommerce', where);
+  const ew = `${where}.ecommerce`;
+  if (ecommerce === null || typeof ecommerce !== 'object' || isArray(ecommerce, ew)) {
+    if (ecommerce !== undefined) out.ecommerce = leaf(ecommerce, ew);
+    return out;
+  }
+  out.ecommerce = {};
+  const items = read(ecommerce, 'items', ew);
+  if (items === undefined) return out;
+  if (!isArray(items, `${ew}.items`)) {
+    out.ecommerce.items = leaf(items, `${ew}.items`);
+    return out;
+  }
+  const n = itemCount(items, `${ew}.items`);
+  const copy = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const at = `${ew}.items[${i}]`;
+    const item = readAt(items, i, `${ew}.items`);
+    copy[i] = item !== null && typeof item === 'object' && !isArray(item, at) ? pick(item, PRODUCT_KEYS, at) : leaf(item, at);
+  }
+  out.ecommerce.items = copy;
+  return out;
+}
+
+/** `connectDataLayer`'s argument: the array (by default `window.dataLayer`, created as the
+ * gtag and GTM snippets do, `window.dataLayer = window.dataLayer || []`, when there is none). */
+export function readDataLayer(v) {
+  const where = 'connectDataLayer: dataLayer';
+  if (v === undefined) {
+    if (typeof window === 'undefined') throw inputError(`${where}: there is no window here; pass the dataLayer array`);
+    if (window.dataLayer === undefined) window.dataLayer = [];
+    v = window.dataLayer;
+  }
+  if (!isArray(v, where)) throw inputError(`${where}: expected the page's dataLayer array, got ${typeName(v)}`);
+  return v;
+}
+
+function isArguments(v) {
+  try {
+    return Object.prototype.toString.call(v) === '[object Arguments]';
+  } catch {
+    return false;
+  }
+}
+
+/** The event to observe for one entry of the dataLayer, or null (not an event of localrank's).
+ * A gtag call (`gtag('event', name, params)` pushes its `arguments`) becomes
+ * `{ event: name, ecommerce: { items: params.items }, search_term: params.search_term }`. */
+function fromPush(x) {
+  if (x === null || typeof x !== 'object') return null;
+  const where = 'observe: event';
+  if (isArguments(x) || isArray(x, where)) {
+    const [command, name, params] = [readAt(x, 0, 'gtag'), readAt(x, 1, 'gtag'), readAt(x, 2, 'gtag')];
+    if (command !== 'event' || !EVENT_NAMES.includes(name)) return null;
+    const e = { event: name };
+    if (params !== null && typeof params === 'object') {
+      const items = read(params, 'items', `gtag('event', '${name}', params)`);
+      const term = read(params, 'search_term', `gtag('event', '${name}', params)`);
+      if (items !== undefined) e.ecommerce = { items };
+      if (term !== undefined) e.search_term = term;
+    }
+    return e;
+  }
+  return EVENT_NAMES.includes(read(x, 'event', where)) ? x : null;
+}
+
+/** The kind of a failure, for warning once per kind: its message without quoted texts and
+ * numbers (item indices, ids). */
+const kindOf = (message) => message.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\d+/g, 'N');
+const MAX_WARNINGS = 20;
+
+/**
+ * Observes the e-commerce events of `layer` (a GTM/gtag dataLayer): the entries already in it
+ * and every later push, through `observe(event)` (which may return a promise). The site's push
+ * runs first, with the same `this` and arguments, and its result (or exception) is the push's;
+ * each entry is then read and observed in a microtask, and a failure is a console.warn (once
+ * per kind), never an exception in the page. Returns `disconnect()`.
+ */
+export function hookDataLayer(layer, observe) {
+  let active = true;
+  const warned = new Set();
+  const warn = (e) => {
+    const message = messageOf(e);
+    const kind = kindOf(message);
+    if (warned.has(kind) || warned.size >= MAX_WARNINGS) return;
+    warned.add(kind);
+    console.warn(`localrank: connectDataLayer: a dataLayer event was not observed (${message})`);
+  };
+  const take = (x) =>
+    queueMicrotask(() => {
+      if (!active) return;
+      try {
+        const e = fromPush(x);
+        const pending = e === null ? null : observe(e);
+        if (pending && typeof pending.then === 'function') pending.then(undefined, warn);
+      } catch (err) {
+        warn(err);
+      }
+    });
+
+  const where = 'connectDataLayer: dataLayer';
+  let own, original, n;
+  try {
+    own = Object.getOwnPropertyDescriptor(layer, 'push');
+    original = layer.push;
+    n = layer.length;
+  } catch (e) {
+    throw inputError(`${where}: cannot be read (${messageOf(e)})`);
+  }
+  if (typeof original !== 'function') throw inputError(`${where}.push: expected a function, got ${typeName(original)}`);
+  if (own && !('value' in own)) throw inputError(`${where}.push: is a getter; localrank wraps only a plain push`);
+  const wrapped = function push() {
+    const result = Reflect.apply(original, this, arguments);
+    if (active) for (let i = 0; i < arguments.length; i++) take(arguments[i]);
+    return result;
+  };
+  for (let i = 0; i < n; i++) take(readAt(layer, i, where));
+  try {
+    // The site's own push keeps its attributes; Array.prototype.push is shadowed by a property
+    // that `for...in` and Object.keys do not list.
+    Object.defineProperty(layer, 'push', own ? { ...own, value: wrapped } : { value: wrapped, writable: true, configurable: true, enumerable: false });
+  } catch (e) {
+    active = false;
+    throw inputError(`${where}.push: cannot be wrapped (${messageOf(e)})`);
+  }
+  return function disconnect() {
+    if (!active) return;
+    active = false;
+    let current;
+    try {
+      current = layer.push;
+    } catch {
+      return;
+    }
+    // Someone wrapped our push since: it stays in their chain, now only calling the original.
+    if (current !== wrapped) return;
+    try {
+      if (own) Object.defineProperty(layer, 'push', own);
+      else delete layer.push;
+    } catch {
+      // A layer frozen since: ours stays, inactive.
+    }
+  };
 }

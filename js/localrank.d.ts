@@ -17,25 +17,65 @@ export interface CreateOptions {
   integrity?: string;
   onProgress?: (p: LoadProgress) => void;
 }
-/** GA4 e-commerce event names. */
+/** The event names localrank records (GA4's e-commerce names). */
 export type EventName = 'view_item' | 'select_item' | 'add_to_cart' | 'purchase' | 'search';
+/** GA4's other recommended and automatically collected event names: `observe` accepts them and
+ * records nothing, so a storefront may hand over its whole GA4 stream. Any other name is an error. */
+export type IgnoredGa4EventName =
+  | 'page_view' | 'view_item_list' | 'view_cart' | 'remove_from_cart' | 'add_to_wishlist' | 'begin_checkout'
+  | 'add_shipping_info' | 'add_payment_info' | 'refund' | 'view_promotion' | 'select_promotion'
+  | 'view_search_results' | 'generate_lead' | 'login' | 'sign_up' | 'share' | 'select_content'
+  | 'session_start' | 'first_visit' | 'user_engagement' | 'scroll' | 'click' | 'file_download'
+  | 'form_start' | 'form_submit' | 'video_start' | 'video_progress' | 'video_complete';
+/**
+ * A price: a finite number, or a decimal string as storefronts push them: "11.99" (surrounding
+ * spaces, a sign and an exponent allowed) or, with a decimal comma, "11,99" (one comma followed by
+ * one or two digits, no point). Anything else ("1,299", "1.299,00", "$11.99", "") is an error
+ * naming the field.
+ */
+export type Price = number | string;
 /** A GA4 e-commerce item as storefronts push it to their dataLayer. */
-export interface Ga4Item { item_id?: string | number; item_name?: string; item_category?: string; price?: number | string; [k: string]: unknown; }
+export interface Ga4Item {
+  item_id?: string | number;
+  /** When absent (or blank), the title of the candidate with this `item_id` in an earlier
+   * `rerank` of this ranker (the latest 5,000 candidate ids are kept, in memory only; `clear()`
+   * forgets them); with no such candidate the event is an error naming the field. */
+  item_name?: string;
+  /** The category path is `item_category` .. `item_category5` joined as "A / B / C" (empty
+   * levels skipped), unless the item has `category`. */
+  item_category?: string; item_category2?: string; item_category3?: string; item_category4?: string; item_category5?: string;
+  price?: Price;
+  [k: string]: unknown;
+}
+/**
+ * A shopper event: flat (`{ event, id, title, category }`) or in the GA4 shape storefronts push,
+ * `{ event, ecommerce: { items: [...] } }`, where each item is one event (same name and time, in
+ * item order; a `search` takes the first item only). Several items are recorded all or none: an
+ * invalid item records nothing and the error names it, e.g.
+ * `observe: event.ecommerce.items[2].item_name: expected a string, got a number`.
+ */
 export interface ShopperEvent {
-  event: EventName;
+  event: EventName | IgnoredGa4EventName;
   id?: string | number; item_id?: string | number;
+  /** Absent with an id: as `Ga4Item.item_name`. */
   title?: string; item_name?: string;
-  category?: string; item_category?: string;
-  price?: number | string;
+  category?: string; item_category?: string; item_category2?: string; item_category3?: string; item_category4?: string; item_category5?: string;
+  price?: Price;
   /** Milliseconds since the Unix epoch (default: now). */
   timestamp?: number;
   dwellMs?: number;
-  /** For `search` events. */
+  /** For `search` events (`search_term` is GA4's name). */
   query?: string; search_term?: string;
-  /** The GA4 shape: the first item is the product when `id`/`item_id` are absent. */
-  ecommerce?: { items?: Ga4Item[]; [k: string]: unknown };
+  /** The GA4 shape: read when `id`/`item_id` are absent; an empty or missing `items` leaves the
+   * product to the event's own fields. At most 1,000 items. */
+  ecommerce?: { items?: Ga4Item[]; [k: string]: unknown } | null;
   [k: string]: unknown;
 }
+/** `{ ecommerce: null }`: the push storefronts make to clear GTM's previous e-commerce object;
+ * `observe` accepts it and records nothing. */
+export interface Ga4ClearPush { event?: undefined | null; ecommerce: null; [k: string]: unknown; }
+/** What `connectDataLayer` hooks: the page's GTM/gtag dataLayer (an array; entries of any shape). */
+export type DataLayer = unknown[];
 export interface Candidate {
   id: string | number;
   title: string;
@@ -91,11 +131,27 @@ export class LocalRanker {
   readonly sessionLength: number;
   /** The sessionStorage key of this model's session. */
   readonly storageKey: string;
-  observe(event: ShopperEvent): void;
+  /** Records the event (GA4 items: one event each, all or none); records nothing for
+   * `{ ecommerce: null }` and for `IgnoredGa4EventName`s. */
+  observe(event: ShopperEvent | Ga4ClearPush): void;
+  /**
+   * Observes, locally, the e-commerce events (`EventName`s) the page pushes to `dataLayer`
+   * (default `window.dataLayer`, created as `[]` when absent, as the gtag snippet does) or sends
+   * with `gtag('event', name, params)` (`params.items`, `params.search_term`), and those already
+   * in the array. The site's analytics are left as they were: the wrapped `push` calls the
+   * original first with the same `this` and arguments and returns its result; each entry is
+   * observed afterwards, in a microtask; an event that cannot be observed is a `console.warn`
+   * (once per kind of problem), never an exception in the page. Returns `disconnect()`: it puts
+   * the original `push` back (or, when something wrapped ours since, leaves ours in that chain
+   * as a plain pass-through); `dispose()` disconnects too. Entries also passed to `observe` by
+   * the page are recorded twice.
+   */
+  connectDataLayer(dataLayer?: DataLayer): () => void;
   rerank(candidates: Candidate[], context?: PageContext | null, options?: RerankOptions | null): Promise<Ranked[]>;
   setPersist(on: boolean): void;
   exportSession(): string;
   importSession(json: string): void;
+  /** Forgets the session and the candidates remembered for id-only events. */
   clear(): void;
   dispose(): void;
 }

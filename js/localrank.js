@@ -18,11 +18,16 @@
 //    calls (wasm-bindgen-futures' queue is left half-run by a trap) instead of hanging them.
 
 import initCore, { initSync as initCoreSync, RankerCore, limits as coreLimits, inspectManifest, setPanicListener } from './localrank_core.js';
-import { encodeCandidates, inputError, messageOf, readCandidates, readContext, readCreateOptions, readEvent, readOptions, readSessionText } from './input.js';
+import {
+  encodeCandidates, hookDataLayer, inputError, messageOf, readCandidates, readContext, readCreateOptions, readDataLayer, readEvents,
+  readOptions, readSessionText,
+} from './input.js';
 import { loadModelFiles, sha256Hex } from './model.js';
 
 /** A stored or imported session larger than this is refused (10,000 events of capped text). */
 const MAX_SESSION_TEXT = 32 << 20;
+/** Candidates remembered (id -> title, category) for events that carry only an item id. */
+const SEEN_CANDIDATES = 5_000;
 
 let wasm = null; // the instance's exports
 let LIMITS = null;
@@ -144,6 +149,9 @@ export class LocalRanker {
   #key;
   #fallbackReason;
   #backend;
+  // id -> { title, category } of the latest SEEN_CANDIDATES candidates reranked (in memory only).
+  #seen = new Map();
+  #disconnects = new Set();
 
   /**
    * Loads the model and picks a backend. Options: `model` (the model directory's URL, or
@@ -210,13 +218,53 @@ export class LocalRanker {
   }
 
   /** Records a shopper event locally (GA4 names: view_item, select_item, add_to_cart,
-   * purchase, search; the GA4 `ecommerce.items` shape too). Nothing is sent anywhere. */
+   * purchase, search; the GA4 `ecommerce.items` shape too: one event per item, all or none).
+   * Nothing is sent anywhere. */
   observe(event) {
-    const json = readEvent(event, LIMITS);
+    const events = readEvents(event, LIMITS, this.#seen);
     // After the event is read: a getter of the page's may have disposed this ranker.
     const core = this.#live();
-    this.#sync(() => core.observe(json));
+    if (events.length === 0) return;
+    if (events.length === 1) {
+      this.#sync(() => core.observe(events[0].json));
+      return this.#save();
+    }
+    // Several items: all are recorded or none (the core checks each event as it records it).
+    const before = this.#sync(() => core.exportSession());
+    for (const { json, where } of events) {
+      try {
+        this.#sync(() => core.observe(json));
+      } catch (e) {
+        if (this.#broken || !this.#core) throw e;
+        const at = where.replace(/^observe: /, '');
+        try {
+          this.#sync(() => core.importSession(new TextEncoder().encode(before)));
+        } catch (undo) {
+          throw new Error(`${messageOf(e)} (at ${at}; the items before it could not be taken back: ${messageOf(undo)})`);
+        }
+        throw new Error(`${messageOf(e)} (at ${at}; no item of this event was recorded)`);
+      }
+    }
     this.#save();
+  }
+
+  /**
+   * Observes the e-commerce events the page pushes to `dataLayer` (default `window.dataLayer`)
+   * or sends with `gtag('event', name, params)`, locally. The site's push is called first, with
+   * the same arguments, and its result returned; each push is observed afterwards in a
+   * microtask, its failures reported with console.warn (once per kind). The entries already in
+   * the array are observed too. Returns `disconnect()`, which puts the site's push back.
+   */
+  connectDataLayer(dataLayer) {
+    const layer = readDataLayer(dataLayer);
+    this.#live();
+    const unhook = hookDataLayer(layer, (e) => this.observe(e));
+    const disconnect = () => {
+      this.#disconnects.delete(disconnect);
+      unhook();
+    };
+    this.#disconnects.add(disconnect);
+    return disconnect;
   }
 
   /** Reorders `candidates` (server order) for this session in `context`. Resolves to
@@ -231,11 +279,30 @@ export class LocalRanker {
     const opts = readOptions(options);
     const core = this.#live();
     const json = encodeCandidates(rows);
+    let ranked;
     if (this.#backend === 'webgpu') {
-      return JSON.parse(await callAsync(() => core.rerankAsync(json.slice(), ctx, opts.json), this.#breaker()));
+      ranked = JSON.parse(await callAsync(() => core.rerankAsync(json.slice(), ctx, opts.json), this.#breaker()));
+    } else if (opts.explain) {
+      ranked = JSON.parse(this.#sync(() => core.rerankJson(json, ctx, opts.json)));
+    } else {
+      ranked = rankedList(ids, this.#sync(() => core.rerankPositions(json, ctx, opts.json)));
     }
-    if (opts.explain) return JSON.parse(this.#sync(() => core.rerankJson(json, ctx, opts.json)));
-    return rankedList(ids, this.#sync(() => core.rerankPositions(json, ctx, opts.json)));
+    this.#remember(rows);
+    return ranked;
+  }
+
+  /** Keeps the titles and categories of reranked candidates for events that name only an id
+   * (the newest SEEN_CANDIDATES ids). */
+  #remember(rows) {
+    const seen = this.#seen;
+    for (const { id, title, category } of rows) {
+      seen.delete(id);
+      seen.set(id, { title, category });
+    }
+    for (const id of seen.keys()) {
+      if (seen.size <= SEEN_CANDIDATES) break;
+      seen.delete(id);
+    }
   }
 
   /** Keeps (true) or stops keeping (false) the session in sessionStorage; turning it off
@@ -264,11 +331,14 @@ export class LocalRanker {
    * goes even when this ranker is disposed or broken). */
   clear() {
     removeStored(this.#key);
+    this.#seen.clear();
     this.#sync((c) => c.clear());
   }
 
   /** Releases the model. Later calls fail with a clear error. */
   dispose() {
+    for (const disconnect of this.#disconnects) disconnect();
+    this.#seen.clear();
     const core = this.#core;
     this.#core = null;
     try {

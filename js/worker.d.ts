@@ -1,5 +1,5 @@
 // Types for pkg/worker.js (the Web Worker entry point of localrank).
-import type { Candidate, CreateOptions, PageContext, Ranked, RerankOptions, ShopperEvent } from './localrank';
+import type { Candidate, CreateOptions, DataLayer, Ga4ClearPush, PageContext, Ranked, RerankOptions, ShopperEvent } from './localrank';
 
 export type Progress =
   | { type: 'progress'; stage: 'download'; file: string; loaded: number; total: number }
@@ -26,7 +26,11 @@ export class LocalRankerWorker {
   readonly modelVersion: string;
   readonly modelBytes: number;
   readonly sessionLength: number;
-  observe(event: ShopperEvent): Promise<number>;
+  /** As LocalRanker.observe; resolves to the session length. */
+  observe(event: ShopperEvent | Ga4ClearPush): Promise<number>;
+  /** As LocalRanker.connectDataLayer; each entry is read on the page into a plain copy of the
+   * fields localrank reads (GTM's pushes carry functions, which cannot be sent to a worker). */
+  connectDataLayer(dataLayer?: DataLayer): () => void;
   rerank(candidates: Candidate[], context?: PageContext, options?: RerankOptions): Promise<Ranked[]>;
   exportSession(): Promise<string>;
   importSession(json: string): Promise<void>;

@@ -14,7 +14,7 @@
 // crashes is terminated and every pending and later call rejects with the reason; `clear()`
 // wins over session copies still on their way back from the worker.
 
-import { callback, inputError as invalid, messageOf, readCreateOptions, resolveUrl } from './input.js';
+import { callback, copyEvent, hookDataLayer, inputError as invalid, messageOf, readCreateOptions, readDataLayer, resolveUrl } from './input.js';
 
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
 // The worker says hello once its script has run; a URL that is not this file (a wrong
@@ -36,6 +36,7 @@ export class LocalRankerWorker {
   #generation = 0;
   #hello;
   #stopHello = () => {};
+  #disconnects = new Set();
 
   /**
    * options: { model: URL of the model directory, device?, maxSession?, persist?, integrity?,
@@ -146,13 +147,33 @@ export class LocalRankerWorker {
     }
   }
 
-  /** Records one event in the worker; resolves to the session length. */
+  /** Records an event in the worker (a GA4 event with several items: one per item, all or
+   * none; `{ ecommerce: null }` and GA4's other event names: nothing); resolves to the
+   * session length. */
   async observe(event) {
     const generation = this.#generation;
     const { sessionLength, session } = await this.#call('observe', { event, persist: this.#persist });
     if (generation === this.#generation) this.sessionLength = sessionLength;
     this.#store(session, generation);
     return sessionLength;
+  }
+
+  /**
+   * Same as LocalRanker.connectDataLayer: observes the page's dataLayer pushes and gtag('event')
+   * calls in the worker (each read on the page into a plain copy of the fields localrank reads:
+   * GTM's pushes carry functions, which cannot be sent). Returns `disconnect()`.
+   */
+  connectDataLayer(dataLayer) {
+    const layer = readDataLayer(dataLayer);
+    if (this.#broken) throw new Error(this.#broken);
+    if (!this.#worker) throw invalid('this LocalRankerWorker was disposed; create a new one');
+    const unhook = hookDataLayer(layer, (e) => this.observe(copyEvent(e)));
+    const disconnect = () => {
+      this.#disconnects.delete(disconnect);
+      unhook();
+    };
+    this.#disconnects.add(disconnect);
+    return disconnect;
   }
 
   /** Same arguments and result as LocalRanker.rerank (options.explain included). */
@@ -192,6 +213,7 @@ export class LocalRankerWorker {
 
   /** Stops the worker; pending calls reject. */
   dispose() {
+    for (const disconnect of this.#disconnects) disconnect();
     this.#worker?.terminate();
     this.#worker = null;
     this.#failAll('localrank: invalid input: this LocalRankerWorker was disposed');
