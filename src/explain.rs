@@ -181,6 +181,29 @@ mod tests {
         assert_eq!(e, vec![0.9, 0.5, 0.3, -0.7, -0.2, -0.1]);
     }
 
+    /// A click's reason names its title, a search's its query, never the other way round
+    /// (cargo-mutants: deleting the `!` in `event_signal` went unseen).
+    #[test]
+    fn event_reasons_name_a_title_or_a_query() {
+        let click = Event {
+            kind: EventKind::SelectItem,
+            item_id: Some("p1".into()),
+            title: "Heat (1995)".into(),
+            category: "Action".into(),
+            price: None,
+            timestamp_ms: 1.7e12,
+            dwell_ms: None,
+            query: None,
+        };
+        let search = Event { kind: EventKind::Search, item_id: None, title: String::new(), query: Some("heist".into()), ..click.clone() };
+        let named = |e: &Event| match event_signal(3, e) {
+            Signal::Event { index, title, query, .. } => (index, title, query),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(named(&click), (3, Some("Heat (1995)".to_string()), None));
+        assert_eq!(named(&search), (3, None, Some("heist".to_string())));
+    }
+
     #[test]
     fn serialises_with_a_source_tag() {
         let r = Reason { signal: signal(1), effect: 0.5 };
