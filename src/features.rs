@@ -512,6 +512,18 @@ mod tests {
         assert!(bad.validate(5, 5, &[25, 8, 4, 7, 3, 3]).unwrap_err().to_string().contains("inputs.dwell [1]"));
     }
 
+    /// Item keys (tokens then category) split into the two candidate tensors (the WebGPU path's
+    /// input; cargo-mutants: `t + 1` -> `t * 1` went unseen natively).
+    #[test]
+    fn candidates_from_keys_split_tokens_and_category() {
+        let keys = [5, 6, 1, 7, 0, 2, 8, 9, 3];
+        let c = Candidates::from_keys(&keys, 2, &Device::flex());
+        let vec = |t: Tensor<2, Int>| t.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+        assert_eq!(c.tokens.dims(), [3, 2]);
+        assert_eq!(vec(c.tokens), vec![5, 6, 7, 0, 8, 9]);
+        assert_eq!(c.category.into_data().convert::<i64>().try_into_vec::<i64>().unwrap(), vec![1, 2, 3]);
+    }
+
     #[test]
     fn utc_clock_matches_known_dates() {
         // 1998-04-22 23:10:49 UTC was a Wednesday (synthetic check value, not data).
