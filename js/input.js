@@ -598,3 +598,70 @@ export function hookDataLayer(layer, observe) {
     }
   };
 }
+
+// ------------------------------------------------ the backend decision of `device: 'auto'`
+//
+// The WebGPU build's 'auto' times the backends once per origin and model version (js/localrank.js
+// `calibrate`) and keeps the decision in localStorage under `localrank.backend.v1:<name>@<version>`:
+// the backend, the timings and the date; nothing of the shopper. A Web Worker has no
+// localStorage: the page side of js/worker.js passes the entries in and stores the worker's.
+// Here, not in model.js, because the page side of the worker imports only this file.
+
+export const BACKEND_CACHE_PREFIX = 'localrank.backend.v1:';
+const MAX_REASON = 400;
+
+/** The localStorage key of the decision for `modelVersion` ('name@version'). */
+export const backendCacheKey = (modelVersion) => `${BACKEND_CACHE_PREFIX}${modelVersion}`;
+
+/** The stored decision under `key` (from `get(key)`, a JSON string), if it is well-formed and
+ * younger than `maxAgeDays`; anything else is ignored (and recalibrated). */
+export function readBackendDecision(get, key, maxAgeDays, now = Date.now()) {
+  let d;
+  try {
+    const text = get(key);
+    if (typeof text !== 'string' || text.length > 4096) return null;
+    d = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!d || typeof d !== 'object' || !['cpu', 'webgpu'].includes(d.backend)) return null;
+  const at = Date.parse(d.at);
+  if (!Number.isFinite(at) || at > now + 60_000 || now - at > maxAgeDays * 86_400_000) return null;
+  if (typeof d.reason !== 'string' || d.reason.length > MAX_REASON) return null;
+  const num = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
+  return {
+    backend: d.backend, reason: d.reason, at: new Date(at).toISOString(),
+    cpuMs: num(d.cpuMs), webgpuMs: num(d.webgpuMs), webgpuLoadMs: num(d.webgpuLoadMs), ms: num(d.ms),
+    events: num(d.events), candidates: num(d.candidates),
+  };
+}
+
+/** The entry stored for a calibration (the `calibration` a ranker reports, less `cached`). */
+export function backendEntry(c) {
+  const { backend, reason, at, cpuMs, webgpuMs, webgpuLoadMs, ms, events, candidates } = c;
+  return JSON.stringify({ backend, reason, at, cpuMs, webgpuMs, webgpuLoadMs, ms, events, candidates });
+}
+
+/** Page side of the worker: the stored decisions, `{ key: json }` (empty without localStorage). */
+export function backendCacheSnapshot() {
+  const out = {};
+  try {
+    const s = globalThis.localStorage;
+    for (let i = 0; s && i < s.length; i++) {
+      const key = s.key(i);
+      if (key?.startsWith(BACKEND_CACHE_PREFIX)) out[key] = s.getItem(key);
+    }
+  } catch {
+    // Storage disabled: 'auto' calibrates again.
+  }
+  return out;
+}
+
+/** Stores a decision; storage that is full or disabled only costs a calibration next time. */
+export function storeBackendDecision(key, calibration) {
+  try {
+    globalThis.localStorage?.setItem(key, backendEntry(calibration));
+  } catch (e) {
+    console.warn(`localrank: the backend decision could not be kept in localStorage (${messageOf(e)})`);
+  }
+}

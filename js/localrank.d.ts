@@ -5,8 +5,10 @@ export interface ModelBytes { manifest: Uint8Array; weights: Uint8Array; tokeniz
 export interface LoadProgress { stage: 'download'; file: string; loaded: number; total: number; }
 export interface CreateOptions {
   model: string | ModelBytes;
-  /** 'auto' (default): WebGPU when this build has it (the `localrank/webgpu` build; the default
-   * build is CPU only) and the browser offers an adapter, else the CPU backend. */
+  /** 'auto' (default): in the CPU-only default build the CPU. In the `localrank/webgpu` build,
+   * when the browser offers an adapter, the backend a calibration found faster on this device
+   * (`LocalRanker.calibration`; stored per origin and model version in localStorage), else the
+   * CPU. 'webgpu' forces WebGPU (an error without an adapter or in the CPU build); 'cpu' the CPU. */
   device?: 'auto' | 'webgpu' | 'cpu';
   /** Events kept; the oldest are dropped (default: the model's window). */
   maxSession?: number;
@@ -118,13 +120,55 @@ export interface Ranked {
   reasons?: Reason[];
 }
 
+/**
+ * What `device: 'auto'` measured in the WebGPU build to choose the backend, or read back from
+ * localStorage (`localrank.backend.v1:<name>@<version>`; the entry holds these fields but
+ * `cached`: the decision, the timings and the date, nothing of the shopper's).
+ */
+export interface Calibration {
+  backend: 'webgpu' | 'cpu';
+  /** e.g. "CPU 0.70 ms a rerank of 100 candidates with 50 events, at most the 8 ms above which
+   * WebGPU is loaded and timed" or "CPU 12.3 ms vs WebGPU 79.0 ms a rerank of ...". */
+  reason: string;
+  /** true: read from localStorage, nothing was measured by this create. */
+  cached: boolean;
+  /** When it was measured (ISO 8601). */
+  at: string;
+  /** Milliseconds of the bounded part (synthetic session and reranks, CPU and WebGPU). */
+  ms: number | null;
+  /** Median ms of a rerank of `candidates` synthetic candidates with `events` events. */
+  cpuMs: number | null;
+  /** null when WebGPU was not timed (a CPU rerank within `webgpuAboveMs`, or none finished in time). */
+  webgpuMs: number | null;
+  /** ms spent loading WebGPU and compiling its shaders for the calibration (outside the bound). */
+  webgpuLoadMs: number | null;
+  events: number | null;
+  candidates: number | null;
+}
+
+/** How `device: 'auto'` calibrates (the WebGPU build); a page may change them before `create`. */
+export const calibrationSettings: {
+  /** The timed reranks, CPU and WebGPU together, stop within this (default 150 ms). */
+  budgetMs: number;
+  /** WebGPU is loaded and timed only when a CPU rerank takes longer (default 8 ms). */
+  webgpuAboveMs: number;
+  /** Synthetic candidates a calibration rerank scores (default 100). */
+  candidates: number;
+  /** A stored decision older than this is measured again (default 30 days). */
+  maxAgeDays: number;
+};
+
 /** An on-device reranker. Every method settles: it resolves (or returns) or rejects (or throws)
  * an `Error` whose message says what was wrong and where; a failed call changes nothing. */
 export class LocalRanker {
   private constructor();
   static create(options: CreateOptions): Promise<LocalRanker>;
   readonly backend: 'webgpu' | 'cpu';
+  /** Why 'auto' runs on the CPU, if it does: "no WebGPU adapter", "built without WebGPU",
+   * "calibration: ..." or "cached calibration of <date>: ...". */
   readonly fallbackReason: string | undefined;
+  /** What 'auto' measured or read to choose; undefined when it did not calibrate. */
+  readonly calibration: Calibration | undefined;
   readonly modelName: string;
   readonly modelVersion: string;
   readonly modelBytes: number;

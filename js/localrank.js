@@ -19,8 +19,8 @@
 
 import initCore, { initSync as initCoreSync, RankerCore, limits as coreLimits, inspectManifest, setPanicListener } from './localrank_core.js';
 import {
-  encodeCandidates, hookDataLayer, inputError, messageOf, readCandidates, readContext, readCreateOptions, readDataLayer, readEvents,
-  readOptions, readSessionText,
+  backendCacheKey, encodeCandidates, hookDataLayer, inputError, messageOf, readCandidates, readContext, readCreateOptions, readDataLayer, readEvents,
+  readBackendDecision, readOptions, readSessionText, storeBackendDecision,
 } from './input.js';
 import { loadModelFiles, sha256Hex } from './model.js';
 
@@ -139,6 +139,174 @@ async function chooseDevice(device) {
   return { webgpu: false, reason: 'no WebGPU adapter' };
 }
 
+/**
+ * How `device: 'auto'` decides in the WebGPU build (docs/api.md "Choosing the backend"). A page
+ * (or a test) may change these before `create`.
+ *  - budgetMs: the calibration's timed reranks, CPU and WebGPU together, stop within this;
+ *  - webgpuAboveMs: WebGPU is loaded and timed only when a CPU rerank takes longer than this.
+ *    Loading it cannot be bounded (measured on Chromium's software adapter: the load holds the
+ *    page's thread 1.6 s and the first rerank of a new session length takes 5 s) and this
+ *    model's CPU rerank of 100 candidates is 0.1-1 ms, so below 8 ms (half a 60 Hz frame)
+ *    there is nothing for WebGPU to win;
+ *  - maxAgeDays: a stored decision older than this is measured again.
+ */
+export const calibrationSettings = { budgetMs: 150, webgpuAboveMs: 8, candidates: 100, maxAgeDays: 30 };
+
+/** Where decisions are kept: localStorage; js/worker.js sets one seeded by the page's. */
+let backendCache = {
+  get: (key) => globalThis.localStorage?.getItem(key) ?? null,
+  set: (key, calibration) => storeBackendDecision(key, calibration),
+};
+
+/** For js/worker.js: `{ get(key) -> string | null, set(key, calibration) }`. */
+export function useBackendCache(cache) {
+  backendCache = cache;
+}
+
+const loadCpu = (args) => callSync(() => RankerCore.load(...args));
+const loadGpu = (args) => callAsync(() => RankerCore.loadWebgpu(...args));
+const ms1 = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
+
+/** 'auto' with an adapter in the WebGPU build: `{ core, reason, calibration }`. */
+async function autoBackend(args, manifest, maxSession) {
+  const m = JSON.parse(new TextDecoder().decode(manifest)); // inspectManifest has checked it
+  const key = backendCacheKey(`${m.name}@${m.version}`);
+  const s = calibrationSettings;
+  const cached = readBackendDecision((k) => backendCache.get(k), key, s.maxAgeDays);
+  if (cached) {
+    const calibration = { ...cached, cached: true };
+    const why = `cached calibration of ${cached.at.slice(0, 10)}: ${cached.reason}`;
+    if (cached.backend === 'cpu') return { core: loadCpu(args), reason: why, calibration };
+    try {
+      return { core: await loadGpu(args), reason: undefined, calibration };
+    } catch (e) {
+      return { core: loadCpu(args), reason: `${why}; but WebGPU failed to load: ${messageOf(e)}`, calibration };
+    }
+  }
+  const modelWindow = m.config.max_session;
+  const events = Math.max(1, Math.min(maxSession ?? modelWindow, modelWindow));
+  const cpu = loadCpu(args);
+  let result;
+  try {
+    result = await calibrate(cpu, args, events);
+  } catch (e) {
+    // The CPU is the fallback: a calibration that failed (a WebGPU error) decides nothing.
+    try {
+      cpu.clear();
+    } catch {
+      // a broken core: the next call says so
+    }
+    return { core: cpu, reason: `calibration failed, so the CPU: ${messageOf(e)}`, calibration: undefined };
+  }
+  const { core, calibration } = result;
+  backendCache.set(key, calibration);
+  return { core, reason: core.backend === 'cpu' ? `calibration: ${calibration.reason}` : undefined, calibration };
+}
+
+/** Synthetic input of the calibration: `events` views and 100 candidates, nothing of the
+ * shopper's. */
+function syntheticInput(events, candidates) {
+  const seen = new Map();
+  const title = (i) => `Calibration product ${i} of the localrank backend test`;
+  const evs = [];
+  for (let i = 0; i < events; i++) {
+    evs.push(...readEvents({ event: 'view_item', id: `c${i}`, title: title(i), category: 'Calibration', timestamp: 1.7e12 }, LIMITS, seen));
+  }
+  const list = Array.from({ length: candidates }, (_, i) => ({ id: `c${i}`, title: title(i), category: 'Calibration' }));
+  return {
+    events: evs.map((e) => e.json),
+    candidates: encodeCandidates(readCandidates(list, LIMITS).rows),
+    context: readContext({ timestamp: 1.7e12, pageType: 'home', device: 'desktop' }, LIMITS),
+    options: readOptions({}).json,
+  };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * Times the CPU core, and WebGPU only when the CPU is slower than `webgpuAboveMs`, on synthetic
+ * input; the timed reranks of both stop within `budgetMs`. Resolves to the faster core (the
+ * other is freed, its session left empty) and what was measured.
+ */
+async function calibrate(cpu, args, events) {
+  const s = calibrationSettings;
+  const n = s.candidates;
+  const input = syntheticInput(events, n);
+  const t0 = performance.now();
+  const cpuRerank = () => callSync(() => cpu.rerankPositions(input.candidates, input.context, input.options));
+  for (const e of input.events) callSync(() => cpu.observe(e));
+  cpuRerank(); // warm-up
+  const cpuTimes = [];
+  while (cpuTimes.length < 5 && (cpuTimes.length === 0 || performance.now() - t0 < s.budgetMs / 3)) {
+    const a = performance.now();
+    cpuRerank();
+    cpuTimes.push(performance.now() - a);
+  }
+  cpu.clear();
+  const cpuMs = median(cpuTimes);
+  const what = `a rerank of ${n} candidates with ${events} events`;
+  const at = new Date().toISOString();
+  const base = { cpuMs, webgpuMs: null, webgpuLoadMs: null, events, candidates: n, at, cached: false };
+  if (cpuMs <= s.webgpuAboveMs) {
+    const reason = `CPU ${ms1(cpuMs)} ms ${what}, at most the ${s.webgpuAboveMs} ms above which WebGPU is loaded and timed`;
+    return { core: cpu, calibration: { ...base, backend: 'cpu', ms: performance.now() - t0, reason } };
+  }
+  const cpuSpent = performance.now() - t0;
+  // Loading WebGPU (and its first rerank of this shape, which compiles the shaders) is not
+  // part of the bound: it cannot be interrupted. It happens at most once per origin and model.
+  const l0 = performance.now();
+  const gpu = await loadGpu(args);
+  const gpuRerank = () => callAsync(() => gpu.rerankAsync(input.candidates.slice(), input.context, input.options));
+  let pending = null;
+  // A rerank still running when the bound was reached borrows the core: free it afterwards.
+  const freeGpu = () => Promise.resolve(pending).catch(() => {}).then(() => {
+    try {
+      gpu.free();
+    } catch {
+      // Already gone with a panic: nothing to free.
+    }
+  });
+  try {
+    for (const e of input.events) callSync(() => gpu.observe(e));
+    await gpuRerank();
+  } catch (e) {
+    freeGpu();
+    throw e;
+  }
+  const webgpuLoadMs = performance.now() - l0;
+  const g0 = performance.now();
+  const deadline = g0 + Math.max(s.budgetMs - cpuSpent, 0);
+  const gpuTimes = [];
+  while (gpuTimes.length < 5) {
+    const a = performance.now();
+    // Start no rerank that the last ones say would end past the bound.
+    if (a + (gpuTimes.length > 0 ? Math.max(...gpuTimes) : 0) >= deadline) break;
+    pending = gpuRerank();
+    let timer;
+    const late = new Promise((resolve) => (timer = setTimeout(() => resolve('late'), deadline - a)));
+    const r = await Promise.race([pending.then(() => 'done'), late]);
+    clearTimeout(timer);
+    if (r === 'late') break;
+    pending = null;
+    gpuTimes.push(performance.now() - a);
+  }
+  const ms = cpuSpent + (performance.now() - g0);
+  const measured = { ...base, webgpuLoadMs, ms };
+  if (gpuTimes.length > 0 && median(gpuTimes) < cpuMs) {
+    const webgpuMs = median(gpuTimes);
+    cpu.free();
+    gpu.clear();
+    const reason = `WebGPU ${ms1(webgpuMs)} ms vs CPU ${ms1(cpuMs)} ms ${what}`;
+    return { core: gpu, calibration: { ...measured, backend: 'webgpu', webgpuMs, reason } };
+  }
+  freeGpu();
+  const webgpuMs = gpuTimes.length > 0 ? median(gpuTimes) : null;
+  const reason = webgpuMs !== null
+    ? `CPU ${ms1(cpuMs)} ms vs WebGPU ${ms1(webgpuMs)} ms ${what}`
+    : `CPU ${ms1(cpuMs)} ms ${what}; WebGPU finished no rerank within the ${s.budgetMs} ms bound`;
+  return { core: cpu, calibration: { ...measured, backend: 'cpu', webgpuMs, reason } };
+}
+
 const TOKEN = Symbol('LocalRanker');
 
 /** An on-device reranker. Create it with `await LocalRanker.create(options)`. */
@@ -149,6 +317,7 @@ export class LocalRanker {
   #key;
   #fallbackReason;
   #backend;
+  #calibration;
   // id -> { title, category } of the latest SEEN_CANDIDATES candidates reranked (in memory only).
   #seen = new Map();
   #disconnects = new Set();
@@ -166,21 +335,27 @@ export class LocalRanker {
     const inspect = (bytes) => callSync(() => inspectManifest(bytes, o.integrity));
     const files = await loadModelFiles(o.model, { inspect, limits: LIMITS, onProgress: o.onProgress });
     const digests = await sha256Hex([files.weights, files.tokenizer]);
-    const { webgpu, reason } = await chooseDevice(o.device);
+    const choice = await chooseDevice(o.device);
     const args = [files.manifest, files.weights, files.tokenizer, digests ?? undefined, o.maxSession];
-    const core = webgpu
-      ? await callAsync(() => RankerCore.loadWebgpu(...args))
-      : callSync(() => RankerCore.load(...args));
-    const ranker = new LocalRanker(TOKEN, core, reason);
+    let core;
+    let reason = choice.reason;
+    let calibration;
+    if (choice.webgpu && o.device === 'auto') {
+      ({ core, reason, calibration } = await autoBackend(args, files.manifest, o.maxSession));
+    } else {
+      core = choice.webgpu ? await loadGpu(args) : loadCpu(args);
+    }
+    const ranker = new LocalRanker(TOKEN, core, reason, calibration);
     if (o.persist) ranker.#restore();
     return ranker;
   }
 
-  constructor(token, core, fallbackReason) {
+  constructor(token, core, fallbackReason, calibration) {
     if (token !== TOKEN) throw new TypeError('localrank: use `await LocalRanker.create(options)`');
     this.#core = core;
     this.#backend = core.backend;
     this.#fallbackReason = fallbackReason ?? undefined;
+    this.#calibration = calibration ? Object.freeze({ ...calibration }) : undefined;
     this.#key = `localrank.session.v2:${core.modelName}`;
   }
 
@@ -192,6 +367,13 @@ export class LocalRanker {
   /** Why `'auto'` fell back to the CPU, if it did. */
   get fallbackReason() {
     return this.#fallbackReason;
+  }
+
+  /** What `'auto'` measured (or read from its cache) to choose the backend in the WebGPU build:
+   * `{ backend, reason, cached, at, ms, cpuMs, webgpuMs, webgpuLoadMs, events, candidates }`;
+   * undefined when nothing was measured (a forced device, no adapter, the CPU build). */
+  get calibration() {
+    return this.#calibration;
   }
 
   /** The model's name (manifest.json `name`). */

@@ -1,5 +1,5 @@
 // Types for pkg/worker.js (the Web Worker entry point of localrank).
-import type { Candidate, CreateOptions, DataLayer, Ga4ClearPush, PageContext, Ranked, RerankOptions, ShopperEvent } from './localrank.js';
+import type { Calibration, Candidate, CreateOptions, DataLayer, Ga4ClearPush, PageContext, Ranked, RerankOptions, ShopperEvent } from './localrank.js';
 
 export type Progress =
   | { type: 'progress'; stage: 'download'; file: string; loaded: number; total: number }
@@ -22,6 +22,9 @@ export class LocalRankerWorker {
   static create(options: WorkerCreateOptions): Promise<LocalRankerWorker>;
   readonly backend: 'webgpu' | 'cpu';
   readonly fallbackReason: string | null;
+  /** As LocalRanker.calibration (null when 'auto' did not calibrate). The worker has no
+   * localStorage: the page reads the stored decisions, passes them in, and stores a new one. */
+  readonly calibration: Calibration | null;
   readonly modelName: string;
   readonly modelVersion: string;
   readonly modelBytes: number;

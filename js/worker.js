@@ -14,7 +14,10 @@
 // crashes is terminated and every pending and later call rejects with the reason; `clear()`
 // wins over session copies still on their way back from the worker.
 
-import { callback, copyEvent, hookDataLayer, inputError as invalid, messageOf, readCreateOptions, readDataLayer, resolveUrl } from './input.js';
+import {
+  backendCacheKey, backendCacheSnapshot, callback, copyEvent, hookDataLayer, inputError as invalid, messageOf, readCreateOptions,
+  readDataLayer, resolveUrl, storeBackendDecision,
+} from './input.js';
 
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
 // The worker says hello once its script has run; a URL that is not this file (a wrong
@@ -53,7 +56,11 @@ export class LocalRankerWorker {
     const ranker = new LocalRankerWorker(url, { onProgress: o.onProgress, onRequest });
     try {
       await ranker.#hello;
-      const info = await ranker.#call('create', { model, device: o.device, maxSession: o.maxSession, integrity: o.integrity });
+      // 'auto' in the WebGPU build: the worker has no localStorage, so the page passes the stored
+      // backend decisions in and keeps the one a calibration in the worker made.
+      const backendCache = o.device === 'auto' ? backendCacheSnapshot() : {};
+      const info = await ranker.#call('create', { model, device: o.device, maxSession: o.maxSession, integrity: o.integrity, backendCache });
+      if (info.calibration && !info.calibration.cached) storeBackendDecision(backendCacheKey(info.modelVersion), info.calibration);
       Object.assign(ranker, info);
       ranker.#key = `localrank.session.v2:${info.modelName}`;
       if (o.persist) await ranker.#restore();
@@ -252,8 +259,11 @@ function watchRequests() {
   new PerformanceObserver((list) => list.getEntries().forEach(report)).observe({ type: 'resource', buffered: true });
 }
 
-async function create({ model, device, maxSession, integrity }) {
+async function create({ model, device, maxSession, integrity, backendCache }) {
   const api = await import('./localrank.js');
+  // Decisions are read from the page's copy; the page stores a new one (describe().calibration).
+  const stored = backendCache && typeof backendCache === 'object' ? backendCache : {};
+  api.useBackendCache({ get: (key) => (Object.hasOwn(stored, key) ? stored[key] : null), set: () => {} });
   const { fetchCapped } = await import('./model.js');
   const wasmUrl = new URL('./localrank_core_bg.wasm', import.meta.url);
   const name = 'localrank_core_bg.wasm';
@@ -274,6 +284,7 @@ function describe() {
   return {
     backend: ranker.backend,
     fallbackReason: ranker.fallbackReason ?? null,
+    calibration: ranker.calibration ?? null,
     modelName: ranker.modelName,
     modelVersion: ranker.modelVersion,
     modelBytes: ranker.modelBytes,

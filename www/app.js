@@ -226,7 +226,8 @@ function showProgress(p) {
 }
 
 // The package's default build (pkg/) is CPU only, the fastest here; ?device=webgpu loads the
-// opt-in CPU + WebGPU build (pkg/webgpu/), whose 'auto' picks WebGPU when an adapter exists.
+// opt-in CPU + WebGPU build (pkg/webgpu/) and forces WebGPU (that build's 'auto' would time both
+// backends and, here, pick the CPU: docs/api.md "Choosing the backend").
 const buildFor = (device) => (device === 'webgpu' ? '/pkg/webgpu' : '/pkg');
 
 async function startRanker(mode, device, persist) {
