@@ -14,7 +14,8 @@ export interface WorkerCreateOptions extends Omit<CreateOptions, 'model' | 'onPr
   model: string;
   onProgress?: (p: Progress) => void;
   onRequest?: (r: WorkerRequest) => void;
-  /** Where worker.js is served from (default: this module's URL). */
+  /** The worker script's URL: localrank's worker-entry.js (or worker.js) where a setup serves it
+   * elsewhere (default: ./worker-entry.js next to this module, which bundlers emit as a chunk). */
   workerUrl?: string | URL;
 }
 

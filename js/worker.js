@@ -1,8 +1,11 @@
-// localrank in a Web Worker, so reranking never stalls the page. One file, two roles:
+// localrank in a Web Worker, so reranking never stalls the page. Two files:
 //
-//   page:   import { LocalRankerWorker } from 'localrank/worker.js';
+//   page:   import { LocalRankerWorker } from 'localrank/worker.js';   (this file)
 //           const ranker = await LocalRankerWorker.create({ model: '/models/', onProgress });
-//   worker: this same file, started by LocalRankerWorker.create as a module worker.
+//   worker: worker-entry.js, started by LocalRankerWorker.create as a module worker with
+//           new Worker(new URL('./worker-entry.js', import.meta.url), { type: 'module' }), the
+//           pattern bundlers detect. worker-entry.js never imports this file: a worker whose
+//           own code starts itself is a cycle Vite refuses to build.
 //
 // The worker fetches the wasm and the model files itself so it can report progress
 // ({ stage, file, loaded, total }); every request it makes is reported to the page
@@ -20,9 +23,9 @@ import {
 } from './input.js';
 
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
-// The worker says hello once its script has run; a URL that is not this file (a wrong
+// The worker says hello once its script has run; a URL that is not localrank's worker (a wrong
 // `workerUrl`, a bundler that rewrote it) would otherwise leave `create` waiting forever.
-// 15 s: this file is ~10 KB and imports nothing before the hello.
+// 15 s: worker-entry.js is a few KB and imports only input.js before the hello.
 const HELLO_MS = 15_000;
 
 // ---------------------------------------------------------------- page side
@@ -52,7 +55,7 @@ export class LocalRankerWorker {
     if (typeof o.model !== 'string') throw invalid(`${where}.model: the worker fetches the model itself: expected the model directory URL`);
     const model = resolveUrl(o.model, `${where}.model`).href;
     const onRequest = callback(o.extra.onRequest, `${where}.onRequest`);
-    const url = o.extra.workerUrl === undefined ? import.meta.url : resolveUrl(o.extra.workerUrl, `${where}.workerUrl`);
+    const url = o.extra.workerUrl === undefined ? undefined : resolveUrl(o.extra.workerUrl, `${where}.workerUrl`);
     const ranker = new LocalRankerWorker(url, { onProgress: o.onProgress, onRequest });
     try {
       await ranker.#hello;
@@ -76,12 +79,16 @@ export class LocalRankerWorker {
     let greeted;
     this.#hello = new Promise((resolve, reject) => {
       greeted = resolve;
-      const timer = setTimeout(() => reject(new Error(`localrank: worker failed: ${url} did not start localrank's worker within ${HELLO_MS / 1000} s (is workerUrl localrank's worker.js?)`)), HELLO_MS);
+      const timer = setTimeout(() => reject(new Error(`localrank: worker failed: ${url ?? new URL('./worker-entry.js', import.meta.url)} did not start localrank's worker within ${HELLO_MS / 1000} s (is workerUrl localrank's worker-entry.js?)`)), HELLO_MS);
       // A crash before the hello rejects at once, with the crash's reason.
       this.#stopHello = (reason) => (clearTimeout(timer), reason && reject(new Error(reason)));
     });
     this.#hello.catch(() => {});
-    this.#worker = new Worker(url, { type: 'module', name: 'localrank' });
+    // Written literally, as Vite and webpack 5 document it, so that a bundler builds
+    // worker-entry.js (and what it imports: the wasm included) as a worker chunk of its own.
+    this.#worker = url === undefined
+      ? new Worker(new URL('./worker-entry.js', import.meta.url), { type: 'module', name: 'localrank' })
+      : new Worker(url, { type: 'module', name: 'localrank' });
     this.#worker.onmessage = ({ data }) => {
       if (data?.type === 'hello') return (this.#stopHello(), greeted());
       if (data?.type === 'progress') return safely(onProgress, data);
@@ -244,94 +251,6 @@ function safely(callback, data) {
   }
 }
 
-// ---------------------------------------------------------------- worker side
-
-let ranker = null;
-
-const post = (msg) => self.postMessage(msg);
-const progress = (data) => post({ type: 'progress', ...data });
-
-// Reports every request this worker makes (resource timing: URL and bytes; all are GETs
-// without a body, made by fetch in js/model.js or by the browser for module imports).
-function watchRequests() {
-  const report = (e) =>
-    post({ type: 'request', url: e.name, initiator: `worker ${e.initiatorType}`, bytes: e.transferSize || e.encodedBodySize || 0 });
-  new PerformanceObserver((list) => list.getEntries().forEach(report)).observe({ type: 'resource', buffered: true });
-}
-
-async function create({ model, device, maxSession, integrity, backendCache }) {
-  const api = await import('./localrank.js');
-  // Decisions are read from the page's copy; the page stores a new one (describe().calibration).
-  const stored = backendCache && typeof backendCache === 'object' ? backendCache : {};
-  api.useBackendCache({ get: (key) => (Object.hasOwn(stored, key) ? stored[key] : null), set: () => {} });
-  const { fetchCapped } = await import('./model.js');
-  const wasmUrl = new URL('./localrank_core_bg.wasm', import.meta.url);
-  const name = 'localrank_core_bg.wasm';
-  // The runtime is the package's own file: a generous cap, not a manifest size.
-  const bytes = await fetchCapped(wasmUrl, { base: new URL('./', import.meta.url), name, cap: 64 << 20, onProgress: progress });
-  await api.default({ module_or_path: bytes });
-  progress({ stage: 'start', device: device ?? 'auto' });
-  const options = { model, onProgress: progress };
-  if (device !== undefined) options.device = device;
-  if (maxSession !== undefined) options.maxSession = maxSession;
-  if (integrity !== undefined) options.integrity = integrity;
-  ranker = await api.LocalRanker.create(options);
-  progress({ stage: 'ready' });
-  return describe();
-}
-
-function describe() {
-  return {
-    backend: ranker.backend,
-    fallbackReason: ranker.fallbackReason ?? null,
-    calibration: ranker.calibration ?? null,
-    modelName: ranker.modelName,
-    modelVersion: ranker.modelVersion,
-    modelBytes: ranker.modelBytes,
-    sessionLength: ranker.sessionLength,
-  };
-}
-
-function need() {
-  if (!ranker) throw new Error('localrank: invalid input: the worker has no ranker yet (create failed or was not called)');
-  return ranker;
-}
-
-const METHODS = {
-  create,
-  observe: ({ event, persist }) => {
-    need().observe(event);
-    return { sessionLength: ranker.sessionLength, session: persist ? ranker.exportSession() : undefined };
-  },
-  rerank: ({ candidates, context, options }) => need().rerank(candidates, context, options),
-  exportSession: () => need().exportSession(),
-  importSession: ({ session }) => {
-    need().importSession(session);
-    return ranker.sessionLength;
-  },
-  clear: () => {
-    need().clear();
-    return ranker.sessionLength;
-  },
-};
-
-// Calls run one at a time, in order: a rerank never sees half an observe.
-let queue = Promise.resolve();
-function onMessage({ data }) {
-  const { id, method, arg } = data ?? {};
-  queue = queue.then(async () => {
-    try {
-      const fn = Object.hasOwn(METHODS, method) ? METHODS[method] : null;
-      if (!fn) throw new Error(`localrank: invalid input: unknown worker method ${JSON.stringify(String(method))}`);
-      post({ id, result: await fn(arg ?? {}) });
-    } catch (err) {
-      post({ id, error: messageOf(err) });
-    }
-  });
-}
-
-if (inWorker) {
-  watchRequests();
-  self.onmessage = onMessage;
-  post({ type: 'hello' });
-}
+// Started as a worker itself (a `workerUrl` naming worker.js, as before worker-entry.js
+// existed): it runs the worker side.
+if (inWorker) import('./worker-entry.js');

@@ -19,14 +19,14 @@
 //     RTCPeerConnection (which would not go through an HTTP proxy) must never be called; and
 //     Playwright's websocket events (which, in this Playwright, include the worker's).
 // Clocks: Playwright's clock (installed before the first navigation) drives the page's timers;
-// the worker's timers get a small fake clock that the proxy prepends to /pkg/worker.js in every
+// the worker's timers get a small fake clock that the proxy prepends to /pkg/worker-entry.js in every
 // run (WORKER_CLOCK), moved on through Playwright's worker.evaluate.
 // Storage: cookies (document.cookie and the context's jar), localStorage, sessionStorage,
 // IndexedDB, CacheStorage, the origin private file system and service-worker registrations are
 // compared with the idle run's, with persistence on (only the documented session key and the
 // demo's switch may be there) and after "Forget me" (nothing at all).
 //
-// The last test injects leaks into the served app.js and worker.js and checks that the same
+// The last test injects leaks into the served app.js and worker-entry.js and checks that the same
 // comparison functions report each of them.
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest } from 'node:http';
@@ -53,8 +53,8 @@ const sessionKey = (modelName) => `localrank.session.v2:${modelName}`; // SECURI
 // The exact files one page load fetches (path + query -> how many times), hard-coded from what
 // the demo loads (www/index.html, www/app.js, pkg/*.js, models/manifest.json). A new file, a file
 // fetched once more, or a query string on a subresource fails the test; update this list only
-// for a deliberate change of the demo's files. In worker mode worker.js and input.js are fetched
-// twice: once as modules the page imports, once as the worker's own script and import.
+// for a deliberate change of the demo's files. In worker mode the page imports worker.js, the
+// worker's own script is worker-entry.js, and input.js is fetched twice (page and worker).
 const PAGE_FILES = {
   '/style.css': 1, '/netlog.js': 1, '/app.js': 1, '/privacy.js': 1, '/ui.js': 1,
   '/data/catalog.json': 1, '/data/server-candidates.json': 1,
@@ -64,9 +64,9 @@ const PAGE_FILES = {
 };
 const EXPECTED_LOAD = {
   page: { '/?device=cpu&worker=0': 1, ...PAGE_FILES },
-  worker: { '/?device=cpu&worker=1': 1, ...PAGE_FILES, '/pkg/worker.js': 2, '/pkg/input.js': 2 },
+  worker: { '/?device=cpu&worker=1': 1, ...PAGE_FILES, '/pkg/worker.js': 1, '/pkg/worker-entry.js': 1, '/pkg/input.js': 2 },
 };
-const ALLOWED_PATHS = new Set(['/', ...Object.keys(PAGE_FILES), '/pkg/worker.js']);
+const ALLOWED_PATHS = new Set(['/', ...Object.keys(PAGE_FILES), '/pkg/worker.js', '/pkg/worker-entry.js']);
 
 // ------------------------------------------------------------------ browser-side code
 
@@ -91,7 +91,7 @@ function tripwire() {
   }
 }
 
-/** Prepended by the proxy to /pkg/worker.js (in every run): Playwright's clock only fakes the
+/** Prepended by the proxy to /pkg/worker-entry.js (in every run): Playwright's clock only fakes the
  * page's timers, so the worker gets its own. Real timers keep running as before; in addition
  * self.__privacyFastForward(ms) moves this clock on by ms and fires every timer then due, once
  * (like page.clock.fastForward). Only active in the worker, not when the page imports the file. */
@@ -297,7 +297,7 @@ async function advanceClocks(page, mode) {
  * handlers, wait until the proxy is quiet. Returns what was recorded.
  */
 async function run({ browser, origin }, mode, actions = {}, { rewrite = {} } = {}) {
-  const recorder = await startRecorder(new URL(origin).host, { '/pkg/worker.js': (js) => WORKER_CLOCK + js, ...rewrite });
+  const recorder = await startRecorder(new URL(origin).host, { '/pkg/worker-entry.js': (js) => WORKER_CLOCK + js, ...rewrite });
   const context = await browser.newContext({
     viewport: { width: 1280, height: 900 },
     proxy: { server: `http://127.0.0.1:${recorder.port}` }, // Playwright adds <-loopback>: 127.0.0.1 goes through it too
@@ -668,7 +668,7 @@ test('privacy self-test: the same comparison reports injected leaks (page, worke
   };
   const control = await run(h, 'worker', IDLE);
   const leaky = await run(h, 'worker', shortSession, {
-    rewrite: { '/app.js': (js) => js + APP_LEAKS, '/pkg/worker.js': (js) => WORKER_CLOCK + js + WORKER_LEAKS },
+    rewrite: { '/app.js': (js) => js + APP_LEAKS, '/pkg/worker-entry.js': (js) => WORKER_CLOCK + js + WORKER_LEAKS },
   });
   const diff = diffRuns(control, leaky);
   const problems = absoluteProblems(leaky);
