@@ -27,10 +27,13 @@ async function create({ model, device, maxSession, integrity, backendCache }) {
   const stored = backendCache && typeof backendCache === 'object' ? backendCache : {};
   api.useBackendCache({ get: (key) => (Object.hasOwn(stored, key) ? stored[key] : null), set: () => {} });
   const { fetchCapped } = await import('./model.js');
+  // Written literally so that a bundler emits the wasm as an asset and rewrites the URL; its
+  // own directory confines a redirect (no other new URL(..., import.meta.url) here: a bundler
+  // would take it for one more asset).
   const wasmUrl = new URL('./localrank_core_bg.wasm', import.meta.url);
   const name = 'localrank_core_bg.wasm';
   // The runtime is the package's own file: a generous cap, not a manifest size.
-  const bytes = await fetchCapped(wasmUrl, { base: new URL('./', import.meta.url), name, cap: 64 << 20, onProgress: progress });
+  const bytes = await fetchCapped(wasmUrl, { base: new URL('./', wasmUrl), name, cap: 64 << 20, onProgress: progress });
   await api.default({ module_or_path: bytes });
   progress({ stage: 'start', device: device ?? 'auto' });
   const options = { model, onProgress: progress };

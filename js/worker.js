@@ -79,7 +79,7 @@ export class LocalRankerWorker {
     let greeted;
     this.#hello = new Promise((resolve, reject) => {
       greeted = resolve;
-      const timer = setTimeout(() => reject(new Error(`localrank: worker failed: ${url ?? new URL('./worker-entry.js', import.meta.url)} did not start localrank's worker within ${HELLO_MS / 1000} s (is workerUrl localrank's worker-entry.js?)`)), HELLO_MS);
+      const timer = setTimeout(() => reject(new Error(`localrank: worker failed: ${url ?? "localrank's worker-entry.js"} did not start localrank's worker within ${HELLO_MS / 1000} s (is workerUrl localrank's worker-entry.js?)`)), HELLO_MS);
       // A crash before the hello rejects at once, with the crash's reason.
       this.#stopHello = (reason) => (clearTimeout(timer), reason && reject(new Error(reason)));
     });
