@@ -1,10 +1,14 @@
-// What a Vite site needs for localrank (docs/api.md, "Bundlers"):
-//  - optimizeDeps.exclude: the dev server's dependency pre-bundling (esbuild/rolldown into
-//    node_modules/.vite/deps/) moves localrank's modules away from their files, so
-//    new URL('./localrank_core_bg.wasm', import.meta.url) and the worker's
-//    new URL('./worker-entry.js', import.meta.url) would point at files that are not there;
-//  - worker.format 'es': the worker imports localrank.js lazily (a code-split worker), which
-//    Vite's default worker format, 'iife', cannot build.
+// Vite and localrank (docs/api.md, "Bundlers"). With Vite 8.4.1 (this example's pin) neither
+// setting below is required: on 2026-12-06 this example also passed tests/browser/examples.test.mjs
+// (production build, strict CSP, dev server, page and Worker mode) with an empty config. They
+// are kept as the recommended configuration:
+//  - optimizeDeps.exclude: keeps the dev server from pre-bundling localrank into
+//    node_modules/.vite/deps/, so that new URL('./localrank_core_bg.wasm', import.meta.url) and
+//    new URL('./worker-entry.js', import.meta.url) resolve next to the package's own files
+//    (esbuild-based pre-bundling in older Vite versions is known to break such URLs);
+//  - worker.format 'es': the worker keeps localrank.js as a chunk of its own (Vite's default,
+//    'iife', inlines it into the worker; older Vite versions refuse to build a code-split iife
+//    worker at all).
 import { defineConfig } from 'vite';
 
 export default defineConfig({
