@@ -5,7 +5,7 @@
 //  - optimizeDeps.exclude: keeps the dev server from pre-bundling localrank into
 //    node_modules/.vite/deps/, so that new URL('./localrank_core_bg.wasm', import.meta.url) and
 //    new URL('./worker-entry.js', import.meta.url) resolve next to the package's own files
-//    (esbuild-based pre-bundling in older Vite versions is known to break such URLs);
+//    (required with Vite 7 and earlier: vitejs/vite#8427, fixed in Vite 8 by #21434);
 //  - worker.format 'es': the worker keeps localrank.js as a chunk of its own (Vite's default,
 //    'iife', inlines it into the worker; older Vite versions refuse to build a code-split iife
 //    worker at all).
