@@ -27,6 +27,10 @@ export function requireBuild() {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
 }
 
+// The strict policy of issue 18 (SECURITY.md states it): the demo (demo-csp.test.mjs) and the
+// bundler examples (examples.test.mjs) run under it.
+export const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'";
+
 // The demo fills hour and weekday from the clock (UTC) and the scores depend on the hour, so
 // tests whose ranks or scores matter start the page's clock at this time (openDemo's `clock`)
 // and pin the rest of the context too (pinContext). 2026-03-04 is a Wednesday (weekday 3).

@@ -56,7 +56,7 @@ const sessionKey = (modelName) => `localrank.session.v2:${modelName}`; // SECURI
 // for a deliberate change of the demo's files. In worker mode the page imports worker.js, the
 // worker's own script is worker-entry.js, and input.js is fetched twice (page and worker).
 const PAGE_FILES = {
-  '/style.css': 1, '/netlog.js': 1, '/app.js': 1, '/privacy.js': 1, '/ui.js': 1,
+  '/style.css': 1, '/favicon.svg': 1, '/netlog.js': 1, '/app.js': 1, '/privacy.js': 1, '/ui.js': 1,
   '/data/catalog.json': 1, '/data/server-candidates.json': 1,
   '/pkg/localrank.js': 1, '/pkg/localrank_core.js': 1, '/pkg/input.js': 1, '/pkg/model.js': 1,
   '/pkg/localrank_core_bg.wasm': 1,
