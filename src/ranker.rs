@@ -131,8 +131,9 @@ impl Ranker {
     }
 
     /// Records one event; the oldest is dropped beyond `max_session`.
-    pub fn observe(&mut self, event: Event) -> Result<()> {
+    pub fn observe(&mut self, mut event: Event) -> Result<()> {
         validate_event(&event)?;
+        cap_texts(&mut event);
         self.session.push_back(event);
         while self.session.len() > self.max_session {
             self.session.pop_front();
@@ -147,6 +148,7 @@ impl Ranker {
     pub fn restore(&mut self, mut events: Vec<Event>) -> Result<()> {
         events.drain(..events.len().saturating_sub(self.max_session));
         events.iter().try_for_each(validate_event)?;
+        events.iter_mut().for_each(cap_texts);
         self.session = events.into_iter().collect();
         Ok(())
     }
@@ -445,6 +447,22 @@ fn validate_event(e: &Event) -> Result<()> {
             e.kind.name()
         ))),
         _ => Ok(()),
+    }
+}
+
+/// Keeps an event's texts as the tokeniser reads them (`text::cap_text`), as `input::parse_event`
+/// does: a restored session bypasses that parser, and a 2,000,000-character title restored by
+/// `importSession` was cloned into every "Why here?" reason of 3,229 candidates, a ~4 GiB
+/// allocation that aborted the wasm instance (tests/browser/fuzz.test.mjs, seed 1796570093526).
+fn cap_texts(e: &mut Event) {
+    let cap = |s: &mut String| {
+        let n = crate::text::cap_text(s).len();
+        s.truncate(n);
+    };
+    cap(&mut e.title);
+    cap(&mut e.category);
+    if let Some(q) = e.query.as_mut() {
+        cap(q);
     }
 }
 

@@ -119,3 +119,22 @@ fn non_finite_or_negative_popularity_is_refused() {
         assert!(err.unwrap_err().to_string().contains("candidates[2].popularity"), "{p}");
     }
 }
+
+/// A restored (or natively observed) event keeps its texts at the tokeniser's cap, as the JS
+/// path's parser does: a 2,000,000-character title restored by `importSession` once made every
+/// "Why here?" reason of 3,229 candidates carry it (a ~4 GiB allocation in wasm).
+#[test]
+fn restored_and_observed_texts_are_capped() {
+    use localrank::text::MAX_TEXT_BYTES;
+    let mut r = localrank::Ranker::load(common::files(), localrank::runtime::cpu_device(), None).unwrap();
+    let item = common::golden().candidates[0].clone();
+    let mut e = common::click(&item);
+    e.title = "e\u{301}".repeat(1_000_000);
+    e.category = "c".repeat(1 << 20);
+    r.restore(vec![e.clone()]).unwrap();
+    r.observe(e).unwrap();
+    for kept in r.session() {
+        assert!(kept.title.len() <= MAX_TEXT_BYTES && kept.category.len() <= MAX_TEXT_BYTES, "{} / {} bytes", kept.title.len(), kept.category.len());
+        assert!(kept.title.starts_with("e\u{301}"));
+    }
+}
