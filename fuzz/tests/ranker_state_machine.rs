@@ -111,7 +111,7 @@ fn apply(ranker: &mut Ranker, max: usize, model: &mut VecDeque<Event>, op: &Op) 
                 tally(if r.is_ok() { 0 } else { 1 });
                 refused("observe", &r, event_invalid(e), e)?;
                 if r.is_ok() {
-                    model.push_back(e.clone());
+                    model.push_back(kept_as(e));
                     while model.len() > max {
                         model.pop_front();
                     }
@@ -125,7 +125,7 @@ fn apply(ranker: &mut Ranker, max: usize, model: &mut VecDeque<Event>, op: &Op) 
                 let kept = &events[events.len().saturating_sub(max)..];
                 refused("restore", &r, kept.iter().any(event_invalid), kept)?;
                 if r.is_ok() {
-                    *model = events.iter().cloned().collect();
+                    *model = events.iter().map(kept_as).collect();
                     while model.len() > max {
                         model.pop_front();
                     }
@@ -209,6 +209,18 @@ fn title_event(title: String) -> Event {
         timestamp_ms: 1.7e12,
         dwell_ms: None,
         query: None,
+    }
+}
+
+/// The event as the session keeps it: title, category and query at the tokeniser's cap
+/// (`text::cap_text`), as `Ranker::observe`/`restore` keep them.
+fn kept_as(e: &Event) -> Event {
+    use localrank::text::cap_text;
+    Event {
+        title: cap_text(&e.title).to_string(),
+        category: cap_text(&e.category).to_string(),
+        query: e.query.as_deref().map(|q| cap_text(q).to_string()),
+        ..e.clone()
     }
 }
 
