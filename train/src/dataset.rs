@@ -145,7 +145,7 @@ fn training_context(target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_F
     let mut ctx = context_of(target, items);
     for (field, v) in ctx.iter_mut().enumerate() {
         let key = [target.user as u64, target.item as u64, target.time as u64, field as u64];
-        if mix(key) % CONTEXT_DROPOUT_ONE_IN == 0 {
+        if mix(key).is_multiple_of(CONTEXT_DROPOUT_ONE_IN) {
             *v = 0;
         }
     }
