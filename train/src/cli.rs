@@ -87,6 +87,10 @@ pub struct Settings {
     /// Seed of initialisation and batch order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Seed of the order of one user's same-second events in the MovieLens example (a storefront's
+    /// files keep their row order).
+    #[arg(long, default_value_t = crate::movielens::DEFAULT_TIE_SEED)]
+    pub order_seed: u64,
     /// The students' Adam learning rate.
     #[arg(long, default_value_t = 3e-3)]
     pub lr: f64,

@@ -9,6 +9,7 @@ use localrank::features::{category_index, ints, item_text, utc_hour_weekday, Bat
 use localrank::model::{attention_mask, ModelConfig};
 use localrank::text::TextEncoder;
 
+use crate::hash::mix;
 use crate::movielens::{Data, Interaction};
 
 pub struct Split {
@@ -125,12 +126,17 @@ pub fn cases(users: &[Vec<Interaction>], from: i64, until: i64, len: usize) -> V
     out
 }
 
-fn context_of(target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS] {
+/// The context of the request that the shopper answered with `target`, as it was known when
+/// the list was shown: the hour and weekday of that moment, and the page the shopper was on,
+/// i.e. the device, page type and promotion of their event before it (`previous`). Never the
+/// target row's own page fields: a purchase logged on the checkout page would tell the model the
+/// answer (issue 19; `request_context_is_the_page_before_the_target` fails on the old rule).
+fn context_of(previous: Option<&Interaction>, target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS] {
     if !items.time_context {
         return [0; CONTEXT_FIELDS];
     }
     let (hour, weekday) = utc_hour_weekday(target.time);
-    let [device, page_type, promotion] = target.context.map(i64::from);
+    let [device, page_type, promotion] = previous.map_or([0; 3], |p| p.context).map(i64::from);
     [hour as i64 + 1, weekday as i64 + 1, device, page_type, 0, promotion]
 }
 
@@ -141,31 +147,21 @@ fn context_of(target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS]
 const CONTEXT_DROPOUT_ONE_IN: u64 = 8;
 
 /// The context of a training request: `context_of`, with the dropout above.
-fn training_context(target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS] {
-    let mut ctx = context_of(target, items);
+fn training_context(previous: &Interaction, target: &Interaction, items: &ItemInputs) -> [i64; CONTEXT_FIELDS] {
+    let mut ctx = context_of(Some(previous), target, items);
     for (field, v) in ctx.iter_mut().enumerate() {
         let key = [target.user as u64, target.item as u64, target.time as u64, field as u64];
-        if mix(key).is_multiple_of(CONTEXT_DROPOUT_ONE_IN) {
+        if mix(&key).is_multiple_of(CONTEXT_DROPOUT_ONE_IN) {
             *v = 0;
         }
     }
     ctx
 }
 
-/// splitmix64 over the words of `key`.
-fn mix(key: [u64; 4]) -> u64 {
-    key.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, &w| {
-        let mut z = (h ^ w).wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    })
-}
-
 /// A training window as the model reads it: each input event with the context of the request
 /// that follows it.
 fn window_rows(w: &Window, items: &ItemInputs) -> Vec<(Interaction, [i64; CONTEXT_FIELDS])> {
-    w.inputs.iter().zip(&w.targets).map(|(i, t)| (*i, training_context(t, items))).collect()
+    w.inputs.iter().zip(&w.targets).map(|(i, t)| (*i, training_context(i, t, items))).collect()
 }
 
 /// The input values training feeds the model (`batch` below: the event kinds and contexts of the
@@ -239,11 +235,64 @@ pub fn flat_targets(ws: &[&Window], l: usize) -> Vec<i64> {
     targets
 }
 
-/// Inputs of evaluation cases: the context of each is its target's time.
+/// Inputs of evaluation cases: the context of each is the request's (`context_of`).
 pub fn case_batch(cs: &[&Case], items: &ItemInputs, config: &ModelConfig, device: &Device) -> Batch {
     let rows: Vec<_> = cs
         .iter()
-        .map(|c| c.history.iter().map(|h| (*h, context_of(&c.target, items))).collect())
+        .map(|c| {
+            let ctx = context_of(c.history.last(), &c.target, items);
+            c.history.iter().map(|h| (*h, ctx)).collect()
+        })
         .collect();
     batch(&rows, items, config, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use localrank::features::{context_indices, Context, EventKind};
+
+    /// Page-context indices (device, page type, promotion) of a logged event.
+    fn page(device: &str, page_type: &str, promotion: bool) -> [u8; 3] {
+        let ctx = Context { device: Some(device.into()), page_type: Some(page_type.into()), promotion: Some(promotion), ..Context::default() };
+        let all = context_indices(&ctx, &[]);
+        [all[2], all[3], all[5]].map(|v| v as u8)
+    }
+
+    fn event(kind: EventKind, item: usize, time: i64, context: [u8; 3]) -> Interaction {
+        Interaction { context, ..Interaction::of_kind(kind, 0, item, time) }
+    }
+
+    fn items() -> ItemInputs {
+        ItemInputs { tokens: vec![vec![1]; 3], category: vec![0; 3], time_context: true }
+    }
+
+    /// A purchase logged on the checkout page must not tell the model that the request it answers
+    /// came from checkout: the request's page is the one the shopper was on before it (a product
+    /// page on mobile here). Under the old rule (the target row's own fields) both the window row
+    /// and the evaluation case read `checkout` and this fails.
+    #[test]
+    fn request_context_is_the_page_before_the_target() {
+        let before = page("mobile", "product", true);
+        let checkout = page("desktop", "checkout", false);
+        assert_ne!(before, checkout);
+        let seq = vec![
+            event(EventKind::ViewItem, 0, 100, page("mobile", "home", false)),
+            event(EventKind::AddToCart, 1, 160, before),
+            event(EventKind::Purchase, 2, 220, checkout),
+        ];
+        let items = items();
+        let expected = before.map(i64::from);
+        let fields = |c: [i64; CONTEXT_FIELDS]| [c[2], c[3], c[5]];
+        let case = Case { history: seq[..2].to_vec(), target: seq[2] };
+        assert_eq!(fields(context_of(case.history.last(), &case.target, &items)), expected);
+        let w = &windows(&[seq.clone()], i64::MAX, 50)[0];
+        let rows = window_rows(w, &items);
+        let last = rows.last().unwrap().1;
+        // The dropout may blank a field of this request; none may read as the target's page.
+        for (got, (want, leak)) in fields(last).into_iter().zip(expected.into_iter().zip(checkout.map(i64::from))) {
+            assert!(got == want || got == 0, "request context {got}, expected {want} (the page before) or unknown, not {leak}");
+        }
+        assert_eq!(fields(context_of(None, &case.target, &items)), [0; 3], "no earlier event: page unknown");
+    }
 }

@@ -15,6 +15,7 @@ mod dataset;
 mod eval;
 mod export;
 mod fetch;
+mod hash;
 mod ingest;
 mod instacart;
 mod metrics;

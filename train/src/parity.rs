@@ -55,11 +55,12 @@ fn event_json(data: &Data, e: &Interaction, n: usize, extras: bool) -> Vec<u8> {
 
 /// The request's context as `js/input.js` writes it: hour and weekday of the request's time in
 /// UTC (as `getUTCHours`/`getUTCDay` give them; `tests/browser/clock.test.mjs` checks that
-/// side), and the log's device, page type and promotion; with `extras` (a log without them)
-/// what the demo sends instead.
-fn context_json(target: &Interaction, extras: bool) -> Vec<u8> {
+/// side), and the device, page type and promotion of the page the shopper is on (the log's
+/// fields of their newest event); with `extras` (a log without them) what the demo sends instead.
+fn context_json(case: &Case, extras: bool) -> Vec<u8> {
+    let target = &case.target;
     let (hour, weekday) = utc_hour_weekday(target.time + SHIFT_S);
-    let [device, page, promotion] = target.context.map(usize::from);
+    let [device, page, promotion] = case.history.last().map_or([0; 3], |e| e.context).map(usize::from);
     let name = |vocab: &[&str], i: usize, extra: &str| match i {
         0 if extras => serde_json::json!(extra),
         0 => serde_json::Value::Null,
@@ -126,7 +127,7 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
             let event = parse_event(&event_json(&p.data, e, n, p.origin.example), 0.0).unwrap();
             ranker.observe(event).unwrap();
         }
-        let ctx: Context = parse_context(&context_json(&case.target, p.origin.example)).unwrap();
+        let ctx: Context = parse_context(&context_json(case, p.origin.example)).unwrap();
         let runtime = ranker.model_inputs(&ctx).unwrap();
         let window = &case.history[case.history.len().saturating_sub(p.config.max_session)..];
         assert_eq!(runtime.event.len(), window.len());
@@ -141,7 +142,7 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
 
 #[test]
 fn movielens_histories_reach_the_model_as_training_fed_them() {
-    let p = pipeline::prepare(None, None).unwrap();
+    let p = pipeline::prepare(None, None, crate::movielens::DEFAULT_TIE_SEED).unwrap();
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models");
     let cases = sample_cases(&p, 97);
     assert!(cases.len() >= 80, "{} cases", cases.len());
@@ -158,7 +159,7 @@ fn file_input_with_context_columns_reaches_the_model_as_training_fed_it() {
     let root = std::env::temp_dir().join(format!("localrank-parity-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let input = write_context_log(&root);
-    let p = pipeline::prepare(Some(&input), None).unwrap();
+    let p = pipeline::prepare(Some(&input), None, crate::movielens::DEFAULT_TIE_SEED).unwrap();
     let kinds: std::collections::BTreeSet<u8> = p.data.events.iter().map(|e| e.kind).collect();
     let contexts: std::collections::BTreeSet<[u8; 3]> = p.data.events.iter().map(|e| e.context).collect();
     assert!(kinds.len() >= 3 && contexts.len() >= 10, "kinds {kinds:?}, {} contexts", contexts.len());
@@ -180,7 +181,7 @@ fn file_input_with_context_columns_reaches_the_model_as_training_fed_it() {
 /// device, page type and promotion from its position (every value of each vocabulary occurs).
 fn write_context_log(dir: &Path) -> crate::cli::Input {
     let src = crate::fetch::sources().unwrap();
-    let data = crate::movielens::load(&src.inter, &src.item).unwrap();
+    let data = crate::movielens::load(&src.inter, &src.item, crate::movielens::DEFAULT_TIE_SEED).unwrap();
     let mut catalogue = String::from("item_id,title,category\n");
     for p in &data.products {
         catalogue += &format!("{},\"{}\",\"{}\"\n", p.id, p.title.replace('"', "\"\""), p.category());

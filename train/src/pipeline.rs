@@ -41,9 +41,9 @@ pub struct Prepared {
 }
 
 /// The MovieLens example.
-fn example() -> Result<(movielens::Data, Origin), String> {
+fn example(tie_seed: u64) -> Result<(movielens::Data, Origin), String> {
     let src = fetch::sources()?;
-    let data = movielens::load(&src.inter, &src.item)?;
+    let data = movielens::load(&src.inter, &src.item, tie_seed)?;
     let origin = Origin {
         name: "localrank-ml100k".into(),
         description: "MovieLens-100k from PyPI recbole==1.2.1 (sha256 checked), events = ratings as select_item".into(),
@@ -96,11 +96,12 @@ fn file_entry(path: &Path) -> Result<serde_json::Value, String> {
     Ok(serde_json::json!({"path": path.display().to_string(), "bytes": bytes, "sha256": sha256}))
 }
 
-/// Reads the input (files, or the MovieLens example when `input` is None) and builds the split.
-pub fn prepare(input: Option<&Input>, name: Option<&str>) -> Result<Prepared, String> {
+/// Reads the input (files, or the MovieLens example when `input` is None, its same-second events
+/// in the order of `tie_seed`) and builds the split.
+pub fn prepare(input: Option<&Input>, name: Option<&str>, tie_seed: u64) -> Result<Prepared, String> {
     let (data, mut origin) = match input {
         Some(i) => files(i)?,
-        None => example()?,
+        None => example(tie_seed)?,
     };
     if let Some(n) = name {
         origin.name = n.into();
@@ -198,7 +199,7 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
     let started = Instant::now();
     let s = &run.settings;
     std::fs::create_dir_all(&s.out).map_err(|e| format!("{}: {e}", s.out.display()))?;
-    let p = prepare(run.input().as_ref(), run.name.as_deref())?;
+    let p = prepare(run.input().as_ref(), run.name.as_deref(), s.order_seed)?;
     let text = teacher_text(&p)?;
     let models = train_models(&p, s, &text, &p.train_windows, &p.valid);
     let loo = if run.skip_loo { Default::default() } else { leave_one_out_metrics(&p, s, &text) };

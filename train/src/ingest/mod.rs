@@ -126,7 +126,8 @@ pub struct Loaded {
     pub report: Report,
 }
 
-/// Streams both files into `Data`: products in catalogue order, events sorted by time, users
+/// Streams both files into `Data`: products in catalogue order, events sorted by time (ties in
+/// the file's order), users
 /// numbered in order of appearance. Memory grows with the catalogue, the users and the usable
 /// events (24 bytes each), not with the file: the file is read in `table::BATCH`-row batches.
 pub fn load(events: &Path, catalogue: &Path) -> Result<Loaded, String> {
@@ -155,7 +156,8 @@ pub fn load(events: &Path, catalogue: &Path) -> Result<Loaded, String> {
         event.context = row.context;
         out.push(event);
     })?;
-    out.sort_by_key(|e| (e.time, e.user, e.item));
+    // Stable: events of one user in the same second keep the log's row order.
+    out.sort_by_key(|e| (e.time, e.user));
     let categories = crate::movielens::genre_vocabulary(&cat.products);
     let data = crate::movielens::Data { products: cat.products, events: out, categories };
     Ok(Loaded { data, users, searches, kinds, report: Report { catalogue: cat_problems, events: ev_problems } })
