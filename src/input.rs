@@ -163,11 +163,10 @@ pub fn parse_context(json: &[u8]) -> Result<Context> {
     })
 }
 
-/// `RerankOptions`, and whether reasons were asked for (`explain` selects the call rather than
-/// tuning the order).
-pub fn parse_options(json: &[u8]) -> Result<(RerankOptions, bool)> {
+/// `RerankOptions` (`defaults` where a field is absent: `Ranker::default_options`), and whether
+/// reasons were asked for (`explain` selects the call rather than tuning the order).
+pub fn parse_options(json: &[u8], defaults: RerankOptions) -> Result<(RerankOptions, bool)> {
     let raw: RawOptions = parse(json, "options")?;
-    let defaults = RerankOptions::default();
     let fraction = |v: Option<f64>, default: f32, what: &str| -> Result<f32> {
         match v {
             None => Ok(default),
@@ -205,7 +204,7 @@ mod tests {
             assert!(f(deep.as_bytes()).is_err());
         }
         assert!(parse_context(deep.as_bytes()).is_err());
-        assert!(parse_options(deep.as_bytes()).is_err());
+        assert!(parse_options(deep.as_bytes(), RerankOptions::default()).is_err());
         assert!(parse_event(deep.as_bytes(), 0.0).is_err());
     }
 
@@ -223,10 +222,10 @@ mod tests {
         assert!(parse_context(br#"{"hour":24}"#).unwrap_err().to_string().contains("context.hour"));
         assert!(parse_context(br#"{"weekday":1.5}"#).unwrap_err().to_string().contains("weekday"));
         assert_eq!(parse_context(br#"{"hour":7}"#).unwrap().hour, Some(7));
-        assert!(parse_options(br#"{"topK":0}"#).unwrap_err().to_string().contains("topK"));
-        assert!(parse_options(b"[2, 0.5, 0.1, true]").unwrap_err().to_string().contains("expected a JSON object"));
-        assert!(parse_options(br#"{"longTail":2}"#).unwrap_err().to_string().contains("longTail"));
-        let (o, explain) = parse_options(br#"{"topK":5,"explain":true}"#).unwrap();
+        assert!(parse_options(br#"{"topK":0}"#, RerankOptions::default()).unwrap_err().to_string().contains("topK"));
+        assert!(parse_options(b"[2, 0.5, 0.1, true]", RerankOptions::default()).unwrap_err().to_string().contains("expected a JSON object"));
+        assert!(parse_options(br#"{"longTail":2}"#, RerankOptions::default()).unwrap_err().to_string().contains("longTail"));
+        let (o, explain) = parse_options(br#"{"topK":5,"explain":true}"#, RerankOptions::default()).unwrap();
         assert_eq!((o.top_k, explain), (Some(5), true));
     }
 }

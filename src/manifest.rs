@@ -51,6 +51,11 @@ pub struct Manifest {
     /// "unknown" (`features::TrainedInputs`). Required: without it the browser's dwell, device,
     /// query... would reach rows that were never trained.
     pub inputs: TrainedInputs,
+    /// The model's weight against the server order that `localrank-train` chose on validation
+    /// (0 = the server order: the model did not beat it); the default of `rerank`'s
+    /// `personalization`. Manifests from before the choice was made have none: 0.9.
+    #[serde(default)]
+    pub personalization: Option<f32>,
     /// How the model was made (data, split, seed, metrics). Informational.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -104,6 +109,9 @@ impl Manifest {
         let mut context_sizes = CONTEXT_SIZES;
         context_sizes[4] = self.config.categories;
         self.inputs.validate(EVENT_KINDS - 1, DWELL_BUCKETS, &context_sizes)?;
+        if let Some(p) = self.personalization.filter(|p| !(0.0..=1.0).contains(p)) {
+            return Err(Error::model(format!("manifest.json personalization is {p}, expected 0..=1")));
+        }
         self.files.iter().try_for_each(|(role, entry)| entry.validate(role))
     }
 

@@ -126,6 +126,13 @@ impl Ranker {
         &self.manifest
     }
 
+    /// The options a rerank uses where the caller sets none: the blend the model's training chose
+    /// on validation (manifest `personalization`), else `RerankOptions::default()`.
+    pub fn default_options(&self) -> RerankOptions {
+        let defaults = RerankOptions::default();
+        RerankOptions { personalization: self.manifest.personalization.unwrap_or(defaults.personalization), ..defaults }
+    }
+
     pub fn session(&self) -> impl ExactSizeIterator<Item = &Event> {
         self.session.iter()
     }

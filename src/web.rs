@@ -177,14 +177,14 @@ impl RankerCore {
     /// A rerank as JSON `Ranked[]` (reasons included with `explain`), synchronously (CPU).
     #[wasm_bindgen(js_name = rerankJson)]
     pub fn rerank_json(&self, candidates: &[u8], context: &[u8], options: &[u8]) -> Result<String, JsError> {
-        let explain = parse_options(options)?.1;
+        let explain = parse_options(options, self.inner.default_options())?.1;
         to_json(self.start(candidates, context, options, explain)?.complete()?)
     }
 
     /// `rerankJson` with the scores read back from the GPU.
     #[wasm_bindgen(js_name = rerankAsync)]
     pub async fn rerank_async(&self, candidates: Vec<u8>, context: Vec<u8>, options: Vec<u8>) -> Result<String, JsError> {
-        let explain = parse_options(&options)?.1;
+        let explain = parse_options(&options, self.inner.default_options())?.1;
         let pending = self.start(&candidates, &context, &options, explain)?;
         to_json(pending.complete_async().await?)
     }
@@ -213,7 +213,7 @@ impl RankerCore {
     fn start(&self, candidates: &[u8], context: &[u8], options: &[u8], explain: bool) -> Result<PendingRerank, JsError> {
         let items = parse_candidates(candidates)?;
         let ctx = parse_context(context)?;
-        let (options, _) = parse_options(options)?;
+        let (options, _) = parse_options(options, self.inner.default_options())?;
         let r = &self.inner;
         Ok(if explain { r.start_explained_rerank(&items, &ctx, options)? } else { r.start_rerank(&items, &ctx, options)? })
     }

@@ -229,6 +229,24 @@ fn trained_inputs_are_required_and_in_range() {
     );
 }
 
+/// The blend chosen on validation is the default of `rerank`'s `personalization`; out of range
+/// it is refused; a manifest without it (older exports) keeps the library's 0.9.
+#[test]
+fn manifest_personalization_is_the_default_blend() {
+    let load = |edit: Box<dyn FnOnce(&mut Value)>| {
+        let manifest = manifest_with(edit);
+        Ranker::load(ModelFiles { manifest: &manifest, ..common::files() }, cpu_device(), None).map(|r| r.default_options().personalization)
+    };
+    assert_eq!(load(Box::new(|m| m["personalization"] = json!(0.3))).unwrap(), 0.3);
+    assert_eq!(load(Box::new(|m| m["personalization"] = json!(0.0))).unwrap(), 0.0, "0: the server order");
+    let older = load(Box::new(|m| drop(m.as_object_mut().unwrap().remove("personalization")))).unwrap();
+    assert_eq!(older, localrank::RerankOptions::default().personalization);
+    for bad in [json!(1.5), json!(-0.1)] {
+        let err = load(Box::new(move |m| m["personalization"] = bad.clone())).err().expect("refused").to_string();
+        assert!(err.contains("personalization"), "{err}");
+    }
+}
+
 /// serde_json stops at 128 levels of nesting (its `unbounded_depth` feature is not enabled in
 /// this workspace), so a deeply nested tokenizer.json is an error, not a stack overflow.
 #[test]

@@ -606,7 +606,7 @@ fn check(ranker: &mut Ranker, case: &Case) -> Result<(), String> {
     judge("parse_candidates", &case.candidates, &candidates, expect_candidates(&case.candidates.bytes))?;
     let context = no_panic("parse_context", || parse_context(&case.context.bytes))?;
     judge("parse_context", &case.context, &context, expect_context(&case.context.bytes))?;
-    let options = no_panic("parse_options", || parse_options(&case.options.bytes))?;
+    let options = no_panic("parse_options", || parse_options(&case.options.bytes, RerankOptions::default()))?;
     judge("parse_options", &case.options, &options, expect_options(&case.options.bytes))?;
     [tally(0, &event), tally(1, &candidates), tally(2, &context), tally(3, &options)];
     if let Ok((o, _)) = &options {
@@ -687,7 +687,7 @@ fn deep_nesting_is_an_error() {
         must_fail("parse_event", parse_event(b, 0.0)).unwrap();
         must_fail("parse_candidates", parse_candidates(b)).unwrap();
         must_fail("parse_context", parse_context(b)).unwrap();
-        must_fail("parse_options", parse_options(b)).unwrap();
+        must_fail("parse_options", parse_options(b, RerankOptions::default())).unwrap();
     }
 }
 

@@ -87,9 +87,17 @@ pub struct Settings {
     /// Seed of initialisation and batch order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Seeds per trained model on the session split (`seed`, `seed + 1`, ...): the tables give
+    /// the mean and 95% intervals; the first seed's model is exported.
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// Seeds per trained model on the leave-one-out split, which retrains every model (each
+    /// seed there costs as much again as one on the session split).
+    #[arg(long, default_value_t = 1)]
+    pub loo_seeds: usize,
     /// Seed of the order of one user's same-second events in the MovieLens example (a storefront's
     /// files keep their row order).
-    #[arg(long, default_value_t = crate::movielens::DEFAULT_TIE_SEED)]
+    #[arg(long, default_value_t = crate::data::movielens::DEFAULT_TIE_SEED)]
     pub order_seed: u64,
     /// The students' Adam learning rate.
     #[arg(long, default_value_t = 3e-3)]
@@ -149,7 +157,7 @@ impl Settings {
         let Command::Teacher(s) = Cli::parse_from(["localrank-train", "teacher"]).command else {
             unreachable!("`teacher` parses to Command::Teacher")
         };
-        Settings { epochs, seed, out, ..s }
+        Settings { epochs, seed, out, seeds: 1, ..s }
     }
 }
 

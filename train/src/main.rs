@@ -6,42 +6,30 @@
 //! cargo run -p train --release -- all --events events.csv --catalogue catalogue.csv --out my-models
 //! ```
 
-mod ablations;
-#[cfg(test)]
-mod parity;
-mod bert;
+mod baselines;
 mod cli;
-mod dataset;
-mod eval;
+mod data;
+mod evaluation;
 mod export;
-mod fetch;
 mod hash;
-mod ingest;
-mod instacart;
-mod metrics;
-mod model2vec;
-mod movielens;
+mod models;
 mod pipeline;
-mod protocol;
-mod report;
-mod teacher;
-mod trainer;
 
 use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
-        Command::Fetch => fetch::sources().map(|_| eprintln!("fetch: ok, cache in {}", fetch::cache_dir().display())),
+        Command::Fetch => data::fetch::sources().map(|_| eprintln!("fetch: ok, cache in {}", data::fetch::cache_dir().display())),
         Command::All(run) => pipeline::run(&run, true),
         Command::Eval(run) => pipeline::run(&run, false),
-        Command::Validate(input) => ingest::cli::validate(&input),
-        Command::Ingest { input, epochs } => ingest::cli::ingest(&input, epochs),
-        Command::ConvertExamples { out } => ingest::convert::run(&out.unwrap_or_else(ingest::convert::default_dir)),
-        Command::Context(s) => ablations::run_context(&s),
-        Command::Students(s) => ablations::run_students(&s),
-        Command::Teacher(s) => ablations::run_teacher(&s),
-        Command::Distill(s) => ablations::run_distill(&s),
+        Command::Validate(input) => data::ingest::cli::validate(&input),
+        Command::Ingest { input, epochs } => data::ingest::cli::ingest(&input, epochs),
+        Command::ConvertExamples { out } => data::ingest::convert::run(&out.unwrap_or_else(data::ingest::convert::default_dir)),
+        Command::Context(s) => evaluation::ablations::run_context(&s),
+        Command::Students(s) => evaluation::ablations::run_students(&s),
+        Command::Teacher(s) => evaluation::ablations::run_teacher(&s),
+        Command::Distill(s) => evaluation::ablations::run_distill(&s),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            if let Ok((options, _)) = parse_options(json) {
+            if let Ok((options, _)) = parse_options(json, localrank::RerankOptions::default()) {
                 assert!(options.validate().is_ok());
             }
         }

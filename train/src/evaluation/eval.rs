@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use localrank::features::Item;
 use localrank::rerank::{order, ListItem, RerankOptions};
 
-use crate::dataset::Case;
-use crate::metrics::{rank_of, Accumulator, Metrics};
-use crate::movielens::Data;
-use crate::protocol::{Request, Stats};
+use crate::data::dataset::Case;
+use crate::data::movielens::{Data, Interaction};
+use crate::data::protocol::{Request, Stats};
+use crate::evaluation::intervals::mean_ci;
+use crate::evaluation::metrics::{ndcg_gain, rank_of, Accumulator, Metrics};
 
 /// A reranker under evaluation: scores for every catalogue item, for each request.
 pub enum Scorer<'a> {
@@ -18,6 +19,8 @@ pub enum Scorer<'a> {
     Server,
     Popularity,
     ItemKnn,
+    /// A device-side baseline that reads the current session (V-SKNN): full-catalogue scores.
+    Session(&'a dyn Fn(&[Interaction]) -> Vec<f32>),
     /// A model; `personalization`: its weight in the blend with the server order (1 = the model
     /// alone; `RerankOptions::default()` = as the library ships).
     /// `long_tail`: the rerank option of that name. `scores`: full-catalogue scores of cases
@@ -31,6 +34,12 @@ pub struct Row {
     /// Over the candidate list: ndcg@10, hr@10, mrr@10 and the number of cases.
     #[serde(flatten)]
     pub list: Metrics,
+    /// 95% interval of the list NDCG@10, bootstrap over users (`intervals.rs`).
+    #[serde(rename = "ndcg@10_ci")]
+    pub ndcg10_ci: [f64; 2],
+    /// Trained rows: how many seeds the figures average over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<usize>,
     #[serde(rename = "full_ndcg@10")]
     pub full_ndcg10: f64,
     #[serde(rename = "full_hr@10")]
@@ -52,6 +61,9 @@ pub struct Row {
     pub cold_full_ndcg10: Option<f64>,
     #[serde(rename = "short_session_ndcg@10")]
     pub short_ndcg10: f64,
+    /// The list NDCG@10 of each request, for paired differences.
+    #[serde(skip)]
+    pub gains: Vec<f64>,
 }
 
 /// What every row is measured against.
@@ -64,6 +76,8 @@ pub struct Bench<'a> {
     pub tail: Vec<bool>,
     /// Items with no event before the test period.
     pub cold: Vec<bool>,
+    /// The user of each request: intervals resample users.
+    pub users: Vec<u32>,
 }
 
 impl<'a> Bench<'a> {
@@ -77,7 +91,8 @@ impl<'a> Bench<'a> {
             tail[i] = false;
         }
         let cold = stats.popularity.iter().map(|&p| p == 0.0).collect();
-        Self { data, stats, requests, candidates, tail, cold }
+        let users = requests.iter().map(|r| r.target.user).collect();
+        Self { data, stats, requests, candidates, tail, cold, users }
     }
 
     /// Share of requests whose target is among the server's candidates.
@@ -99,6 +114,7 @@ impl<'a> Bench<'a> {
                 .collect(),
             Scorer::Popularity => vec![self.stats.popularity.clone(); chunk.len()],
             Scorer::ItemKnn => chunk.iter().map(|r| self.stats.knn_ranking(&r.session)).collect(),
+            Scorer::Session(scores) => chunk.iter().map(|r| scores(&r.session)).collect(),
             Scorer::Model { scores, .. } => {
                 // The device reads the current session only.
                 let cases: Vec<Case> =
@@ -123,7 +139,7 @@ impl<'a> Bench<'a> {
         let personal = match scorer {
             Scorer::Server => None,
             Scorer::Popularity => Some(only(1.0)),
-            Scorer::ItemKnn => (!request.session.is_empty()).then_some(only(1.0)),
+            Scorer::ItemKnn | Scorer::Session(_) => (!request.session.is_empty()).then_some(only(1.0)),
             Scorer::Model { personalization, long_tail, .. } => {
                 let o = RerankOptions { long_tail: *long_tail, ..only(*personalization) };
                 // As the library: an empty session keeps the server order (long-tail aside).
@@ -140,50 +156,32 @@ impl<'a> Bench<'a> {
     }
 
     pub fn row(&self, name: &str, scorer: &Scorer) -> Row {
-        let mut list = Accumulator::default();
-        let (mut full, mut cold, mut short) = (Accumulator::default(), Accumulator::default(), Accumulator::default());
-        let mut cold_full = Accumulator::default();
-        let (mut tail_slots, mut slots, mut diversity) = (0usize, 0usize, 0.0);
-        let mut shown = HashSet::new();
-        let acc_of = |acc: &mut Accumulator, rank: usize| acc.add(rank);
+        let mut acc = RowAcc::default();
         for (c, chunk) in self.requests.chunks(256).enumerate() {
             let scores = self.scores(scorer, chunk, c * 256);
             for (i, r) in chunk.iter().enumerate() {
-                let cands = &self.candidates[c * 256 + i];
-                let top = self.rerank_candidates(scorer, r, cands, &scores[i]);
-                let rank = top.iter().position(|&j| j == r.target.item).unwrap_or(usize::MAX);
-                acc_of(&mut list, rank);
-                acc_of(&mut full, rank_of(&scores[i], r.target.item));
-                if self.cold[r.target.item] {
-                    acc_of(&mut cold, rank);
-                    acc_of(&mut cold_full, rank_of(&scores[i], r.target.item));
-                }
-                if (1..=2).contains(&r.session.len()) {
-                    acc_of(&mut short, rank);
-                }
-                let top10 = &top[..top.len().min(10)];
-                shown.extend(top10.iter().copied());
-                tail_slots += top10.iter().filter(|&&j| self.tail[j]).count();
-                slots += top10.len();
-                diversity += self.intra_list_diversity(top10);
+                let top = self.rerank_candidates(scorer, r, &self.candidates[c * 256 + i], &scores[i]);
+                acc.add(self, r, &top, &scores[i]);
             }
         }
-        let (list, full, cold, short) = (list.finish(), full.finish(), cold.finish(), short.finish());
-        let cold_full = cold_full.finish();
-        Row {
-            model: name.to_string(),
-            list,
-            full_ndcg10: full.ndcg10,
-            full_hr10: full.hr10,
-            loo_ndcg10: None,
-            loo_hr10: None,
-            coverage10: shown.len() as f64 / self.data.products.len() as f64,
-            tail_share10: tail_slots as f64 / slots.max(1) as f64,
-            diversity10: diversity / self.requests.len().max(1) as f64,
-            cold_ndcg10: (cold.cases > 0).then_some(cold.ndcg10),
-            cold_full_ndcg10: (cold_full.cases > 0).then_some(cold_full.ndcg10),
-            short_ndcg10: short.ndcg10,
+        acc.finish(name, self)
+    }
+
+    /// Rows of one model at several blends with the server order (`personalization`), its
+    /// scores computed once: the validation sweep that chooses the shipped blend.
+    pub fn blend_rows(&self, scores: &dyn Fn(&[Case]) -> Vec<Vec<f32>>, blends: &[f32]) -> Vec<Row> {
+        let scorers: Vec<Scorer> = blends.iter().map(|&p| Scorer::Model { scores, personalization: p, long_tail: 0.0 }).collect();
+        let mut accs: Vec<RowAcc> = blends.iter().map(|_| RowAcc::default()).collect();
+        for (c, chunk) in self.requests.chunks(256).enumerate() {
+            let all = self.scores(&scorers[0], chunk, c * 256);
+            for (i, r) in chunk.iter().enumerate() {
+                for (scorer, acc) in scorers.iter().zip(&mut accs) {
+                    let top = self.rerank_candidates(scorer, r, &self.candidates[c * 256 + i], &all[i]);
+                    acc.add(self, r, &top, &all[i]);
+                }
+            }
         }
+        accs.into_iter().zip(blends).map(|(acc, p)| acc.finish(&format!("personalization={p}"), self)).collect()
     }
 
     /// Mean pairwise (1 - Jaccard similarity of genres) over a list.
@@ -205,17 +203,104 @@ impl<'a> Bench<'a> {
     }
 }
 
+/// The mean of one model's rows over seeds: every figure averaged, the per-request gains averaged
+/// (so the interval is over users of the seed-averaged model).
+pub fn mean_row(name: &str, rows: Vec<Row>, users: &[u32]) -> Row {
+    let n = rows.len() as f64;
+    let avg = |f: &dyn Fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
+    let avg_opt = |f: &dyn Fn(&Row) -> Option<f64>| rows.iter().map(f).sum::<Option<f64>>().map(|v| v / n);
+    let gains: Vec<f64> = (0..rows[0].gains.len()).map(|i| rows.iter().map(|r| r.gains[i]).sum::<f64>() / n).collect();
+    let list = Metrics { ndcg10: avg(&|r| r.list.ndcg10), hr10: avg(&|r| r.list.hr10), mrr10: avg(&|r| r.list.mrr10), cases: rows[0].list.cases };
+    Row {
+        model: name.to_string(),
+        list,
+        ndcg10_ci: mean_ci(users, &gains),
+        seeds: Some(rows.len()),
+        full_ndcg10: avg(&|r| r.full_ndcg10),
+        full_hr10: avg(&|r| r.full_hr10),
+        loo_ndcg10: None,
+        loo_hr10: None,
+        coverage10: avg(&|r| r.coverage10),
+        tail_share10: avg(&|r| r.tail_share10),
+        diversity10: avg(&|r| r.diversity10),
+        cold_ndcg10: avg_opt(&|r| r.cold_ndcg10),
+        cold_full_ndcg10: avg_opt(&|r| r.cold_full_ndcg10),
+        short_ndcg10: avg(&|r| r.short_ndcg10),
+        gains,
+    }
+}
+
+/// The per-request sums behind one row.
+#[derive(Default)]
+struct RowAcc {
+    list: Accumulator,
+    full: Accumulator,
+    cold: Accumulator,
+    cold_full: Accumulator,
+    short: Accumulator,
+    tail_slots: usize,
+    slots: usize,
+    diversity: f64,
+    shown: HashSet<usize>,
+    gains: Vec<f64>,
+}
+
+impl RowAcc {
+    /// One request: `top` is the reranked candidate list, `scores` the full-catalogue scores.
+    fn add(&mut self, bench: &Bench, r: &Request, top: &[usize], scores: &[f32]) {
+        let rank = top.iter().position(|&j| j == r.target.item).unwrap_or(usize::MAX);
+        self.list.add(rank);
+        self.gains.push(ndcg_gain(rank));
+        let full = rank_of(scores, r.target.item);
+        self.full.add(full);
+        if bench.cold[r.target.item] {
+            self.cold.add(rank);
+            self.cold_full.add(full);
+        }
+        if (1..=2).contains(&r.session.len()) {
+            self.short.add(rank);
+        }
+        let top10 = &top[..top.len().min(10)];
+        self.shown.extend(top10.iter().copied());
+        self.tail_slots += top10.iter().filter(|&&j| bench.tail[j]).count();
+        self.slots += top10.len();
+        self.diversity += bench.intra_list_diversity(top10);
+    }
+
+    fn finish(self, name: &str, bench: &Bench) -> Row {
+        let (list, full, cold, short, cold_full) =
+            (self.list.finish(), self.full.finish(), self.cold.finish(), self.short.finish(), self.cold_full.finish());
+        Row {
+            model: name.to_string(),
+            list,
+            ndcg10_ci: mean_ci(&bench.users, &self.gains),
+            seeds: None,
+            full_ndcg10: full.ndcg10,
+            full_hr10: full.hr10,
+            loo_ndcg10: None,
+            loo_hr10: None,
+            coverage10: self.shown.len() as f64 / bench.data.products.len() as f64,
+            tail_share10: self.tail_slots as f64 / self.slots.max(1) as f64,
+            diversity10: self.diversity / bench.requests.len().max(1) as f64,
+            cold_ndcg10: (cold.cases > 0).then_some(cold.ndcg10),
+            cold_full_ndcg10: (cold_full.cases > 0).then_some(cold_full.ndcg10),
+            short_ndcg10: short.ndcg10,
+            gains: self.gains,
+        }
+    }
+}
+
 /// The markdown table of `rows`.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| model | NDCG@10 | HR@10 | MRR@10 | full NDCG@10 | full HR@10 | LOO NDCG@10 | LOO HR@10 | coverage@10 | tail share@10 | diversity@10 | cold NDCG@10 | cold full NDCG@10 | short-session NDCG@10 |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| model | NDCG@10 | 95% interval | HR@10 | MRR@10 | full NDCG@10 | full HR@10 | LOO NDCG@10 | LOO HR@10 | coverage@10 | tail share@10 | diversity@10 | cold NDCG@10 | cold full NDCG@10 | short-session NDCG@10 |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
     for r in rows {
         s += &format!(
-            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} |\n",
-            r.model, r.list.ndcg10, r.list.hr10, r.list.mrr10, r.full_ndcg10, r.full_hr10, opt(r.loo_ndcg10), opt(r.loo_hr10), r.coverage10,
+            "| {} | {:.4} | {:.4}–{:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} |\n",
+            r.model, r.list.ndcg10, r.ndcg10_ci[0], r.ndcg10_ci[1], r.list.hr10, r.list.mrr10, r.full_ndcg10, r.full_hr10, opt(r.loo_ndcg10), opt(r.loo_hr10), r.coverage10,
             r.tail_share10, r.diversity10, opt(r.cold_ndcg10), opt(r.cold_full_ndcg10), r.short_ndcg10
         );
     }

@@ -115,7 +115,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// The pipeline's input built from a storefront's files, and what was left out.
 pub struct Loaded {
-    pub data: crate::movielens::Data,
+    pub data: crate::data::movielens::Data,
     /// The files' user (or session) id of each `Interaction::user` index.
     pub users: Vec<String>,
     /// `search` events without an item: valid, but the item sequence has no place for them.
@@ -152,13 +152,13 @@ pub fn load(events: &Path, catalogue: &Path) -> Result<Loaded, String> {
             users.push(row.user.to_string());
             users.len() as u32 - 1
         });
-        let mut event = crate::movielens::Interaction::of_kind(row.kind, user, item, row.time);
+        let mut event = crate::data::movielens::Interaction::of_kind(row.kind, user, item, row.time);
         event.context = row.context;
         out.push(event);
     })?;
     // Stable: events of one user in the same second keep the log's row order.
     out.sort_by_key(|e| (e.time, e.user));
-    let categories = crate::movielens::genre_vocabulary(&cat.products);
-    let data = crate::movielens::Data { products: cat.products, events: out, categories };
+    let categories = crate::data::movielens::genre_vocabulary(&cat.products);
+    let data = crate::data::movielens::Data { products: cat.products, events: out, categories };
     Ok(Loaded { data, users, searches, kinds, report: Report { catalogue: cat_problems, events: ev_problems } })
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::movielens::Interaction;
+use crate::data::movielens::Interaction;
 
 /// Inactivity that ends a session, in seconds.
 pub const SESSION_GAP: i64 = 30 * 60;
@@ -41,9 +41,15 @@ pub fn session_start(seq: &[Interaction], i: usize) -> usize {
 
 /// Requests for the events of `users` at or after `from`.
 pub fn requests(users: &[Vec<Interaction>], from: i64) -> Vec<Request> {
+    requests_between(users, from, i64::MAX)
+}
+
+/// Requests for the events of `users` in `[from, until)` (the validation period's: every event
+/// they read is before `until`).
+pub fn requests_between(users: &[Vec<Interaction>], from: i64, until: i64) -> Vec<Request> {
     let mut out = Vec::new();
     for seq in users {
-        for (i, e) in seq.iter().enumerate().filter(|(_, e)| e.time >= from) {
+        for (i, e) in seq.iter().enumerate().filter(|(_, e)| e.time >= from && e.time < until) {
             let start = session_start(seq, i);
             out.push(Request {
                 server_history: seq[..start].to_vec(),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::cli::Run;
-use crate::pipeline::Prepared;
+use crate::pipeline::prepare::Prepared;
 
 /// Writes `dir/report.md`. `files`: the exported files and their sizes (None for `eval`).
 pub fn write(

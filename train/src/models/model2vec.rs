@@ -6,7 +6,7 @@
 //! occur in the training titles keep their distilled rows, so an unseen title still gets a
 //! meaningful vector from what ships (the tokenizer and this table, 8-bit like the rest).
 
-use crate::bert::TextModel;
+use crate::models::bert::TextModel;
 
 /// SIF coefficient (model2vec's default): weight = a / (a + p(token)).
 const SIF: f64 = 1e-3;

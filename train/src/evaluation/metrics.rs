@@ -22,7 +22,7 @@ impl Accumulator {
         self.sum.cases += 1;
         if rank < 10 {
             self.sum.hr10 += 1.0;
-            self.sum.ndcg10 += 1.0 / ((rank + 2) as f64).log2();
+            self.sum.ndcg10 += ndcg_gain(rank);
             self.sum.mrr10 += 1.0 / (rank + 1) as f64;
         }
     }
@@ -31,6 +31,12 @@ impl Accumulator {
         let n = self.sum.cases.max(1) as f64;
         Metrics { ndcg10: self.sum.ndcg10 / n, hr10: self.sum.hr10 / n, mrr10: self.sum.mrr10 / n, cases: self.sum.cases }
     }
+}
+
+/// NDCG@10 of one request whose relevant item is at `rank` (0 = top; one relevant item, so the
+/// ideal DCG is 1).
+pub fn ndcg_gain(rank: usize) -> f64 {
+    if rank < 10 { 1.0 / ((rank + 2) as f64).log2() } else { 0.0 }
 }
 
 /// Rank of `target` among `scores`: how many items score strictly higher, plus half the ties

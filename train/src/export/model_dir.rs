@@ -10,7 +10,7 @@ use localrank::manifest::{sha256_hex, FileEntry, Manifest, FORMAT_VERSION};
 use localrank::model::ModelConfig;
 use localrank::{ModelFiles, Ranker};
 
-use crate::movielens::Data;
+use crate::data::movielens::Data;
 
 pub const WEIGHTS: &str = "localrank.q8";
 pub const TOKENIZER: &str = "tokenizer.json";
@@ -34,7 +34,8 @@ fn item(data: &Data, i: usize) -> Item {
     Item { id: p.id.clone(), title: p.title.clone(), category: p.category(), popularity: None }
 }
 
-/// Exports the trained model to `dir`. `popular`: product indices by training popularity.
+/// Exports the trained model to `dir`. `popular`: product indices by training popularity;
+/// `personalization`: the blend chosen on validation, the browser's default.
 #[allow(clippy::too_many_arguments)]
 pub fn export(
     dir: &Path,
@@ -45,6 +46,7 @@ pub fn export(
     tokenizer: &[u8],
     popular: &[usize],
     inputs: TrainedInputs,
+    personalization: f32,
     training: serde_json::Value,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -64,6 +66,7 @@ pub fn export(
         files,
         weights_format: "lrq8".into(),
         inputs,
+        personalization: Some(personalization),
         training,
     };
     let golden = golden(&manifest, weights, tokenizer, data, popular)?;

@@ -6,10 +6,11 @@ use localrank::model::ModelConfig;
 use localrank::text::TextEncoder;
 
 use crate::cli::Settings;
-use crate::dataset::{self, windows, ItemInputs};
-use crate::pipeline::{best_valid, prepare, teacher_config, teacher_text, train_config};
-use crate::trainer::{self, train};
-use crate::{bert, eval, fetch, instacart, protocol, teacher};
+use crate::data::dataset::{self, windows, ItemInputs};
+use crate::pipeline::prepare::prepare;
+use crate::pipeline::train::{best_valid, teacher_config, teacher_text, train_config};
+use crate::models::trainer::{self, train};
+use crate::{models::bert, evaluation::eval, data::fetch, data::instacart, data::protocol, models::teacher};
 
 /// The context ablation on Instacart orders (`instacart.rs`): the student trained with and
 /// without the hour/weekday context, on the same split, against the same baselines.

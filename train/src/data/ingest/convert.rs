@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampSecondArray};
 
-use crate::movielens::Data;
+use crate::data::movielens::Data;
 
 fn write_csv(path: &Path, columns: Vec<(&str, ArrayRef)>) -> Result<(), String> {
     let batch = RecordBatch::try_from_iter(columns).map_err(|e| e.to_string())?;
@@ -51,15 +51,15 @@ fn write_example(dir: &Path, data: &Data, event: &str, iso: bool) -> Result<(), 
 
 /// Both examples under `out/movielens-100k/` and `out/instacart-sample/`.
 pub fn run(out: &Path) -> Result<(), String> {
-    let src = crate::fetch::sources()?;
-    let ml = crate::movielens::load(&src.inter, &src.item, crate::movielens::DEFAULT_TIE_SEED)?;
+    let src = crate::data::fetch::sources()?;
+    let ml = crate::data::movielens::load(&src.inter, &src.item, crate::data::movielens::DEFAULT_TIE_SEED)?;
     write_example(&out.join("movielens-100k"), &ml, "select_item", false)?;
-    let ic = crate::instacart::load()?;
+    let ic = crate::data::instacart::load()?;
     write_example(&out.join("instacart-sample"), &ic.data, "purchase", true)?;
     eprintln!("convert-examples: wrote {}/{{movielens-100k,instacart-sample}}/{{events,catalogue}}.csv", out.display());
     Ok(())
 }
 
 pub fn default_dir() -> std::path::PathBuf {
-    crate::fetch::cache_dir().join("examples")
+    crate::data::fetch::cache_dir().join("examples")
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::table::{self, Chunk};
 use super::{found, shown, Problems};
-use crate::movielens::Product;
+use crate::data::movielens::Product;
 
 pub const MISSING_COLUMN: &str = "missing column";
 pub const MISSING_ID: &str = "empty item_id";

@@ -8,9 +8,9 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use localrank::model::{Model, ModelConfig};
 
-use crate::dataset::{case_batch, flat_targets, window_batch, Case, ItemInputs, Window};
-use crate::teacher::{window_row, Row, Teacher};
-use crate::metrics::{rank_of, Accumulator, Metrics};
+use crate::data::dataset::{case_batch, flat_targets, window_batch, Case, ItemInputs, Window};
+use crate::models::teacher::{window_row, Row, Teacher};
+use crate::evaluation::metrics::{rank_of, Accumulator, Metrics};
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TrainConfig {
@@ -187,16 +187,25 @@ pub fn case_scores(model: &Model, config: &ModelConfig, items: &ItemInputs, case
 /// not ranked (the standard leave-one-out protocol).
 pub fn full_metrics(cases: &[Case], scores: &[Vec<f32>], exclude_seen: bool) -> Metrics {
     let mut acc = Accumulator::default();
-    for (c, s) in cases.iter().zip(scores) {
-        let mut s = s.clone();
-        if exclude_seen {
-            for h in c.history.iter().filter(|h| h.item != c.target.item) {
-                s[h.item] = f32::NEG_INFINITY;
-            }
-        }
-        acc.add(rank_of(&s, c.target.item));
-    }
+    full_ranks(cases, scores, exclude_seen).into_iter().for_each(|r| acc.add(r));
     acc.finish()
+}
+
+/// The target's rank (0 = top) among all products, per case; see `full_metrics`.
+pub fn full_ranks(cases: &[Case], scores: &[Vec<f32>], exclude_seen: bool) -> Vec<usize> {
+    cases
+        .iter()
+        .zip(scores)
+        .map(|(c, s)| {
+            let mut s = s.clone();
+            if exclude_seen {
+                for h in c.history.iter().filter(|h| h.item != c.target.item) {
+                    s[h.item] = f32::NEG_INFINITY;
+                }
+            }
+            rank_of(&s, c.target.item)
+        })
+        .collect()
 }
 
 /// Full ranking of the model's scores.

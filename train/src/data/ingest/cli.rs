@@ -28,10 +28,10 @@ pub fn ingest(f: &Input, epochs: usize) -> Result<(), String> {
         return Err("ingest: no usable events".into());
     }
     let read = throughput(rows, started);
-    let split = crate::dataset::Split::by_time(&d.events);
-    let users = crate::dataset::by_user(&d.events);
+    let split = crate::data::dataset::Split::by_time(&d.events);
+    let users = crate::data::dataset::by_user(&d.events);
     let max_session = localrank::model::ModelConfig::new(d.categories.len() + 1).max_session;
-    let windows = crate::dataset::windows(&users, split.valid_from, max_session);
+    let windows = crate::data::dataset::windows(&users, split.valid_from, max_session);
     let kinds: Vec<String> = localrank::features::EventKind::NAMES.iter().zip(loaded.kinds).map(|(n, c)| format!("{n} {c}")).collect();
     println!(
         "events by kind: {}\n\
@@ -49,18 +49,18 @@ pub fn ingest(f: &Input, epochs: usize) -> Result<(), String> {
 
 /// The student alone (no teacher), as `all` trains it, on the files' windows: a measure of
 /// training speed on file input. Validation: every 4th event of the validation period.
-fn train_student(d: &crate::movielens::Data, users: &[Vec<crate::movielens::Interaction>], split: &crate::dataset::Split, windows: &[crate::dataset::Window], epochs: usize) -> Result<(), String> {
-    let tokenizer = std::fs::read(crate::fetch::sources()?.tokenizer).map_err(|e| e.to_string())?;
+fn train_student(d: &crate::data::movielens::Data, users: &[Vec<crate::data::movielens::Interaction>], split: &crate::data::dataset::Split, windows: &[crate::data::dataset::Window], epochs: usize) -> Result<(), String> {
+    let tokenizer = std::fs::read(crate::data::fetch::sources()?.tokenizer).map_err(|e| e.to_string())?;
     let config = localrank::model::ModelConfig::new(d.categories.len() + 1);
     let text = localrank::text::TextEncoder::from_bytes(&tokenizer, config.text_buckets, config.max_tokens).map_err(|e| e.to_string())?;
-    let items = crate::dataset::ItemInputs::new(d, &text);
-    let valid: Vec<_> = crate::dataset::cases(users, split.valid_from, split.test_from, config.max_session).into_iter().step_by(4).collect();
-    let tc = crate::trainer::TrainConfig { epochs, batch_size: 64, lr: 3e-3, seed: 42 };
+    let items = crate::data::dataset::ItemInputs::new(d, &text);
+    let valid: Vec<_> = crate::data::dataset::cases(users, split.valid_from, split.test_from, config.max_session).into_iter().step_by(4).collect();
+    let tc = crate::models::trainer::TrainConfig { epochs, batch_size: 64, lr: 3e-3, seed: 42 };
     let started = Instant::now();
-    let (_, log) = crate::trainer::train(&config, &tc, &items, windows, &valid, None, None);
+    let (_, log) = crate::models::trainer::train(&config, &tc, &items, windows, &valid, None, None);
     let s = started.elapsed().as_secs_f64();
     let steps: usize = windows.iter().map(|w| w.inputs.len()).sum::<usize>() * epochs;
-    let best = crate::pipeline::best_valid(&log);
+    let best = crate::pipeline::train::best_valid(&log);
     println!(
         "train: student alone, {epochs} epoch(s) over {} windows ({steps} events) in {s:.1} s with validation: {:.0} events/s; best validation ndcg@10 {best:.4} ({} cases)",
         windows.len(), steps as f64 / s, valid.len()

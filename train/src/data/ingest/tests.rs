@@ -173,17 +173,17 @@ fn timestamps() {
 fn converted_examples_read_back_as_the_loaders_data() {
     let dir = std::env::temp_dir().join(format!("localrank-examples-{}", std::process::id()));
     super::convert::run(&dir).unwrap();
-    let src = crate::fetch::sources().unwrap();
-    let ml = crate::movielens::load(&src.inter, &src.item, crate::movielens::DEFAULT_TIE_SEED).unwrap();
-    let ic = crate::instacart::load().unwrap().data;
+    let src = crate::data::fetch::sources().unwrap();
+    let ml = crate::data::movielens::load(&src.inter, &src.item, crate::data::movielens::DEFAULT_TIE_SEED).unwrap();
+    let ic = crate::data::instacart::load().unwrap().data;
     for (name, want) in [("movielens-100k", ml), ("instacart-sample", ic)] {
         let got = load(&dir.join(name).join("events.csv"), &dir.join(name).join("catalogue.csv")).unwrap();
         assert!(got.report.is_clean(), "{name}: {}", got.report.render());
-        let products = |d: &crate::movielens::Data| d.products.iter().map(|p| (p.id.clone(), p.title.clone(), p.category())).collect::<Vec<_>>();
+        let products = |d: &crate::data::movielens::Data| d.products.iter().map(|p| (p.id.clone(), p.title.clone(), p.category())).collect::<Vec<_>>();
         assert_eq!(products(&got.data), products(&want), "{name}");
         assert_eq!(got.data.categories, want.categories, "{name}");
         // Same events at the same times, by the files' user ids.
-        let events = |d: &crate::movielens::Data, user: &dyn Fn(u32) -> String| {
+        let events = |d: &crate::data::movielens::Data, user: &dyn Fn(u32) -> String| {
             let mut v: Vec<_> = d.events.iter().map(|e| (e.time, user(e.user), d.products[e.item].id.clone())).collect();
             v.sort();
             v

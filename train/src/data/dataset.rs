@@ -10,7 +10,7 @@ use localrank::model::{attention_mask, ModelConfig};
 use localrank::text::TextEncoder;
 
 use crate::hash::mix;
-use crate::movielens::{Data, Interaction};
+use crate::data::movielens::{Data, Interaction};
 
 pub struct Split {
     pub valid_from: i64,

@@ -16,10 +16,10 @@ use localrank::features::{utc_hour_weekday, Context, EncodedSession, EventKind, 
 use localrank::input::{parse_context, parse_event};
 use localrank::{ModelFiles, Ranker};
 
-use crate::dataset::{self, case_batch, cases, Case};
-use crate::movielens::{Data, Interaction};
-use crate::pipeline::{self, Prepared};
-use crate::trainer::case_scores;
+use crate::data::dataset::{self, case_batch, cases, Case};
+use crate::data::movielens::{Data, Interaction};
+use crate::pipeline::prepare::{self, Prepared};
+use crate::models::trainer::case_scores;
 
 /// Whole weeks added to every timestamp so that 1997's MovieLens events pass the runtime's
 /// 2000-01-01 bound; a whole number of weeks keeps every UTC hour and weekday.
@@ -142,7 +142,7 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
 
 #[test]
 fn movielens_histories_reach_the_model_as_training_fed_them() {
-    let p = pipeline::prepare(None, None, crate::movielens::DEFAULT_TIE_SEED).unwrap();
+    let p = prepare::prepare(None, None, crate::data::movielens::DEFAULT_TIE_SEED).unwrap();
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models");
     let cases = sample_cases(&p, 97);
     assert!(cases.len() >= 80, "{} cases", cases.len());
@@ -159,7 +159,7 @@ fn file_input_with_context_columns_reaches_the_model_as_training_fed_it() {
     let root = std::env::temp_dir().join(format!("localrank-parity-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let input = write_context_log(&root);
-    let p = pipeline::prepare(Some(&input), None, crate::movielens::DEFAULT_TIE_SEED).unwrap();
+    let p = prepare::prepare(Some(&input), None, crate::data::movielens::DEFAULT_TIE_SEED).unwrap();
     let kinds: std::collections::BTreeSet<u8> = p.data.events.iter().map(|e| e.kind).collect();
     let contexts: std::collections::BTreeSet<[u8; 3]> = p.data.events.iter().map(|e| e.context).collect();
     assert!(kinds.len() >= 3 && contexts.len() >= 10, "kinds {kinds:?}, {} contexts", contexts.len());
@@ -168,7 +168,7 @@ fn file_input_with_context_columns_reaches_the_model_as_training_fed_it() {
     let (q8, _) = localrank::quant::quantize(model);
     let inputs = dataset::trained_inputs(&p.train_windows, &p.items);
     let popular: Vec<usize> = (0..p.data.products.len()).collect();
-    crate::export::export(&dir, "parity", &q8, &p.config, &p.data, &p.tokenizer, &popular, inputs, serde_json::Value::Null).unwrap();
+    crate::export::model_dir::export(&dir, "parity", &q8, &p.config, &p.data, &p.tokenizer, &popular, inputs, 1.0, serde_json::Value::Null).unwrap();
     let cases = sample_cases(&p, 7);
     assert!(cases.len() >= 50, "{} cases", cases.len());
     let worst = compare(&p, &dir, &cases);
@@ -180,8 +180,8 @@ fn file_input_with_context_columns_reaches_the_model_as_training_fed_it() {
 /// events.csv and catalogue.csv from the first 60 MovieLens users: each event gets a kind,
 /// device, page type and promotion from its position (every value of each vocabulary occurs).
 fn write_context_log(dir: &Path) -> crate::cli::Input {
-    let src = crate::fetch::sources().unwrap();
-    let data = crate::movielens::load(&src.inter, &src.item, crate::movielens::DEFAULT_TIE_SEED).unwrap();
+    let src = crate::data::fetch::sources().unwrap();
+    let data = crate::data::movielens::load(&src.inter, &src.item, crate::data::movielens::DEFAULT_TIE_SEED).unwrap();
     let mut catalogue = String::from("item_id,title,category\n");
     for p in &data.products {
         catalogue += &format!("{},\"{}\",\"{}\"\n", p.id, p.title.replace('"', "\"\""), p.category());
