@@ -137,6 +137,57 @@ impl Stats {
     }
 }
 
+/// New products in the server's lists: of every 10 candidate slots, the 10th is a "new arrival"
+/// (the `CANDIDATES / NEW_ARRIVAL_EVERY` newest arrivals fill ranks 10, 20, .. 100), as a
+/// storefront mixes new products into its lists by its own rule; the other slots are the usual
+/// candidates in their order.
+pub const NEW_ARRIVAL_EVERY: usize = 10;
+
+/// Products without any event before the test period (no model or statistic has seen them), and
+/// when each was first seen in the log: the server's own record of its arrivals.
+pub struct Arrivals {
+    /// New products by first-seen time, oldest first.
+    by_time: Vec<(i64, usize)>,
+    pub new: Vec<bool>,
+}
+
+impl Arrivals {
+    pub fn new(users: &[Vec<Interaction>], items: usize, test_from: i64) -> Self {
+        let mut first = vec![i64::MAX; items];
+        for e in users.iter().flatten() {
+            first[e.item] = first[e.item].min(e.time);
+        }
+        let new: Vec<bool> = first.iter().map(|&t| t >= test_from).collect();
+        let mut by_time: Vec<(i64, usize)> = (0..items).filter(|&i| new[i] && first[i] < i64::MAX).map(|i| (first[i], i)).collect();
+        by_time.sort_unstable();
+        Self { by_time, new }
+    }
+
+    /// The `n` newest arrivals first seen strictly before `t` (the server's rule: newest first).
+    /// Strictly: a product whose first event is the request's own target is not yet an arrival,
+    /// or the rule would point at the answer.
+    pub fn newest(&self, t: i64, n: usize) -> Vec<usize> {
+        let end = self.by_time.partition_point(|&(first, _)| first < t);
+        self.by_time[..end].iter().rev().take(n).map(|&(_, i)| i).collect()
+    }
+
+    /// Whether `target` is a new product the server could list at its request's time.
+    pub fn reachable(&self, r: &Request) -> bool {
+        self.new[r.target.item] && self.by_time.iter().any(|&(first, i)| i == r.target.item && first < r.target.time)
+    }
+
+    /// `candidates` with every `NEW_ARRIVAL_EVERY`-th slot given to the newest arrivals at the
+    /// request's time (fewer arrivals: fewer slots), the rest in their order, the same length.
+    pub fn mix_into(&self, candidates: &[usize], r: &Request) -> Vec<usize> {
+        let arrivals = self.newest(r.target.time, candidates.len() / NEW_ARRIVAL_EVERY);
+        let mut rest = candidates.iter().copied().filter(|c| !arrivals.contains(c));
+        let mut next_arrival = arrivals.iter().copied();
+        (1..=candidates.len())
+            .filter_map(|slot| if slot % NEW_ARRIVAL_EVERY == 0 { next_arrival.next().or_else(|| rest.next()) } else { rest.next() })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +213,23 @@ mod tests {
         assert_eq!(r[1].server_history.len(), 2);
         assert_eq!(r[1].session.iter().map(|e| e.item).collect::<Vec<_>>(), vec![2]);
         assert!(r.iter().all(|q| q.session.iter().chain(&q.server_history).all(|e| e.time < q.target.time)));
+    }
+
+    #[test]
+    fn new_arrivals_take_every_tenth_slot_never_the_answer_before_it_exists() {
+        // Items 0..100 are known before the test period (t = 1000); 100..105 arrive after it.
+        let old: Vec<Interaction> = (0..100).map(|i| ev(i, 10)).collect();
+        let new: Vec<Interaction> = (100..105).map(|i| ev(i, 1000 + i as i64)).collect();
+        let arrivals = Arrivals::new(&[old, new], 105, 1000);
+        assert!(arrivals.new[100] && !arrivals.new[99]);
+        let target = |item, time| Request { server_history: vec![], session: vec![], target: ev(item, time) };
+        let candidates: Vec<usize> = (0..100).collect();
+        let mixed = arrivals.mix_into(&candidates, &target(104, 1104));
+        assert_eq!(mixed.len(), 100);
+        assert_eq!((mixed[9], mixed[19], mixed[39], mixed[49]), (103, 102, 100, 45), "newest first; once arrivals run out, regular candidates in order");
+        assert_eq!(&mixed[..9], &candidates[..9]);
+        assert!(!mixed.contains(&104), "104's first event is this request: not yet an arrival");
+        assert!(!arrivals.reachable(&target(104, 1104)) && arrivals.reachable(&target(101, 1200)));
     }
 
     #[test]

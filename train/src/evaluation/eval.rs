@@ -9,7 +9,7 @@ use localrank::rerank::{order, ListItem, RerankOptions};
 
 use crate::data::dataset::Case;
 use crate::data::movielens::{Data, Interaction};
-use crate::data::protocol::{Request, Stats};
+use crate::data::protocol::{Arrivals, Request, Stats};
 use crate::evaluation::intervals::mean_ci;
 use crate::evaluation::metrics::{ndcg_gain, rank_of, Accumulator, Metrics};
 
@@ -93,6 +93,12 @@ impl<'a> Bench<'a> {
         let cold = stats.popularity.iter().map(|&p| p == 0.0).collect();
         let users = requests.iter().map(|r| r.target.user).collect();
         Self { data, stats, requests, candidates, tail, cold, users }
+    }
+
+    /// The same bench with the server's lists mixing in new arrivals (`Arrivals::mix_into`).
+    pub fn mixing_new_arrivals(mut self, arrivals: &Arrivals) -> Self {
+        self.candidates = self.requests.iter().zip(&self.candidates).map(|(r, c)| arrivals.mix_into(c, r)).collect();
+        self
     }
 
     /// Share of requests whose target is among the server's candidates.

@@ -88,6 +88,7 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
         .map(|&lt| bench.row(&format!("student-q8 shipped longTail={lt}"), &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: lt }))
         .collect();
     let differences = differences(&bench, &rows);
+    let (new_products, new_products_md) = new_products(run, p, &stats, &requests, seeds, text, &chosen);
     let recall = bench.recall();
     let split_text = format!(
         "time-ordered: events before the 80th percentile of time train, the next 10% validate, \
@@ -106,6 +107,7 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
         "differences": differences,
         "personalization": chosen,
         "leave_one_out": loo,
+        "new_products": new_products,
         "long_tail": long_tail,
         "context_ablation": previous_context_ablation(&s.out),
     });
@@ -122,6 +124,7 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
          ## Leave-one-out\n\n{}\n\
          Untrained baselines are fitted on that split's training events; every trained model is \
          retrained on it (same settings), so those rows are named for it.\n\n\
+         ## New products\n\n{}\n\
          ## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n",
         s.seed,
         s.epochs,
@@ -135,6 +138,7 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
         chosen.personalization,
         differences_table(&differences),
         loo_table(loo),
+        new_products_md,
         eval::table(&long_tail)
     );
     println!("{md}");
@@ -147,6 +151,39 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
     }
     Ok((json, chosen.personalization))
 
+}
+
+/// The new-products slice: test requests whose target is a product no model or statistic has
+/// seen (no event before the test period) and that the server lists as a new arrival (every
+/// 10th slot: `protocol::Arrivals`). Rows: the baselines, the student-q8 over seeds, the
+/// shipped model; differences of the student-q8 against popularity and item-KNN.
+/// Returns the `new_products` block and its markdown.
+fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[protocol::Request], seeds: &[Models], text: &TeacherText, chosen: &choices::Choices) -> (serde_json::Value, String) {
+    let arrivals = protocol::Arrivals::new(&p.users, p.data.products.len(), p.split.test_from);
+    let targets: Vec<protocol::Request> = requests.iter().filter(|r| arrivals.reachable(r)).cloned().collect();
+    if targets.is_empty() {
+        return (serde_json::json!({"requests": 0, "rows": []}), "No test request has a new product as its target.\n".into());
+    }
+    eprintln!("new products: {} test requests", targets.len());
+    let bench = Bench::new(&p.data, stats, &targets, run.repeat_candidates).mixing_new_arrivals(&arrivals);
+    let blend = chosen.personalization as f32;
+    let mut rows = baseline_rows(&bench, p, chosen);
+    let q8: Vec<Row> = seeds.iter().map(|m| seed_rows(&bench, p, m, text, blend).swap_remove(3)).collect();
+    rows.push(eval::mean_row("student-q8", q8, &bench.users));
+    let flex = Device::flex();
+    let shipped_scores = |cs: &[dataset::Case]| trainer::case_scores(&seeds[0].q8, &p.config, &p.items, cs, &flex);
+    let mut shipped = bench.row("student-q8 shipped", &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: 0.0 });
+    shipped.seeds = Some(1);
+    rows.push(shipped);
+    let row = |name: &str| rows.iter().find(|r| r.model == name).expect("evaluated");
+    let differences: Vec<intervals::Difference> = ["popularity", "item-knn", "sknn", "server"]
+        .iter()
+        .map(|&b| intervals::difference(&bench.users, ("student-q8", &row("student-q8").gains), (b, &row(b).gains)))
+        .collect();
+    let rule = format!("test requests whose target had no event before the test period and was first seen before the request; the server gives every {}th candidate slot to the newest such products (newest first)", protocol::NEW_ARRIVAL_EVERY);
+    let md = format!("{rule}: {} requests, candidate recall@100 {:.4}.\n\n{}\n{}", targets.len(), bench.recall(), eval::table(&rows), differences_table(&differences));
+    let json = serde_json::json!({"rule": rule, "requests": targets.len(), "candidate_recall@100": bench.recall(), "rows": rows, "differences": differences});
+    (json, md)
 }
 
 /// Paired differences of list NDCG@10 with 95% intervals (bootstrap over users): the student-q8

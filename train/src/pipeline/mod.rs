@@ -120,6 +120,12 @@ mod tests {
         }
         let loo_names: Vec<&str> = eval["leave_one_out"].as_array().unwrap().iter().map(|r| r["model"].as_str().unwrap()).collect();
         assert!(loo_names.contains(&"student-q8 (retrained on leave-one-out)") && loo_names.contains(&"sknn"), "{loo_names:?}");
+        let new_products = &eval["new_products"];
+        assert!(new_products["requests"].as_u64().unwrap() > 0, "MovieLens' test period has new products");
+        for name in ["popularity", "item-knn", "student-q8"] {
+            let r = new_products["rows"].as_array().unwrap().iter().find(|r| r["model"] == name).unwrap_or_else(|| panic!("new_products: {name}"));
+            assert!(r["ndcg@10"].is_f64() && r["hr@10"].is_f64(), "{r}");
+        }
         let differences = eval["differences"].as_array().unwrap();
         assert_eq!(differences.len(), 7);
         for d in differences {
