@@ -15,7 +15,7 @@ use crate::evaluation::intervals::{self, mean_ci};
 use crate::evaluation::metrics::{ndcg_gain, Accumulator};
 use crate::models::trainer;
 use crate::pipeline::prepare::Prepared;
-use crate::pipeline::train::{model_scores, train_seeds, Models, TeacherText, MODEL_ROWS};
+use crate::pipeline::train::{model_scores, train_seeds, Attribution, Models, TeacherText, MODEL_ROWS};
 
 /// Rows of models trained in this run (they carry `seeds`).
 #[cfg(test)]
@@ -59,7 +59,14 @@ fn baseline_rows(bench: &Bench, p: &Prepared, chosen: &choices::Choices) -> Vec<
 /// The session-protocol tables (and leave-one-out rows) for all models; writes
 /// `evaluation.json` (and, for the example, `EVALUATION.md`). Returns the JSON and the blend
 /// chosen on validation.
-pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherText, loo: &[serde_json::Value]) -> Result<(serde_json::Value, f64), String> {
+pub fn evaluate_all(
+    run: &Run,
+    p: &Prepared,
+    seeds: &[Models],
+    attribution: &Attribution,
+    text: &TeacherText,
+    loo: &[serde_json::Value],
+) -> Result<(serde_json::Value, f64), String> {
     let s = &run.settings;
     let stats = protocol::Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
     let requests = protocol::requests(&p.users, p.split.test_from);
@@ -88,6 +95,7 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
         .map(|&lt| bench.row(&format!("student-q8 shipped longTail={lt}"), &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: lt }))
         .collect();
     let differences = differences(&bench, &rows);
+    let (attribution, attribution_md) = distillation_attribution(&bench, p, &per_seed[0], attribution, blend);
     let (new_products, new_products_md) = new_products(run, p, &stats, &requests, seeds, text, &chosen);
     let recall = bench.recall();
     let split_text = format!(
@@ -108,6 +116,7 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
         "personalization": chosen,
         "leave_one_out": loo,
         "new_products": new_products,
+        "distillation_attribution": attribution,
         "long_tail": long_tail,
         "context_ablation": previous_context_ablation(&s.out),
     });
@@ -125,6 +134,7 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
          Untrained baselines are fitted on that split's training events; every trained model is \
          retrained on it (same settings), so those rows are named for it.\n\n\
          ## New products\n\n{}\n\
+         ## Distillation, attributed (first seed)\n\n{}\n\
          ## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n",
         s.seed,
         s.epochs,
@@ -139,6 +149,7 @@ pub fn evaluate_all(run: &Run, p: &Prepared, seeds: &[Models], text: &TeacherTex
         differences_table(&differences),
         loo_table(loo),
         new_products_md,
+        attribution_md,
         eval::table(&long_tail)
     );
     println!("{md}");
@@ -184,6 +195,36 @@ fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[pr
     let md = format!("{rule}: {} requests, candidate recall@100 {:.4}.\n\n{}\n{}", targets.len(), bench.recall(), eval::table(&rows), differences_table(&differences));
     let json = serde_json::json!({"rule": rule, "requests": targets.len(), "candidate_recall@100": bench.recall(), "rows": rows, "differences": differences});
     (json, md)
+}
+
+/// Distillation's gain split into its parts, on the first seed (`train::attribution`): the
+/// student with neither the token table nor the teacher's logits (`student-alone`), with each
+/// alone, and with both (`student-distilled`); differences against neither, paired by request.
+fn distillation_attribution(bench: &Bench, p: &Prepared, seed0: &[Row], a: &Attribution, blend: f32) -> (serde_json::Value, String) {
+    let flex = Device::flex();
+    let scores = |m: &localrank::model::Model| {
+        let (m, c, i, f) = (m.clone(), p.config.clone(), &p.items, flex.clone());
+        move |cs: &[dataset::Case]| trainer::case_scores(&m, &c, i, cs, &f)
+    };
+    let (tokens, logits) = (scores(&a.tokens_only), scores(&a.logits_only));
+    let row = |name: &str| seed0.iter().find(|r| r.model == name).expect("evaluated").clone();
+    let renamed = |mut r: Row, name: &str| {
+        r.model = name.into();
+        r
+    };
+    let model = |s| Scorer::Model { scores: s, personalization: blend, long_tail: 0.0 };
+    let rows = vec![
+        renamed(row("student-alone"), "neither (student-alone)"),
+        bench.row("token table only", &model(&tokens)),
+        bench.row("teacher logits only", &model(&logits)),
+        renamed(row("student-distilled"), "both (student-distilled)"),
+    ];
+    let differences: Vec<intervals::Difference> = rows[1..]
+        .iter()
+        .map(|r| intervals::difference(&bench.users, (&r.model, &r.gains), (&rows[0].model, &rows[0].gains)))
+        .collect();
+    let md = format!("{}\n{}", eval::table(&rows), differences_table(&differences));
+    (serde_json::json!({"seed": "the first", "rows": rows, "differences": differences}), md)
 }
 
 /// Paired differences of list NDCG@10 with 95% intervals (bootstrap over users): the student-q8

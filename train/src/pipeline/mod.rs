@@ -23,8 +23,9 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
     let p = prepare(run.input().as_ref(), run.name.as_deref(), s.order_seed)?;
     let text = teacher_text(&p)?;
     let seeds = train_seeds(&p, s, s.seeds, &text, &p.train_windows, &p.valid);
+    let attribution = train::attribution(&p, s, &seeds[0], &text, &p.train_windows, &p.valid);
     let loo = if run.skip_loo { Vec::new() } else { tables::leave_one_out(&p, s, &text) };
-    let (evaluation, personalization) = tables::evaluate_all(run, &p, &seeds, &text, &loo)?;
+    let (evaluation, personalization) = tables::evaluate_all(run, &p, &seeds, &attribution, &text, &loo)?;
     let models = &seeds[0];
     let training = serde_json::json!({
         "data": p.origin.description,
@@ -126,6 +127,9 @@ mod tests {
             let r = new_products["rows"].as_array().unwrap().iter().find(|r| r["model"] == name).unwrap_or_else(|| panic!("new_products: {name}"));
             assert!(r["ndcg@10"].is_f64() && r["hr@10"].is_f64(), "{r}");
         }
+        let attribution = eval["distillation_attribution"]["rows"].as_array().unwrap();
+        assert_eq!(attribution.len(), 4, "neither, token table only, teacher logits only, both");
+        assert_eq!(attribution[0]["ndcg@10"], row("student-alone")["ndcg@10"], "one seed: neither is the student alone");
         let differences = eval["differences"].as_array().unwrap();
         assert_eq!(differences.len(), 7);
         for d in differences {

@@ -71,6 +71,25 @@ fn train_models(p: &Prepared, s: &Settings, seed: u64, text: &TeacherText, windo
     Models { seed, teacher, alone, distilled, q8, q8_bytes, ship_distilled, logs }
 }
 
+/// Distillation's two parts, trained apart (the first seed only: two more students): the
+/// student from the teacher text model's token table without its logits, and the student
+/// distilled from its logits from random token rows. With `alone` (neither) and `distilled`
+/// (both) they attribute the gain.
+pub struct Attribution {
+    pub tokens_only: localrank::model::Model,
+    pub logits_only: localrank::model::Model,
+}
+
+pub fn attribution(p: &Prepared, s: &Settings, m: &Models, text: &TeacherText, windows: &[dataset::Window], valid: &[dataset::Case]) -> Attribution {
+    let tc = &TrainConfig { seed: m.seed, ..train_config(s) };
+    eprintln!("attribution: student from the token table, no teacher logits (seed {})", m.seed);
+    let (tokens_only, _) = train(&p.config, tc, &p.items, windows, valid, Some(&text.tokens), None);
+    eprintln!("attribution: student from random token rows with the teacher's logits (seed {})", m.seed);
+    let distill = trainer::Distill { teacher: &m.teacher, text: text.items.clone(), alpha: s.alpha as f32, temperature: s.temperature as f32 };
+    let (logits_only, _) = train(&p.config, tc, &p.items, windows, valid, None, Some(&distill));
+    Attribution { tokens_only, logits_only }
+}
+
 /// The models of one seed, as the tables name them.
 pub const MODEL_ROWS: [&str; 4] = ["teacher", "student-alone", "student-distilled", "student-q8"];
 
