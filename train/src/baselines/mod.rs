@@ -2,4 +2,5 @@
 //! through the same metric code. Popularity and item-KNN live with the protocol's statistics
 //! (`data::protocol::Stats`, which also makes the server's candidates).
 
+pub mod sequential;
 pub mod sknn;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 
+use crate::baselines::sequential;
 use crate::baselines::sknn::{self, Sknn};
 use crate::cli::{Run, Settings};
 use crate::data::{dataset, movielens, protocol};
@@ -19,10 +20,11 @@ use crate::pipeline::train::{model_scores, train_seeds, Attribution, Models, Tea
 
 /// Rows of models trained in this run (they carry `seeds`).
 #[cfg(test)]
-pub const TRAINED_ROWS: [&str; 6] =
-    ["teacher", "student-alone", "student-distilled", "student-q8", "student-q8 model only", "student-q8 shipped"];
+pub const TRAINED_ROWS: [&str; 8] =
+    ["sasrec", "gru4rec", "teacher", "student-alone", "student-distilled", "student-q8", "student-q8 model only", "student-q8 shipped"];
 
-/// The five trained rows of one seed's models, the model blended at `blend`.
+/// The trained rows of one seed's models: the id-only baselines alone over the candidates (as
+/// every baseline), the teacher and students blended at `blend`, and the student-q8 alone.
 fn seed_rows(bench: &Bench, p: &Prepared, m: &Models, text: &TeacherText, blend: f32) -> Vec<Row> {
     let flex = Device::flex();
     let student = |model: &localrank::model::Model| {
@@ -31,13 +33,19 @@ fn seed_rows(bench: &Bench, p: &Prepared, m: &Models, text: &TeacherText, blend:
     };
     let (alone, distilled, q8) = (student(&m.alone), student(&m.distilled), student(&m.q8));
     let teacher = |cs: &[dataset::Case]| m.teacher.case_scores(cs, text.items.clone(), &flex);
+    let l = p.config.max_session;
+    let sasrec = |cs: &[dataset::Case]| sequential::case_scores(&m.baselines.sasrec, cs, l, &flex);
+    let gru4rec = |cs: &[dataset::Case]| sequential::case_scores(&m.baselines.gru4rec, cs, l, &flex);
     let model = |scores| Scorer::Model { scores, personalization: blend, long_tail: 0.0 };
+    let by_itself = |scores| Scorer::Model { scores, personalization: 1.0, long_tail: 0.0 };
     let scorers = [
+        ("sasrec", by_itself(&sasrec)),
+        ("gru4rec", by_itself(&gru4rec)),
         ("teacher", model(&teacher)),
         ("student-alone", model(&alone)),
         ("student-distilled", model(&distilled)),
         ("student-q8", model(&q8)),
-        ("student-q8 model only", Scorer::Model { scores: &q8, personalization: 1.0, long_tail: 0.0 }),
+        ("student-q8 model only", by_itself(&q8)),
     ];
     scorers.iter().map(|(name, s)| {
         eprintln!("eval: {name} (seed {})", m.seed);
@@ -179,7 +187,7 @@ fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[pr
     let bench = Bench::new(&p.data, stats, &targets, run.repeat_candidates).mixing_new_arrivals(&arrivals);
     let blend = chosen.personalization as f32;
     let mut rows = baseline_rows(&bench, p, chosen);
-    let q8: Vec<Row> = seeds.iter().map(|m| seed_rows(&bench, p, m, text, blend).swap_remove(3)).collect();
+    let q8: Vec<Row> = seeds.iter().map(|m| seed_rows(&bench, p, m, text, blend).swap_remove(5)).collect();
     rows.push(eval::mean_row("student-q8", q8, &bench.users));
     let flex = Device::flex();
     let shipped_scores = |cs: &[dataset::Case]| trainer::case_scores(&seeds[0].q8, &p.config, &p.items, cs, &flex);
@@ -232,12 +240,17 @@ fn distillation_attribution(bench: &Bench, p: &Prepared, seed0: &[Row], a: &Attr
 fn differences(bench: &Bench, rows: &[Row]) -> Vec<intervals::Difference> {
     let row = |name: &str| rows.iter().find(|r| r.model == name).expect("every named row is evaluated");
     let q8 = row("student-q8");
-    let mut out: Vec<intervals::Difference> = ["server", "popularity", "item-knn", "sknn", "teacher", "student-alone"]
+    let mut out: Vec<intervals::Difference> = ["server", "popularity", "item-knn", "sknn", "sasrec", "gru4rec", "teacher", "student-alone"]
         .iter()
         .map(|&b| intervals::difference(&bench.users, ("student-q8", &q8.gains), (b, &row(b).gains)))
         .collect();
     let (distilled, alone) = (row("student-distilled"), row("student-alone"));
     out.push(intervals::difference(&bench.users, ("student-distilled", &distilled.gains), ("student-alone", &alone.gains)));
+    // Like for like: every baseline reorders the candidates alone, so does "model only".
+    let only = row("student-q8 model only");
+    for b in ["item-knn", "sknn", "sasrec", "gru4rec"] {
+        out.push(intervals::difference(&bench.users, ("student-q8 model only", &only.gains), (b, &row(b).gains)));
+    }
     out
 }
 
@@ -292,11 +305,14 @@ pub fn leave_one_out(p: &Prepared, s: &Settings, text: &TeacherText) -> Vec<serd
     eprintln!("leave-one-out: training every model on that split ({} users, {} seeds)", train_seqs.len(), s.loo_seeds);
     let windows = dataset::windows(&train_seqs, i64::MAX, p.config.max_session);
     let seeds = train_seeds(p, s, s.loo_seeds, text, &windows, &valid);
-    let ranks: Vec<[Vec<usize>; 4]> =
+    let ranks: Vec<[Vec<usize>; 6]> =
         seeds.iter().map(|m| model_scores(p, m, text, &test).map(|scores| trainer::full_ranks(&test, &scores, true))).collect();
     for (k, name) in MODEL_ROWS.iter().enumerate() {
         let per_seed: Vec<Vec<usize>> = ranks.iter().map(|r| r[k].clone()).collect();
-        out.push(loo_row(&format!("{name} (retrained on leave-one-out)"), &per_seed, &users, Some(seeds.len())));
+        // The id-only baselines are trained on each split as a matter of course; the teacher and
+        // students are named for it: the shipped model is the session split's.
+        let label = if name.starts_with("student") || *name == "teacher" { format!("{name} (retrained on leave-one-out)") } else { name.to_string() };
+        out.push(loo_row(&label, &per_seed, &users, Some(seeds.len())));
     }
     out
 }

@@ -35,6 +35,7 @@ pub fn write(
          ## Split\n\n{}.\n\n{} training windows, {} validation cases (every 4th of the validation period).\n\n\
          ## Settings\n\n`{settings}`\n\n\
          ## Test metrics\n\n{}\n\
+         ## Blend with the server order\n\n{}\n\
          ## Model\n\n{model}",
         utc_date_time(std::time::SystemTime::now()),
         p.origin.description,
@@ -43,9 +44,31 @@ pub fn write(
         p.train_windows.len(),
         p.valid.len(),
         metrics_table(evaluation),
+        blend_advice(&evaluation["personalization"]),
     );
     let path = dir.join("report.md");
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// What the validation sweep of the blend chose, and whether the model should be deployed.
+fn blend_advice(choice: &serde_json::Value) -> String {
+    let tried: Vec<String> = choice["blends"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| format!("{}: {:.4}", t["setting"], t["ndcg@10"].as_f64().unwrap_or(0.0)))
+        .collect();
+    let chosen = choice["personalization"].as_f64().unwrap_or(0.0);
+    let verdict = if chosen == 0.0 {
+        "**Do not deploy this model for this store**: on the validation period no weight above 0 ranked the \
+         server's candidates better than the server's own order, so reranking would cost clicks. More \
+         events per user, a catalogue with descriptive titles, or page context in the logs may change that; \
+         `manifest.json` says `personalization: 0`, which keeps the server order if it is deployed anyway."
+            .to_string()
+    } else {
+        format!("The browser blends the model with the server order at `personalization` {chosen} by default (`manifest.json`).")
+    };
+    format!("Validation list NDCG@10 by `personalization` (0 = the server order): {}.\n\n{verdict}\n", tried.join(", "))
 }
 
 /// This process's command line, as the manifest and the report record it.
@@ -90,5 +113,14 @@ mod tests {
         assert_eq!(utc_date_time(UNIX_EPOCH), "1970-01-01 00:00");
         // 2024-02-29 12:34 UTC = 1709210040.
         assert_eq!(utc_date_time(UNIX_EPOCH + Duration::from_secs(1_709_210_040)), "2024-02-29 12:34");
+    }
+
+    #[test]
+    fn a_model_that_never_beats_the_server_order_is_not_to_be_deployed() {
+        let blends = serde_json::json!([{"setting": 0.0, "ndcg@10": 0.05}, {"setting": 0.5, "ndcg@10": 0.04}]);
+        let zero = blend_advice(&serde_json::json!({"personalization": 0.0, "blends": blends}));
+        assert!(zero.contains("Do not deploy") && zero.contains("0: 0.0500"), "{zero}");
+        let half = blend_advice(&serde_json::json!({"personalization": 0.5, "blends": blends}));
+        assert!(!half.contains("Do not deploy") && half.contains("`personalization` 0.5"), "{half}");
     }
 }

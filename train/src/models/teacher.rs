@@ -101,16 +101,16 @@ pub fn window_row(w: &Window) -> Row {
     w.inputs.iter().zip(&w.targets).map(|(i, t)| (*i, t.time)).collect()
 }
 
-fn case_row(c: &Case, len: usize) -> Row {
+pub fn case_row(c: &Case, len: usize) -> Row {
     let h = &c.history[c.history.len().saturating_sub(len)..];
     h.iter().map(|e| (*e, c.target.time)).collect()
 }
 
 /// Left-padded item indices (+1; 0 = padding), hours (+1) and weekdays (+1), [b, l] each, and
 /// their attention mask.
-type Inputs = (Tensor<2, Int>, Tensor<2, Int>, Tensor<2, Int>, Tensor<4, Bool>);
+pub type Inputs = (Tensor<2, Int>, Tensor<2, Int>, Tensor<2, Int>, Tensor<4, Bool>);
 
-fn inputs(rows: &[Row], l: usize, device: &Device) -> Inputs {
+pub fn inputs(rows: &[Row], l: usize, device: &Device) -> Inputs {
     let b = rows.len();
     let (mut seq, mut hour, mut weekday) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {

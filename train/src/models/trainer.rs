@@ -94,7 +94,7 @@ pub fn train_teacher(
 }
 
 /// The training loop shared by student and teacher: Adam, shuffled batches, best epoch kept.
-fn fit<M: Module>(
+pub fn fit<M: Module>(
     mut model: M,
     tc: &TrainConfig,
     windows: &[Window],
@@ -151,7 +151,7 @@ fn soft_cross_entropy(student: Tensor<2>, teacher: Tensor<2>, targets: &[i64], t
 }
 
 /// Mean cross-entropy over positions whose target is not padding (-1).
-fn masked_cross_entropy(logits: Tensor<2>, targets: &[i64], device: &Device) -> Tensor<1> {
+pub fn masked_cross_entropy(logits: Tensor<2>, targets: &[i64], device: &Device) -> Tensor<1> {
     let n = targets.len();
     let mask: Vec<f32> = targets.iter().map(|&t| if t >= 0 { 1.0 } else { 0.0 }).collect();
     let count = mask.iter().sum::<f32>().max(1.0);

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 
+use crate::baselines::sequential;
 use crate::cli::Settings;
 use crate::data::dataset;
 use crate::models::trainer::{self, train, TrainConfig};
@@ -22,6 +23,8 @@ pub struct Models {
     pub q8: localrank::model::Model,
     pub q8_bytes: Vec<u8>,
     pub ship_distilled: bool,
+    /// The id-only baselines of the same seed (SASRec, GRU4Rec).
+    pub baselines: sequential::Trained,
     pub logs: serde_json::Value,
 }
 
@@ -67,8 +70,9 @@ fn train_models(p: &Prepared, s: &Settings, seed: u64, text: &TeacherText, windo
     let ship_distilled = best_valid(&distilled_log) >= best_valid(&alone_log);
     let chosen = if ship_distilled { distilled.clone() } else { alone.clone() };
     let (q8_bytes, q8) = localrank::quant::quantize(chosen);
-    let logs = serde_json::json!({"teacher": teacher_log, "student_alone": alone_log, "student_distilled": distilled_log});
-    Models { seed, teacher, alone, distilled, q8, q8_bytes, ship_distilled, logs }
+    let (baselines, baseline_logs) = sequential::train_both(p.data.products.len(), p.config.max_session, tc, windows, valid);
+    let logs = serde_json::json!({"teacher": teacher_log, "student_alone": alone_log, "student_distilled": distilled_log, "baselines": baseline_logs});
+    Models { seed, teacher, alone, distilled, q8, q8_bytes, ship_distilled, baselines, logs }
 }
 
 /// Distillation's two parts, trained apart (the first seed only: two more students): the
@@ -91,13 +95,21 @@ pub fn attribution(p: &Prepared, s: &Settings, m: &Models, text: &TeacherText, w
 }
 
 /// The models of one seed, as the tables name them.
-pub const MODEL_ROWS: [&str; 4] = ["teacher", "student-alone", "student-distilled", "student-q8"];
+pub const MODEL_ROWS: [&str; 6] = ["teacher", "student-alone", "student-distilled", "student-q8", "sasrec", "gru4rec"];
 
 /// Full-catalogue scores of cases, per model, in the order of `MODEL_ROWS`.
-pub fn model_scores(p: &Prepared, m: &Models, text: &TeacherText, cases: &[dataset::Case]) -> [Vec<Vec<f32>>; 4] {
+pub fn model_scores(p: &Prepared, m: &Models, text: &TeacherText, cases: &[dataset::Case]) -> [Vec<Vec<f32>>; 6] {
     let flex = Device::flex();
     let student = |s: &localrank::model::Model| trainer::case_scores(s, &p.config, &p.items, cases, &flex);
-    [m.teacher.case_scores(cases, text.items.clone(), &flex), student(&m.alone), student(&m.distilled), student(&m.q8)]
+    let l = p.config.max_session;
+    [
+        m.teacher.case_scores(cases, text.items.clone(), &flex),
+        student(&m.alone),
+        student(&m.distilled),
+        student(&m.q8),
+        sequential::case_scores(&m.baselines.sasrec, cases, l, &flex),
+        sequential::case_scores(&m.baselines.gru4rec, cases, l, &flex),
+    ]
 }
 
 /// The best validation NDCG@10 of a training log (`trainer::fit`'s epochs).

@@ -1,0 +1,161 @@
+//! SASRec (Kang & McAuley 2018) and GRU4Rec (Hidasi et al. 2016) with item ids only, as in
+//! their papers: no titles, no page context. Sizes are RecBole 1.2.1's defaults (SASRec: 2
+//! blocks of 64 with 2 heads, learned positions; GRU4Rec: 64-wide embeddings, one GRU layer of
+//! 128, a projection back to 64), both scoring by the dot product with the shared item
+//! embeddings and trained as the students are: full softmax, Adam, the same epochs, learning
+//! rate and batches, the best epoch by validation NDCG@10 (`trainer::fit`).
+
+use burn::nn::gru::{Gru, GruConfig};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use localrank::model::{Block, ModelConfig};
+
+use crate::data::dataset::{flat_targets, Case, Window};
+use crate::models::teacher::{case_row, inputs, window_row, Row};
+use crate::models::trainer::{fit, full_metrics, masked_cross_entropy, TrainConfig};
+
+const D: usize = 64;
+const SASREC_BLOCKS: usize = 2;
+const SASREC_HEADS: usize = 2;
+const GRU_HIDDEN: usize = 128;
+
+/// A next-item model over item ids: hidden states [b, l, D] of left-padded id sequences (0 =
+/// padding, item i = i + 1) and the item embeddings they are scored against.
+pub trait IdModel: Module {
+    fn hidden(&self, seq: Tensor<2, Int>, mask: Tensor<4, Bool>) -> Tensor<3>;
+    fn ids(&self) -> &Embedding;
+}
+
+/// Item rows with a zero row 0 for padding.
+fn table(ids: &Embedding) -> Tensor<2> {
+    let w = ids.weight.val();
+    let device = w.device();
+    Tensor::cat(vec![Tensor::zeros([1, D], &device), w], 0)
+}
+
+fn embed(ids: &Embedding, seq: Tensor<2, Int>) -> Tensor<3> {
+    let [b, l] = seq.dims();
+    table(ids).select(0, seq.reshape([b * l])).reshape([b, l, D])
+}
+
+fn init_ids(items: usize, device: &Device) -> Embedding {
+    EmbeddingConfig::new(items, D).with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 }).init(device)
+}
+
+#[derive(Module, Debug)]
+pub struct Sasrec {
+    ids: Embedding,
+    position: Embedding,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+    dropout: Dropout,
+}
+
+impl Sasrec {
+    pub fn new(items: usize, max_session: usize, device: &Device) -> Self {
+        let config = ModelConfig::new(1).with_d_model(D).with_heads(SASREC_HEADS);
+        Self {
+            ids: init_ids(items, device),
+            position: EmbeddingConfig::new(max_session, D).init(device),
+            blocks: (0..SASREC_BLOCKS).map(|_| Block::new(&config, device)).collect(),
+            norm: LayerNormConfig::new(D).init(device),
+            dropout: DropoutConfig::new(0.2).init(),
+        }
+    }
+}
+
+impl IdModel for Sasrec {
+    fn hidden(&self, seq: Tensor<2, Int>, mask: Tensor<4, Bool>) -> Tensor<3> {
+        let [b, l] = seq.dims();
+        let positions = Tensor::<1, Int>::arange(0..l as i64, &seq.device()).unsqueeze_dim::<2>(0).repeat_dim(0, b);
+        // The paper scales the item embeddings by sqrt(d) before adding positions.
+        let mut x = self.dropout.forward(embed(&self.ids, seq).mul_scalar((D as f32).sqrt()) + self.position.forward(positions));
+        for block in &self.blocks {
+            x = block.forward(x, mask.clone());
+        }
+        self.norm.forward(x)
+    }
+
+    fn ids(&self) -> &Embedding {
+        &self.ids
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Gru4rec {
+    ids: Embedding,
+    gru: Gru,
+    out: Linear,
+    dropout: Dropout,
+}
+
+impl Gru4rec {
+    pub fn new(items: usize, device: &Device) -> Self {
+        Self {
+            ids: init_ids(items, device),
+            // No bias: a zero input (padding) keeps a zero state, so left padding changes nothing.
+            gru: GruConfig::new(D, GRU_HIDDEN, false).init(device),
+            out: LinearConfig::new(GRU_HIDDEN, D).init(device),
+            dropout: DropoutConfig::new(0.3).init(),
+        }
+    }
+}
+
+impl IdModel for Gru4rec {
+    fn hidden(&self, seq: Tensor<2, Int>, _mask: Tensor<4, Bool>) -> Tensor<3> {
+        let x = self.dropout.forward(embed(&self.ids, seq));
+        self.out.forward(self.gru.forward(x, None))
+    }
+
+    fn ids(&self) -> &Embedding {
+        &self.ids
+    }
+}
+
+/// Logits over the catalogue at every position of `rows`: [b * l, n].
+fn logits<M: IdModel>(m: &M, rows: &[Row], l: usize, device: &Device) -> Tensor<2> {
+    let (seq, _, _, mask) = inputs(rows, l, device);
+    let h = m.hidden(seq, mask);
+    let [b, l, d] = h.dims();
+    h.reshape([b * l, d]).matmul(m.ids().weight.val().transpose())
+}
+
+/// Full-catalogue scores of each case from its newest `l` events.
+pub fn case_scores<M: IdModel>(m: &M, cases: &[Case], l: usize, device: &Device) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(cases.len());
+    for chunk in cases.chunks(256) {
+        let rows: Vec<Row> = chunk.iter().map(|c| case_row(c, l)).collect();
+        let all = logits(m, &rows, l, device);
+        let [_, n] = all.dims();
+        let last = all.reshape([rows.len(), l, n]).narrow(1, l - 1, 1).reshape([rows.len(), n]);
+        let flat: Vec<f32> = last.into_data().convert::<f32>().try_to_vec().expect("f32 scores");
+        out.extend(flat.chunks(n).map(<[f32]>::to_vec));
+    }
+    out
+}
+
+/// Trains `model` on `windows` (full softmax); keeps the epoch with the best validation NDCG@10.
+pub fn train<M: IdModel>(model: impl FnOnce(&Device) -> M, tc: &TrainConfig, l: usize, windows: &[Window], valid: &[Case]) -> (M, Vec<serde_json::Value>) {
+    let device = Device::flex().autodiff();
+    device.seed(tc.seed);
+    let loss = |m: &M, ws: &[&Window]| {
+        let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
+        masked_cross_entropy(logits(m, &rows, l, &device), &flat_targets(ws, l), &device)
+    };
+    let validate = |m: &M| full_metrics(valid, &case_scores(m, valid, l, &Device::flex()), false);
+    fit(model(&device), tc, windows, loss, validate)
+}
+
+/// Both baselines of one seed.
+pub struct Trained {
+    pub sasrec: Sasrec,
+    pub gru4rec: Gru4rec,
+}
+
+pub fn train_both(items: usize, l: usize, tc: &TrainConfig, windows: &[Window], valid: &[Case]) -> (Trained, serde_json::Value) {
+    eprintln!("sasrec (ids only)");
+    let (sasrec, sasrec_log) = train(|d| Sasrec::new(items, l, d), tc, l, windows, valid);
+    eprintln!("gru4rec (ids only)");
+    let (gru4rec, gru_log) = train(|d| Gru4rec::new(items, d), tc, l, windows, valid);
+    (Trained { sasrec, gru4rec }, serde_json::json!({"sasrec": sasrec_log, "gru4rec": gru_log}))
+}
