@@ -42,7 +42,7 @@ fn examples_train_through_the_cli_into_a_model_that_beats_popularity() {
     let models = models_dir();
     std::fs::remove_dir_all(&models).ok();
     let args = [
-        "all", "--events", events, "--catalogue", catalogue, "--epochs", "3", "--seed", "42", "--skip-loo",
+        "all", "--events", events, "--catalogue", catalogue, "--epochs", "3", "--seed", "42", "--seeds", "1", "--skip-loo",
         "--name", "localrank-e2e", "--out", models.to_str().unwrap(),
     ];
     let (code, _, err) = cli(&args);
