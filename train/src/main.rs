@@ -27,6 +27,7 @@ fn main() -> std::process::ExitCode {
         Command::Ingest { input, epochs } => data::ingest::cli::ingest(&input, epochs),
         Command::ConvertExamples { out } => data::ingest::convert::run(&out.unwrap_or_else(data::ingest::convert::default_dir)),
         Command::Context(s) => evaluation::ablations::run_context(&s),
+        Command::OrderSensitivity(s) => evaluation::order::run(&s),
         Command::Students(s) => evaluation::ablations::run_students(&s),
         Command::Teacher(s) => evaluation::ablations::run_teacher(&s),
         Command::Distill(s) => evaluation::ablations::run_distill(&s),

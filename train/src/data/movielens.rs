@@ -74,7 +74,7 @@ pub const DEFAULT_TIE_SEED: u64 = 1;
 /// seeded with `tie_seed`: the file's order is by item id, and that order would decide which
 /// film is each user's "last" one in leave-one-out (issue 19; `docs/evaluation.md` reports the
 /// headline numbers under other seeds).
-pub fn load(inter: &Path, item: &Path, tie_seed: u64) -> Result<Data, String> {
+pub fn load(inter: &Path, item: &Path, tie_seed: Option<u64>) -> Result<Data, String> {
     let mut products = Vec::new();
     let mut index = HashMap::new();
     for (n, r) in rows(item)?.into_iter().enumerate() {
@@ -96,7 +96,8 @@ pub fn load(inter: &Path, item: &Path, tie_seed: u64) -> Result<Data, String> {
         let time = r[3].parse::<f64>().map_err(|_| bad("timestamp is not a number"))? as i64;
         events.push(Interaction::new(user, item, time));
     }
-    events.sort_by_cached_key(|e| (e.time, e.user, crate::hash::mix(&[tie_seed, e.user as u64, e.item as u64])));
+    // `None`: the item-id order of earlier versions, kept for the order-sensitivity table.
+    events.sort_by_cached_key(|e| (e.time, e.user, tie_seed.map_or(e.item as u64, |seed| crate::hash::mix(&[seed, e.user as u64, e.item as u64]))));
     let categories = genre_vocabulary(&products);
     Ok(Data { products, events, categories })
 }
@@ -135,7 +136,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("localrank-ties-{}", std::process::id()));
         let (inter, item) = same_second_files(&dir);
         let order = |seed| -> Vec<String> {
-            let d = load(&inter, &item, seed).unwrap();
+            let d = load(&inter, &item, Some(seed)).unwrap();
             assert_eq!(d.events[0].time, 10, "time order first");
             d.events[1..].iter().map(|e| d.products[e.item].id.clone()).collect()
         };
@@ -144,6 +145,8 @@ mod tests {
         assert_eq!(a, order(1), "the same seed gives the same order");
         assert_ne!(a, b, "another seed, another order");
         assert_ne!(a, by_id, "not the file's item order");
+        let d = load(&inter, &item, None).unwrap();
+        assert_eq!(d.events[1..].iter().map(|e| d.products[e.item].id.clone()).collect::<Vec<_>>(), by_id, "None: item order");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

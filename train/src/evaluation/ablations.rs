@@ -99,7 +99,7 @@ pub fn run_context(s: &Settings) -> Result<(), String> {
 /// `students`: the student from random token rows and from the distilled token table, without
 /// the teacher's logits, on the session split's validation cases (a quick ablation).
 pub fn run_students(s: &Settings) -> Result<(), String> {
-    let p = prepare(None, None, s.order_seed)?;
+    let p = prepare(None, None, Some(s.order_seed))?;
     let tc = train_config(s);
     let text = teacher_text(&p)?;
     for (name, tokens) in [("random token rows", None), ("model2vec token rows", Some(&text.tokens))] {
@@ -114,7 +114,7 @@ pub fn run_students(s: &Settings) -> Result<(), String> {
 /// `distill`: one teacher, then the distilled student at the settings' (alpha, temperature)
 /// and at the other settings compared so far; prints each one's best validation NDCG@10 (a quick ablation; writes nothing).
 pub fn run_distill(s: &Settings) -> Result<(), String> {
-    let p = prepare(None, None, s.order_seed)?;
+    let p = prepare(None, None, Some(s.order_seed))?;
     let tc = train_config(s);
     let text = teacher_text(&p)?;
     let (teacher, _) = trainer::train_teacher(&teacher_config(s), p.data.products.len(), p.config.max_session, &text.items, &p.train_windows, &p.valid);
@@ -130,7 +130,7 @@ pub fn run_distill(s: &Settings) -> Result<(), String> {
 
 /// `teacher`: the teacher alone on the session split (a quick check of its settings).
 pub fn run_teacher(s: &Settings) -> Result<(), String> {
-    let p = prepare(None, None, s.order_seed)?;
+    let p = prepare(None, None, Some(s.order_seed))?;
     let tc = teacher_config(s);
     let text = teacher::text_embeddings(&bert::TextModel::load_pinned(&Device::flex())?, &p.data, &Device::flex())?;
     let (_, log) = trainer::train_teacher(&tc, p.data.products.len(), p.config.max_session, &text, &p.train_windows, &p.valid);

@@ -6,6 +6,7 @@ pub mod choices;
 pub mod eval;
 pub mod intervals;
 pub mod metrics;
+pub mod order;
 pub mod tables;
 #[cfg(test)]
 mod parity;

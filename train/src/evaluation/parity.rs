@@ -142,7 +142,7 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
 
 #[test]
 fn movielens_histories_reach_the_model_as_training_fed_them() {
-    let p = prepare::prepare(None, None, crate::data::movielens::DEFAULT_TIE_SEED).unwrap();
+    let p = prepare::prepare(None, None, Some(crate::data::movielens::DEFAULT_TIE_SEED)).unwrap();
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models");
     let cases = sample_cases(&p, 97);
     assert!(cases.len() >= 80, "{} cases", cases.len());
@@ -159,7 +159,7 @@ fn file_input_with_context_columns_reaches_the_model_as_training_fed_it() {
     let root = std::env::temp_dir().join(format!("localrank-parity-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let input = write_context_log(&root);
-    let p = prepare::prepare(Some(&input), None, crate::data::movielens::DEFAULT_TIE_SEED).unwrap();
+    let p = prepare::prepare(Some(&input), None, Some(crate::data::movielens::DEFAULT_TIE_SEED)).unwrap();
     let kinds: std::collections::BTreeSet<u8> = p.data.events.iter().map(|e| e.kind).collect();
     let contexts: std::collections::BTreeSet<[u8; 3]> = p.data.events.iter().map(|e| e.context).collect();
     assert!(kinds.len() >= 3 && contexts.len() >= 10, "kinds {kinds:?}, {} contexts", contexts.len());
@@ -181,7 +181,7 @@ fn file_input_with_context_columns_reaches_the_model_as_training_fed_it() {
 /// device, page type and promotion from its position (every value of each vocabulary occurs).
 fn write_context_log(dir: &Path) -> crate::cli::Input {
     let src = crate::data::fetch::sources().unwrap();
-    let data = crate::data::movielens::load(&src.inter, &src.item, crate::data::movielens::DEFAULT_TIE_SEED).unwrap();
+    let data = crate::data::movielens::load(&src.inter, &src.item, Some(crate::data::movielens::DEFAULT_TIE_SEED)).unwrap();
     let mut catalogue = String::from("item_id,title,category\n");
     for p in &data.products {
         catalogue += &format!("{},\"{}\",\"{}\"\n", p.id, p.title.replace('"', "\"\""), p.category());

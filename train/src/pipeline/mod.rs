@@ -20,7 +20,7 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
     let started = Instant::now();
     let s = &run.settings;
     std::fs::create_dir_all(&s.out).map_err(|e| format!("{}: {e}", s.out.display()))?;
-    let p = prepare(run.input().as_ref(), run.name.as_deref(), s.order_seed)?;
+    let p = prepare(run.input().as_ref(), run.name.as_deref(), Some(s.order_seed))?;
     let text = teacher_text(&p)?;
     let seeds = train_seeds(&p, s, s.seeds, &text, &p.train_windows, &p.valid);
     let attribution = train::attribution(&p, s, &seeds[0], &text, &p.train_windows, &p.valid);

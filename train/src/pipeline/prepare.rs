@@ -38,7 +38,7 @@ pub struct Prepared {
 }
 
 /// The MovieLens example.
-fn example(tie_seed: u64) -> Result<(movielens::Data, Origin), String> {
+fn example(tie_seed: Option<u64>) -> Result<(movielens::Data, Origin), String> {
     let src = fetch::sources()?;
     let data = movielens::load(&src.inter, &src.item, tie_seed)?;
     let origin = Origin {
@@ -95,7 +95,7 @@ fn file_entry(path: &Path) -> Result<serde_json::Value, String> {
 
 /// Reads the input (files, or the MovieLens example when `input` is None, its same-second events
 /// in the order of `tie_seed`) and builds the split.
-pub fn prepare(input: Option<&Input>, name: Option<&str>, tie_seed: u64) -> Result<Prepared, String> {
+pub fn prepare(input: Option<&Input>, name: Option<&str>, tie_seed: Option<u64>) -> Result<Prepared, String> {
     let (data, mut origin) = match input {
         Some(i) => files(i)?,
         None => example(tie_seed)?,

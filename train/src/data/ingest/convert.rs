@@ -52,7 +52,7 @@ fn write_example(dir: &Path, data: &Data, event: &str, iso: bool) -> Result<(), 
 /// Both examples under `out/movielens-100k/` and `out/instacart-sample/`.
 pub fn run(out: &Path) -> Result<(), String> {
     let src = crate::data::fetch::sources()?;
-    let ml = crate::data::movielens::load(&src.inter, &src.item, crate::data::movielens::DEFAULT_TIE_SEED)?;
+    let ml = crate::data::movielens::load(&src.inter, &src.item, Some(crate::data::movielens::DEFAULT_TIE_SEED))?;
     write_example(&out.join("movielens-100k"), &ml, "select_item", false)?;
     let ic = crate::data::instacart::load()?;
     write_example(&out.join("instacart-sample"), &ic.data, "purchase", true)?;

@@ -174,7 +174,7 @@ fn converted_examples_read_back_as_the_loaders_data() {
     let dir = std::env::temp_dir().join(format!("localrank-examples-{}", std::process::id()));
     super::convert::run(&dir).unwrap();
     let src = crate::data::fetch::sources().unwrap();
-    let ml = crate::data::movielens::load(&src.inter, &src.item, crate::data::movielens::DEFAULT_TIE_SEED).unwrap();
+    let ml = crate::data::movielens::load(&src.inter, &src.item, Some(crate::data::movielens::DEFAULT_TIE_SEED)).unwrap();
     let ic = crate::data::instacart::load().unwrap().data;
     for (name, want) in [("movielens-100k", ml), ("instacart-sample", ic)] {
         let got = load(&dir.join(name).join("events.csv"), &dir.join(name).join("catalogue.csv")).unwrap();
