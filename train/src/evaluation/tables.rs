@@ -23,15 +23,17 @@ use crate::pipeline::train::{model_scores, train_seeds, Attribution, Models, Tea
 pub const TRAINED_ROWS: [&str; 8] =
     ["sasrec", "gru4rec", "teacher", "student-alone", "student-distilled", "student-q8", "student-q8 model only", "student-q8 shipped"];
 
+/// Full-catalogue scores of cases by a student model (`trainer::case_scores` on this run's inputs).
+fn student_scores<'a>(p: &'a Prepared, model: &'a localrank::model::Model) -> impl Fn(&[dataset::Case]) -> Vec<Vec<f32>> + 'a {
+    let flex = Device::flex();
+    move |cs: &[dataset::Case]| trainer::case_scores(model, &p.config, &p.items, cs, &flex)
+}
+
 /// The trained rows of one seed's models: the id-only baselines alone over the candidates (as
 /// every baseline), the teacher and students blended at `blend`, and the student-q8 alone.
 fn seed_rows(bench: &Bench, p: &Prepared, m: &Models, text: &TeacherText, blend: f32) -> Vec<Row> {
     let flex = Device::flex();
-    let student = |model: &localrank::model::Model| {
-        let (model, c, i, f) = (model.clone(), p.config.clone(), &p.items, flex.clone());
-        move |cs: &[dataset::Case]| trainer::case_scores(&model, &c, i, cs, &f)
-    };
-    let (alone, distilled, q8) = (student(&m.alone), student(&m.distilled), student(&m.q8));
+    let (alone, distilled, q8) = (student_scores(p, &m.alone), student_scores(p, &m.distilled), student_scores(p, &m.q8));
     let teacher = |cs: &[dataset::Case]| m.teacher.case_scores(cs, text.items.clone(), &flex);
     let l = p.config.max_session;
     let sasrec = |cs: &[dataset::Case]| sequential::case_scores(&m.baselines.sasrec, cs, l, &flex);
@@ -79,9 +81,7 @@ pub fn evaluate_all(
     let stats = protocol::Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
     let requests = protocol::requests(&p.users, p.split.test_from);
     let bench = Bench::new(&p.data, &stats, &requests, run.repeat_candidates);
-    let flex = Device::flex();
-    let shipped_model = &seeds[0].q8;
-    let shipped_scores = |cs: &[dataset::Case]| trainer::case_scores(shipped_model, &p.config, &p.items, cs, &flex);
+    let shipped_scores = student_scores(p, &seeds[0].q8);
     let chosen = choices::choose(p, run.repeat_candidates, &shipped_scores);
     let blend = chosen.personalization as f32;
     eprintln!("validation chose personalization {blend} and V-SKNN {:?}", chosen.sknn);
@@ -189,8 +189,7 @@ fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[pr
     let mut rows = baseline_rows(&bench, p, chosen);
     let q8: Vec<Row> = seeds.iter().map(|m| seed_rows(&bench, p, m, text, blend).swap_remove(5)).collect();
     rows.push(eval::mean_row("student-q8", q8, &bench.users));
-    let flex = Device::flex();
-    let shipped_scores = |cs: &[dataset::Case]| trainer::case_scores(&seeds[0].q8, &p.config, &p.items, cs, &flex);
+    let shipped_scores = student_scores(p, &seeds[0].q8);
     let mut shipped = bench.row("student-q8 shipped", &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: 0.0 });
     shipped.seeds = Some(1);
     rows.push(shipped);
@@ -209,12 +208,7 @@ fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[pr
 /// student with neither the token table nor the teacher's logits (`student-alone`), with each
 /// alone, and with both (`student-distilled`); differences against neither, paired by request.
 fn distillation_attribution(bench: &Bench, p: &Prepared, seed0: &[Row], a: &Attribution, blend: f32) -> (serde_json::Value, String) {
-    let flex = Device::flex();
-    let scores = |m: &localrank::model::Model| {
-        let (m, c, i, f) = (m.clone(), p.config.clone(), &p.items, flex.clone());
-        move |cs: &[dataset::Case]| trainer::case_scores(&m, &c, i, cs, &f)
-    };
-    let (tokens, logits) = (scores(&a.tokens_only), scores(&a.logits_only));
+    let (tokens, logits) = (student_scores(p, &a.tokens_only), student_scores(p, &a.logits_only));
     let row = |name: &str| seed0.iter().find(|r| r.model == name).expect("evaluated").clone();
     let renamed = |mut r: Row, name: &str| {
         r.model = name.into();
