@@ -14,6 +14,7 @@ mod export;
 mod hash;
 mod models;
 mod pipeline;
+mod progress;
 
 use clap::Parser;
 use cli::{Cli, Command};

@@ -187,9 +187,11 @@ impl TextModel {
     /// L2-normalised embeddings, one per text, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
         let mut out = Vec::with_capacity(texts.len());
+        let mut progress = crate::progress::Progress::new("text embeddings", texts.len());
         for chunk in texts.chunks(BATCH) {
             let flat = self.embed_batch(chunk)?;
             out.extend(flat.chunks_exact(HIDDEN).map(<[f32]>::to_vec));
+            progress.tick(out.len(), "texts");
         }
         Ok(out)
     }
@@ -202,7 +204,9 @@ impl TextModel {
         let (cls, sep) = (special("[CLS]")? as i64, special("[SEP]")? as i64);
         let mut out = Vec::with_capacity(vocab * HIDDEN);
         let ids: Vec<i64> = (0..vocab as i64).collect();
-        for chunk in ids.chunks(1024) {
+        let mut progress = crate::progress::Progress::new("token table", vocab);
+        for (n, chunk) in ids.chunks(1024).enumerate() {
+            progress.tick(n * 1024, "tokens");
             let b = chunk.len();
             let seq: Vec<i64> = chunk.iter().flat_map(|&id| [cls, id, sep]).collect();
             let seq = Tensor::<2, Int>::from_data(TensorData::new(seq, [b, 3]), &self.device);

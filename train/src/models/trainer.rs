@@ -110,7 +110,9 @@ pub fn fit<M: Module>(
         let start = Instant::now();
         shuffle(&mut order, &mut rng);
         let mut loss_sum = 0.0;
-        for chunk in order.chunks(tc.batch_size) {
+        let mut progress = crate::progress::Progress::new(format!("epoch {epoch}/{}", tc.epochs), order.len().div_ceil(tc.batch_size));
+        for (step, chunk) in order.chunks(tc.batch_size).enumerate() {
+            progress.tick(step, "batches");
             let ws: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
             let loss = loss_of(&model, &ws);
             loss_sum += loss.clone().into_scalar::<f32>() as f64;
