@@ -6,7 +6,9 @@ use std::path::Path;
 use crate::cli::Run;
 use crate::pipeline::prepare::Prepared;
 
-/// Writes `dir/report.md`. `files`: the exported files and their sizes (None for `eval`).
+/// Writes `dir/report.md`. `files`: the exported files and their sizes (None for `eval`);
+/// `steps`: each step's wall seconds.
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     dir: &Path,
     p: &Prepared,
@@ -14,6 +16,7 @@ pub fn write(
     evaluation: &serde_json::Value,
     ship_distilled: bool,
     files: Option<&Vec<(String, u64)>>,
+    steps: &[(String, f64)],
     wall_seconds: f64,
 ) -> Result<(), String> {
     let command = command_line();
@@ -30,7 +33,7 @@ pub fn write(
     };
     let text = format!(
         "# localrank training report\n\n\
-         Run finished {} UTC in {wall_seconds:.0} s: `{command}`\n\n\
+         Run finished {} UTC in {wall_seconds:.0} s: `{command}`\n\n{}\n\
          ## Data\n\n{}\n\n{inputs}\n```text\n{}```\n\n\
          ## Split\n\n{}.\n\n{} training windows, {} validation cases (every 4th of the validation period).\n\n\
          ## Settings\n\n`{settings}`\n\n\
@@ -38,6 +41,7 @@ pub fn write(
          ## Blend with the server order\n\n{}\n\
          ## Model\n\n{model}",
         utc_date_time(std::time::SystemTime::now()),
+        steps_table(steps),
         p.origin.description,
         p.origin.summary,
         evaluation["split"].as_str().unwrap_or(""),
@@ -48,6 +52,11 @@ pub fn write(
     );
     let path = dir.join("report.md");
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn steps_table(steps: &[(String, f64)]) -> String {
+    let rows: String = steps.iter().map(|(name, secs)| format!("| {name} | {secs:.0} |\n")).collect();
+    format!("| step | wall s |\n|---|---:|\n{rows}")
 }
 
 /// What the validation sweep of the blend chose, and whether the model should be deployed.

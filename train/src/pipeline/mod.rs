@@ -20,12 +20,13 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
     let started = Instant::now();
     let s = &run.settings;
     std::fs::create_dir_all(&s.out).map_err(|e| format!("{}: {e}", s.out.display()))?;
-    let p = prepare(run.input().as_ref(), run.name.as_deref(), Some(s.order_seed))?;
-    let text = teacher_text(&p)?;
-    let seeds = train_seeds(&p, s, s.seeds, &text, &p.train_windows, &p.valid);
-    let attribution = train::attribution(&p, s, &seeds[0], &text, &p.train_windows, &p.valid);
-    let loo = if run.skip_loo { Vec::new() } else { tables::leave_one_out(&p, s, &text) };
-    let (evaluation, personalization) = tables::evaluate_all(run, &p, &seeds, &attribution, &text, &loo)?;
+    let mut steps = Steps::default();
+    let p = steps.time("read and split", || prepare(run.input().as_ref(), run.name.as_deref(), Some(s.order_seed)))?;
+    let text = steps.time("text model", || teacher_text(&p))?;
+    let seeds = steps.time("train every model, every seed", || train_seeds(&p, s, s.seeds, &text, &p.train_windows, &p.valid));
+    let attribution = steps.time("distillation attribution", || train::attribution(&p, s, &seeds[0], &text, &p.train_windows, &p.valid));
+    let loo = steps.time("leave-one-out", || if run.skip_loo { Vec::new() } else { tables::leave_one_out(&p, s, &text) });
+    let (evaluation, personalization) = steps.time("evaluation", || tables::evaluate_all(run, &p, &seeds, &attribution, &text, &loo))?;
     let models = &seeds[0];
     let training = serde_json::json!({
         "data": p.origin.description,
@@ -34,6 +35,7 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
         "settings": s,
         "options": {"repeat_candidates": run.repeat_candidates, "skip_loo": run.skip_loo},
         "personalization": personalization,
+        "step_seconds": steps.0,
         "split": {"rule": "time-ordered: train < 80th percentile of event time <= valid < 90th <= test",
                   "valid_from": p.split.valid_from, "test_from": p.split.test_from},
         "train": train_config(s),
@@ -61,7 +63,7 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
     } else {
         None
     };
-    report::write(&s.out, &p, run, &evaluation, models.ship_distilled, model_bytes.as_ref(), started.elapsed().as_secs_f64())?;
+    report::write(&s.out, &p, run, &evaluation, models.ship_distilled, model_bytes.as_ref(), &steps.0, started.elapsed().as_secs_f64())?;
     eprintln!("done in {:.0}s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -72,6 +74,21 @@ fn popular(data: &movielens::Data, until: i64) -> Vec<usize> {
     let mut popular: Vec<usize> = (0..data.products.len()).collect();
     popular.sort_by(|&a, &b| counts[b].total_cmp(&counts[a]).then(a.cmp(&b)));
     popular
+}
+
+/// Wall time of each step of a run, in order, for the manifest and `report.md`.
+#[derive(Default)]
+struct Steps(Vec<(String, f64)>);
+
+impl Steps {
+    fn time<T>(&mut self, name: &str, step: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = step();
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!("step done: {name} ({secs:.0}s)");
+        self.0.push((name.to_string(), secs));
+        out
+    }
 }
 
 /// Training-split event counts per product.
