@@ -33,7 +33,7 @@ pub struct Choices {
 
 /// The best setting; ties go to the first (the smaller blend: the server order unless the model
 /// earns its weight).
-fn best<T: Copy>(tried: &[Tried<T>]) -> T {
+pub fn best<T: Copy>(tried: &[Tried<T>]) -> T {
     tried.iter().fold(&tried[0], |b, t| if t.ndcg10 > b.ndcg10 { t } else { b }).setting
 }
 

@@ -104,7 +104,7 @@ pub fn evaluate_all(
         .collect();
     let differences = differences(&bench, &rows);
     let (attribution, attribution_md) = distillation_attribution(&bench, p, &per_seed[0], attribution, blend);
-    let (new_products, new_products_md) = new_products(run, p, &stats, &requests, seeds, text, &chosen);
+    let (new_products, new_products_md) = new_products(run, p, &stats, &requests, seeds, &chosen);
     let recall = bench.recall();
     let split_text = format!(
         "time-ordered: events before the 80th percentile of time train, the next 10% validate, \
@@ -177,7 +177,7 @@ pub fn evaluate_all(
 /// 10th slot: `protocol::Arrivals`). Rows: the baselines, the student-q8 over seeds, the
 /// shipped model; differences of the student-q8 against popularity and item-KNN.
 /// Returns the `new_products` block and its markdown.
-fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[protocol::Request], seeds: &[Models], text: &TeacherText, chosen: &choices::Choices) -> (serde_json::Value, String) {
+fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[protocol::Request], seeds: &[Models], chosen: &choices::Choices) -> (serde_json::Value, String) {
     let arrivals = protocol::Arrivals::new(&p.users, p.data.products.len(), p.split.test_from);
     let targets: Vec<protocol::Request> = requests.iter().filter(|r| arrivals.reachable(r)).cloned().collect();
     if targets.is_empty() {
@@ -187,7 +187,11 @@ fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[pr
     let bench = Bench::new(&p.data, stats, &targets, run.repeat_candidates).mixing_new_arrivals(&arrivals);
     let blend = chosen.personalization as f32;
     let mut rows = baseline_rows(&bench, p, chosen);
-    let q8: Vec<Row> = seeds.iter().map(|m| seed_rows(&bench, p, m, text, blend).swap_remove(5)).collect();
+    // Only the student-q8 row of each seed: the slice compares it with the baselines.
+    let q8: Vec<Row> = seeds
+        .iter()
+        .map(|m| bench.row("student-q8", &Scorer::Model { scores: &student_scores(p, &m.q8), personalization: blend, long_tail: 0.0 }))
+        .collect();
     rows.push(eval::mean_row("student-q8", q8, &bench.users));
     let shipped_scores = student_scores(p, &seeds[0].q8);
     let mut shipped = bench.row("student-q8 shipped", &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: 0.0 });
@@ -333,9 +337,11 @@ fn loo_sknn(train_seqs: &[Vec<movielens::Interaction>], p: &Prepared, valid: &[d
     let model = Sknn::fit(train_seqs, p.data.products.len(), i64::MAX);
     let recent = |c: &dataset::Case| c.history[c.history.len().saturating_sub(p.config.max_session)..].to_vec();
     let score = |cases: &[dataset::Case], setting| cases.iter().map(|c| model.scores(&recent(c), setting)).collect::<Vec<_>>();
-    let tried: Vec<(f64, sknn::Params)> =
-        sknn::GRID.iter().map(|&s| (trainer::full_metrics(valid, &score(valid, s), true).ndcg10, s)).collect();
-    let setting = tried.iter().fold(tried[0], |b, t| if t.0 > b.0 { *t } else { b }).1;
+    let tried: Vec<choices::Tried<sknn::Params>> = sknn::GRID
+        .iter()
+        .map(|&setting| choices::Tried { setting, ndcg10: trainer::full_metrics(valid, &score(valid, setting), true).ndcg10 })
+        .collect();
+    let setting = choices::best(&tried);
     eprintln!("loo sknn: validation chose {setting:?}");
     score(test, setting)
 }
