@@ -60,10 +60,15 @@ pub enum Command {
     /// the item-id order of the file and three seeded shuffles; the baselines on both protocols
     /// and the model exported in OUT on the session protocol; writes OUT/order-sensitivity.json.
     OrderSensitivity(Settings),
+    /// The student alone trained with full and with sampled softmax (same seeds, split and
+    /// metric code): test NDCG@10 of each with 95% intervals, the paired difference, and the
+    /// training time of each; adds its block to OUT/softmax-check.json.
+    SoftmaxCheck(Run),
     /// Quick ablation: the student from random token rows and from the teacher's distilled
     /// token table (model2vec), no teacher logits; prints validation NDCG@10 (writes nothing).
     Students(Settings),
-    /// Quick check: the teacher alone; prints its validation NDCG@10 (writes nothing).
+    /// Quick check: the teacher alone; prints its validation NDCG@10 (writes only its
+    /// checkpoints, OUT/checkpoints/quick, which --resume continues).
     Teacher(Settings),
     /// Quick ablation: one teacher, then the distilled student at several (alpha, temperature)
     /// settings; prints each one's validation NDCG@10 (writes nothing).
@@ -116,9 +121,27 @@ pub struct Settings {
     /// Temperature of the distillation term.
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f64,
+    /// The next-item loss of every trained model: full softmax over the catalogue, sampled
+    /// (in-batch and popularity-sampled negatives, logQ-corrected), or auto (sampled above
+    /// 20,000 products; docs/training.md, "Scale").
+    #[arg(long, value_enum, default_value_t = LossChoice::Auto)]
+    pub loss: LossChoice,
+    /// Continue an interrupted run from OUT/checkpoints: models whose every epoch was saved are
+    /// not trained again, a model stopped mid-way continues after its last saved epoch (same
+    /// result as an uninterrupted run), and the text model's embeddings are read back.
+    #[arg(long)]
+    pub resume: bool,
     /// Output directory (default: models/ of the repository).
     #[arg(long, default_value_os_t = default_out())]
     pub out: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossChoice {
+    Auto,
+    Full,
+    Sampled,
 }
 
 /// `all` / `eval`: the settings, and the input (files, or the MovieLens example).

@@ -29,6 +29,7 @@ fn main() -> std::process::ExitCode {
         Command::ConvertExamples { out } => data::ingest::convert::run(&out.unwrap_or_else(data::ingest::convert::default_dir)),
         Command::Context(s) => evaluation::ablations::run_context(&s),
         Command::OrderSensitivity(s) => evaluation::order::run(&s),
+        Command::SoftmaxCheck(run) => evaluation::softmax_check::run(&run),
         Command::Students(s) => evaluation::ablations::run_students(&s),
         Command::Teacher(s) => evaluation::ablations::run_teacher(&s),
         Command::Distill(s) => evaluation::ablations::run_distill(&s),

@@ -76,3 +76,40 @@ fn bad_input_names_the_file_and_fails() {
     assert_eq!(code, 2);
     assert!(err.contains(missing), "{err}");
 }
+
+/// The last saved state of the quick teacher's checkpoint under `out`.
+fn teacher_state(out: &Path) -> serde_json::Value {
+    json(&out.join("checkpoints/quick/seed7/teacher/state.json"))
+}
+
+#[test]
+fn an_interrupted_run_resumed_ends_where_an_uninterrupted_one_does() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("localrank-resume");
+    let (whole, stopped) = (root.join("whole"), root.join("stopped"));
+    std::fs::remove_dir_all(&root).ok();
+    let run = |out: &Path, epochs: &str, resume: bool| {
+        let mut args = vec!["teacher", "--epochs", epochs, "--seed", "7", "--loss", "sampled", "--out", out.to_str().unwrap()];
+        if resume {
+            args.push("--resume");
+        }
+        let (code, _, err) = cli(&args);
+        assert_eq!(code, 0, "teacher {args:?} failed:\n{err}");
+        err
+    };
+    run(&whole, "3", false);
+    // "Interrupted" after epoch 2: its checkpoint holds 2 epochs; --resume trains the third.
+    run(&stopped, "2", false);
+    assert_eq!(teacher_state(&stopped)["epoch"], 2);
+    let err = run(&stopped, "3", true);
+    assert!(err.contains("after epoch 2") && !err.contains("epoch   1/3") && err.contains("epoch   3/3"), "did not continue after epoch 2:\n{err}");
+    let (a, b) = (teacher_state(&whole), teacher_state(&stopped));
+    assert_eq!(b["epoch"], 3);
+    // Losses and validation metrics of every epoch, to f64 precision: the third epoch's loss
+    // depends on every weight and Adam moment after the second, and on its batches and negatives.
+    assert_eq!(a["log"], b["log"], "resumed run differs from the uninterrupted one");
+
+    // A checkpoint of other settings is refused with its reason, not silently continued.
+    let (code, _, err) = cli(&["teacher", "--epochs", "3", "--seed", "7", "--lr", "0.01", "--loss", "sampled", "--resume", "--out", stopped.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("another run"), "{err}");
+}

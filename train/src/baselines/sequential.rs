@@ -2,7 +2,7 @@
 //! their papers: no titles, no page context. Sizes are RecBole 1.2.1's defaults (SASRec: 2
 //! blocks of 64 with 2 heads, learned positions; GRU4Rec: 64-wide embeddings, one GRU layer of
 //! 128, a projection back to 64), both scoring by the dot product with the shared item
-//! embeddings and trained as the students are: full softmax, Adam, the same epochs, learning
+//! embeddings and trained as the students are: the same softmax (full or sampled), Adam, the same epochs, learning
 //! rate and batches, the best epoch by validation NDCG@10 (`trainer::fit`).
 
 use burn::nn::gru::{Gru, GruConfig};
@@ -12,7 +12,8 @@ use localrank::model::{Block, ModelConfig};
 
 use crate::data::dataset::{flat_targets, Case, Window};
 use crate::models::teacher::{case_row, inputs, window_row, Row};
-use crate::models::trainer::{fit, full_metrics, masked_cross_entropy, TrainConfig};
+use crate::models::softmax::Softmax;
+use crate::models::trainer::{fit, masked_cross_entropy, streamed_metrics, TrainConfig};
 
 const D: usize = 64;
 const SASREC_BLOCKS: usize = 2;
@@ -112,37 +113,55 @@ impl IdModel for Gru4rec {
     }
 }
 
-/// Logits over the catalogue at every position of `rows`: [b * l, n].
-fn logits<M: IdModel>(m: &M, rows: &[Row], l: usize, device: &Device) -> Tensor<2> {
+/// Hidden states at every position of `rows`, [b * l, D].
+fn states<M: IdModel>(m: &M, rows: &[Row], l: usize, device: &Device) -> Tensor<2> {
     let (seq, _, _, mask) = inputs(rows, l, device);
     let h = m.hidden(seq, mask);
     let [b, l, d] = h.dims();
-    h.reshape([b * l, d]).matmul(m.ids().weight.val().transpose())
+    h.reshape([b * l, d])
 }
 
-/// Full-catalogue scores of each case from its newest `l` events.
+/// Full-catalogue scores of each case from its newest `l` events (the last position only).
 pub fn case_scores<M: IdModel>(m: &M, cases: &[Case], l: usize, device: &Device) -> Vec<Vec<f32>> {
     let mut out = Vec::with_capacity(cases.len());
     for chunk in cases.chunks(256) {
         let rows: Vec<Row> = chunk.iter().map(|c| case_row(c, l)).collect();
-        let all = logits(m, &rows, l, device);
-        let [_, n] = all.dims();
-        let last = all.reshape([rows.len(), l, n]).narrow(1, l - 1, 1).reshape([rows.len(), n]);
-        let flat: Vec<f32> = last.into_data().convert::<f32>().try_to_vec().expect("f32 scores");
-        out.extend(flat.chunks(n).map(<[f32]>::to_vec));
+        let h = states(m, &rows, l, device);
+        let [_, d] = h.dims();
+        let last = h.reshape([rows.len(), l, d]).narrow(1, l - 1, 1).reshape([rows.len(), d]);
+        let scores = last.matmul(m.ids().weight.val().transpose());
+        let flat: Vec<f32> = scores.into_data().convert::<f32>().try_to_vec().expect("f32 scores");
+        out.extend(flat.chunks(flat.len() / rows.len()).map(<[f32]>::to_vec));
     }
     out
 }
 
-/// Trains `model` on `windows` (full softmax); keeps the epoch with the best validation NDCG@10.
-pub fn train<M: IdModel>(model: impl FnOnce(&Device) -> M, tc: &TrainConfig, l: usize, windows: &[Window], valid: &[Case]) -> (M, Vec<serde_json::Value>) {
+/// Trains `model` on `windows` (full or sampled softmax, as the students); keeps the epoch with
+/// the best validation NDCG@10.
+pub fn train<M: IdModel>(
+    model: impl FnOnce(&Device) -> M,
+    tc: &TrainConfig,
+    l: usize,
+    windows: &[Window],
+    valid: &[Case],
+    softmax: &Softmax,
+) -> (M, Vec<serde_json::Value>) {
     let device = Device::flex().autodiff();
     device.seed(tc.seed);
-    let loss = |m: &M, ws: &[&Window]| {
+    let loss = |m: &M, ws: &[&Window], seed: u64| {
         let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
-        masked_cross_entropy(logits(m, &rows, l, &device), &flat_targets(ws, l), &device)
+        let h = states(m, &rows, l, &device);
+        let targets = flat_targets(ws, l);
+        let ids = m.ids().weight.val();
+        match softmax.subset(&targets, seed) {
+            None => masked_cross_entropy(h.matmul(ids.transpose()), &targets, &device),
+            Some(s) => {
+                let logits = h.matmul(ids.select(0, s.indices(&device)).transpose());
+                masked_cross_entropy(s.corrected(logits, &device), &s.targets, &device)
+            }
+        }
     };
-    let validate = |m: &M| full_metrics(valid, &case_scores(m, valid, l, &Device::flex()), false);
+    let validate = |m: &M| streamed_metrics(valid, |cs| case_scores(m, cs, l, &Device::flex()), false);
     fit(model(&device), tc, windows, loss, validate)
 }
 
@@ -152,10 +171,11 @@ pub struct Trained {
     pub gru4rec: Gru4rec,
 }
 
-pub fn train_both(items: usize, l: usize, tc: &TrainConfig, windows: &[Window], valid: &[Case]) -> (Trained, serde_json::Value) {
+pub fn train_both(items: usize, l: usize, tc: &TrainConfig, windows: &[Window], valid: &[Case], softmax: &Softmax) -> (Trained, serde_json::Value) {
+    let part = |name: &str| TrainConfig { checkpoint: tc.checkpoint.as_ref().map(|c| c.child(name)), ..tc.clone() };
     eprintln!("sasrec (ids only)");
-    let (sasrec, sasrec_log) = train(|d| Sasrec::new(items, l, d), tc, l, windows, valid);
+    let (sasrec, sasrec_log) = train(|d| Sasrec::new(items, l, d), &part("sasrec"), l, windows, valid, softmax);
     eprintln!("gru4rec (ids only)");
-    let (gru4rec, gru_log) = train(|d| Gru4rec::new(items, d), tc, l, windows, valid);
+    let (gru4rec, gru_log) = train(|d| Gru4rec::new(items, d), &part("gru4rec"), l, windows, valid, softmax);
     (Trained { sasrec, gru4rec }, serde_json::json!({"sasrec": sasrec_log, "gru4rec": gru_log}))
 }

@@ -8,8 +8,9 @@ use localrank::text::TextEncoder;
 use crate::cli::Settings;
 use crate::data::dataset::{self, windows, ItemInputs};
 use crate::pipeline::prepare::prepare;
-use crate::pipeline::train::{best_valid, teacher_config, teacher_text, train_config};
-use crate::models::trainer::{self, train};
+use crate::pipeline::train::{best_valid, softmax, teacher_config, teacher_text, train_config};
+use crate::models::checkpoint::Checkpoint;
+use crate::models::trainer::{self, train, TrainConfig};
 use crate::{models::bert, evaluation::eval, data::fetch, data::instacart, data::protocol, models::teacher};
 
 /// The context ablation on Instacart orders (`instacart.rs`): the student trained with and
@@ -40,10 +41,11 @@ pub fn run_context(s: &Settings) -> Result<(), String> {
     let with = ItemInputs { category: ids, ..ItemInputs::new(&orders.data, &text) };
     let without = ItemInputs { time_context: false, category: with.category.clone(), ..ItemInputs::new(&orders.data, &text) };
     let flex = Device::flex();
+    let sm = &softmax(s, orders.data.products.len(), &windows);
     let mut models = Vec::new();
     for (name, items) in [("student with context", &with), ("student without context", &without)] {
         eprintln!("{name}");
-        let (model, _) = train(&config, &tc, items, &windows, &valid, None, None);
+        let (model, _) = train(&config, &tc, items, &windows, &valid, None, None, sm);
         models.push((name, model, items));
     }
     let stats = protocol::Stats::fit(&before, orders.data.products.len(), i64::MAX);
@@ -102,9 +104,10 @@ pub fn run_students(s: &Settings) -> Result<(), String> {
     let p = prepare(None, None, Some(s.order_seed))?;
     let tc = train_config(s);
     let text = teacher_text(&p)?;
+    let sm = &softmax(s, p.data.products.len(), &p.train_windows);
     for (name, tokens) in [("random token rows", None), ("model2vec token rows", Some(&text.tokens))] {
         eprintln!("student from {name}");
-        let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, tokens, None);
+        let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, tokens, None, sm);
         let best = best_valid(&log);
         println!("{name}: best validation ndcg@10 {best:.4} (lr {}, {} epochs)", tc.lr, tc.epochs);
     }
@@ -117,12 +120,13 @@ pub fn run_distill(s: &Settings) -> Result<(), String> {
     let p = prepare(None, None, Some(s.order_seed))?;
     let tc = train_config(s);
     let text = teacher_text(&p)?;
-    let (teacher, _) = trainer::train_teacher(&teacher_config(s), p.data.products.len(), p.config.max_session, &text.items, &p.train_windows, &p.valid);
+    let sm = &softmax(s, p.data.products.len(), &p.train_windows);
+    let (teacher, _) = trainer::train_teacher(&teacher_config(s), p.data.products.len(), p.config.max_session, &text.items, &p.train_windows, &p.valid, sm);
     let others = [(0.5, 2.0), (0.8, 2.0), (0.95, 2.0), (0.8, 1.0)].into_iter().filter(|&o| o != (s.alpha, s.temperature));
     for (alpha, temperature) in std::iter::once((s.alpha, s.temperature)).chain(others) {
         eprintln!("student distilled, alpha {alpha}, temperature {temperature}");
         let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha: alpha as f32, temperature: temperature as f32 };
-        let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, Some(&text.tokens), Some(&distill));
+        let (_, log) = train(&p.config, &tc, &p.items, &p.train_windows, &p.valid, Some(&text.tokens), Some(&distill), sm);
         println!("alpha {alpha} temperature {temperature}: best validation ndcg@10 {:.4}", best_valid(&log));
     }
     Ok(())
@@ -131,9 +135,13 @@ pub fn run_distill(s: &Settings) -> Result<(), String> {
 /// `teacher`: the teacher alone on the session split (a quick check of its settings).
 pub fn run_teacher(s: &Settings) -> Result<(), String> {
     let p = prepare(None, None, Some(s.order_seed))?;
-    let tc = teacher_config(s);
+    // Checkpointed like `all`'s teacher, so that `teacher --resume` shows (and the resume test
+    // in tests/train_cli.rs checks) continuing an interrupted run.
+    let dir = s.out.join("checkpoints").join("quick").join(format!("seed{}", s.seed)).join("teacher");
+    let tc = TrainConfig { checkpoint: Some(Checkpoint { dir, resume: s.resume }), ..teacher_config(s) };
     let text = teacher::text_embeddings(&bert::TextModel::load_pinned(&Device::flex())?, &p.data, &Device::flex())?;
-    let (_, log) = trainer::train_teacher(&tc, p.data.products.len(), p.config.max_session, &text, &p.train_windows, &p.valid);
+    let sm = &softmax(s, p.data.products.len(), &p.train_windows);
+    let (_, log) = trainer::train_teacher(&tc, p.data.products.len(), p.config.max_session, &text, &p.train_windows, &p.valid, sm);
     let best = best_valid(&log);
     println!("teacher: best validation ndcg@10 {best:.4} (lr {}, {} epochs)", tc.lr, tc.epochs);
     Ok(())

@@ -1,5 +1,5 @@
 //! The evaluation room: metrics, the tables of every model and baseline on one protocol, the
-//! training/browser parity test, and the ablation commands.
+//! training/browser parity test, the ablation commands and the softmax check.
 
 pub mod ablations;
 pub mod choices;
@@ -7,6 +7,7 @@ pub mod eval;
 pub mod intervals;
 pub mod metrics;
 pub mod order;
+pub mod softmax_check;
 pub mod tables;
 #[cfg(test)]
 mod parity;

@@ -24,7 +24,7 @@ pub const TRAINED_ROWS: [&str; 8] =
     ["sasrec", "gru4rec", "teacher", "student-alone", "student-distilled", "student-q8", "student-q8 model only", "student-q8 shipped"];
 
 /// Full-catalogue scores of cases by a student model (`trainer::case_scores` on this run's inputs).
-fn student_scores<'a>(p: &'a Prepared, model: &'a localrank::model::Model) -> impl Fn(&[dataset::Case]) -> Vec<Vec<f32>> + 'a {
+pub fn student_scores<'a>(p: &'a Prepared, model: &'a localrank::model::Model) -> impl Fn(&[dataset::Case]) -> Vec<Vec<f32>> + 'a {
     let flex = Device::flex();
     move |cs: &[dataset::Case]| trainer::case_scores(model, &p.config, &p.items, cs, &flex)
 }
@@ -302,7 +302,7 @@ pub fn leave_one_out(p: &Prepared, s: &Settings, text: &TeacherText) -> Vec<serd
     }
     eprintln!("leave-one-out: training every model on that split ({} users, {} seeds)", train_seqs.len(), s.loo_seeds);
     let windows = dataset::windows(&train_seqs, i64::MAX, p.config.max_session);
-    let seeds = train_seeds(p, s, s.loo_seeds, text, &windows, &valid);
+    let seeds = train_seeds(p, s, "leave-one-out", s.loo_seeds, text, &windows, &valid);
     let ranks: Vec<[Vec<usize>; 6]> =
         seeds.iter().map(|m| model_scores(p, m, text, &test).map(|scores| trainer::full_ranks(&test, &scores, true))).collect();
     for (k, name) in MODEL_ROWS.iter().enumerate() {

@@ -97,7 +97,7 @@ fn metrics_table(evaluation: &serde_json::Value) -> String {
 }
 
 /// "YYYY-MM-DD HH:MM" in UTC (civil-from-days, proleptic Gregorian calendar).
-fn utc_date_time(t: std::time::SystemTime) -> String {
+pub fn utc_date_time(t: std::time::SystemTime) -> String {
     let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;

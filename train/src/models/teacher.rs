@@ -15,7 +15,7 @@ use crate::data::movielens::{Data, Interaction};
 pub const D_MODEL: usize = 128;
 pub const HEADS: usize = 4;
 pub const LAYERS: usize = 3;
-const TEXT_DIM: usize = 384;
+pub const TEXT_DIM: usize = 384;
 
 #[derive(Module, Debug)]
 pub struct Teacher {
@@ -54,13 +54,35 @@ impl Teacher {
         self.ids.weight.val() + self.text.forward(text)
     }
 
-    /// User vectors [b, l, d] for `inputs`: sequences of item indices and the hour and weekday
-    /// of the request that follows each position.
-    fn users(&self, (seq, hour, weekday, mask): Inputs, items: Tensor<2>) -> Tensor<3> {
+    /// The vectors of the products `idx` only: what a sampled batch needs of a large catalogue.
+    fn vectors_of(&self, text: Tensor<2>, idx: Tensor<1, Int>) -> Tensor<2> {
+        self.ids.weight.val().select(0, idx.clone()) + self.text.forward(text.select(0, idx))
+    }
+
+    /// Input vectors [b, l, d] of left-padded item indices (+1; 0 = padding, a zero vector),
+    /// gathered from `items` (every product's vectors) or, without it, computed for the inputs
+    /// alone.
+    fn input_vectors(&self, seq: Tensor<2, Int>, items: Option<Tensor<2>>, text: Tensor<2>) -> Tensor<3> {
         let [b, l] = seq.dims();
         let device = seq.device();
-        let table = Tensor::cat(vec![Tensor::zeros([1, D_MODEL], &device), items], 0);
-        let x = table.select(0, seq.clone().reshape([b * l])).reshape([b, l, D_MODEL]);
+        match items {
+            Some(items) => {
+                let table = Tensor::cat(vec![Tensor::zeros([1, D_MODEL], &device), items], 0);
+                table.select(0, seq.reshape([b * l])).reshape([b, l, D_MODEL])
+            }
+            None => {
+                let real = seq.clone().greater_elem(0).float().reshape([b * l, 1]);
+                let idx = (seq - 1).clamp_min(0).reshape([b * l]);
+                (self.vectors_of(text, idx) * real).reshape([b, l, D_MODEL])
+            }
+        }
+    }
+
+    /// User vectors [b, l, d] from input vectors `x` and the hour and weekday of the request
+    /// that follows each position.
+    fn users(&self, x: Tensor<3>, (seq, hour, weekday, mask): Inputs) -> Tensor<3> {
+        let [b, l] = seq.dims();
+        let device = seq.device();
         let positions = Tensor::<1, Int>::arange(0..l as i64, &device).unsqueeze_dim::<2>(0).repeat_dim(0, b);
         let mut x = self.dropout.forward(x + self.position.forward(positions));
         for block in &self.blocks {
@@ -69,26 +91,35 @@ impl Teacher {
         self.norm.forward(x + self.hour.forward(hour) + self.weekday.forward(weekday))
     }
 
-    /// Logits over the catalogue at every position: [b * l, n].
-    pub fn logits(&self, rows: &[Row], text: Tensor<2>, device: &Device) -> Tensor<2> {
+    /// Logits at every position, [b * l, n]: over the catalogue, or over the products `subset`
+    /// (a sampled batch; then only the inputs' and the subset's vectors are computed).
+    pub fn logits(&self, rows: &[Row], text: Tensor<2>, subset: Option<Tensor<1, Int>>, device: &Device) -> Tensor<2> {
         let inputs = inputs(rows, self.max_session, device);
-        let items = self.item_vectors(text);
-        let users = self.users(inputs, items.clone());
+        let seq = inputs.0.clone();
+        let (users, items) = match subset {
+            None => {
+                let items = self.item_vectors(text.clone());
+                (self.users(self.input_vectors(seq, Some(items.clone()), text), inputs), items)
+            }
+            Some(idx) => (self.users(self.input_vectors(seq, None, text.clone()), inputs), self.vectors_of(text, idx)),
+        };
         let [b, l, d] = users.dims();
         users.reshape([b * l, d]).matmul(items.transpose())
     }
 
-    /// Full-catalogue scores of each case from the newest `max_session` events of its history.
+    /// Full-catalogue scores of each case from the newest `max_session` events of its history
+    /// (only the last position is scored: [256, 100,000] per chunk, not [256 x 50, 100,000]).
     pub fn case_scores(&self, cases: &[Case], text: Tensor<2>, device: &Device) -> Vec<Vec<f32>> {
+        let items = self.item_vectors(text.clone());
         let mut out = Vec::with_capacity(cases.len());
         for chunk in cases.chunks(256) {
             let rows: Vec<Row> = chunk.iter().map(|c| case_row(c, self.max_session)).collect();
-            let logits = self.logits(&rows, text.clone(), device);
-            let [_, n] = logits.dims();
-            let l = self.max_session;
-            let last = logits.reshape([rows.len(), l, n]).narrow(1, l - 1, 1).reshape([rows.len(), n]);
+            let inputs = inputs(&rows, self.max_session, device);
+            let users = self.users(self.input_vectors(inputs.0.clone(), Some(items.clone()), text.clone()), inputs);
+            let [b, l, d] = users.dims();
+            let last = users.narrow(1, l - 1, 1).reshape([b, d]).matmul(items.clone().transpose());
             let flat: Vec<f32> = last.into_data().convert::<f32>().try_to_vec().expect("f32 scores");
-            out.extend(flat.chunks(n).map(<[f32]>::to_vec));
+            out.extend(flat.chunks(flat.len() / b).map(<[f32]>::to_vec));
         }
         out
     }

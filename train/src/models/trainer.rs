@@ -1,4 +1,5 @@
-//! Native training of the shared `localrank::model::Model` with full softmax over the catalogue.
+//! Native training of the shared `localrank::model::Model` and the teacher, with full or sampled
+//! softmax over the catalogue (`softmax.rs`).
 
 use std::time::Instant;
 
@@ -9,6 +10,8 @@ use burn::tensor::activation::{log_softmax, softmax};
 use localrank::model::{Model, ModelConfig};
 
 use crate::data::dataset::{case_batch, flat_targets, window_batch, Case, ItemInputs, Window};
+use crate::models::checkpoint::{Checkpoint, State};
+use crate::models::softmax::{step_seed, Softmax};
 use crate::models::teacher::{window_row, Row, Teacher};
 use crate::evaluation::metrics::{rank_of, Accumulator, Metrics};
 
@@ -18,6 +21,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     pub lr: f64,
     pub seed: u64,
+    /// Per-epoch checkpoints (`checkpoint.rs`); `None` for the quick commands.
+    #[serde(skip)]
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// A teacher to distil from: its logits over the catalogue become soft targets.
@@ -32,7 +38,9 @@ pub struct Distill<'a> {
 
 /// Trains the student on `windows`; keeps the epoch with the best validation NDCG@10.
 /// `tokens`: a starting token table (the model2vec distillation of the teacher's text model)
-/// instead of random rows; `distill`: the teacher's logits as soft targets.
+/// instead of random rows; `distill`: the teacher's logits as soft targets; `softmax`: over the
+/// whole catalogue or sampled (`softmax::Softmax::auto`).
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     config: &ModelConfig,
     tc: &TrainConfig,
@@ -41,6 +49,7 @@ pub fn train(
     valid: &[Case],
     tokens: Option<&TensorData>,
     distill: Option<&Distill>,
+    softmax: &Softmax,
 ) -> (Model, Vec<serde_json::Value>) {
     let device = Device::flex().autodiff();
     device.seed(tc.seed);
@@ -49,29 +58,41 @@ pub fn train(
         model = model.with_token_table(table.clone()).expect("token table fits the config");
     }
     let (item_tokens, item_cats) = items.tensors(&device);
-    let loss = |model: &Model, ws: &[&Window]| {
+    let loss = |model: &Model, ws: &[&Window], seed: u64| {
         let (batch, targets) = window_batch(ws, items, config, &device);
         let users = model.users(&batch);
         let [b, l, d] = users.dims();
-        let all = model.embed_items(item_tokens.clone(), item_cats.clone());
-        let logits = users.reshape([b * l, d]).matmul(all.transpose());
+        let users = users.reshape([b * l, d]);
+        let subset = softmax.subset(&targets, seed);
+        let (logits, targets) = match &subset {
+            None => (users.matmul(model.embed_items(item_tokens.clone(), item_cats.clone()).transpose()), targets),
+            Some(s) => {
+                let idx = s.indices(&device);
+                let vecs = model.embed_items(item_tokens.clone().select(0, idx.clone()), item_cats.clone().select(0, idx));
+                (s.corrected(users.matmul(vecs.transpose()), &device), s.targets.clone())
+            }
+        };
         let ce = masked_cross_entropy(logits.clone(), &targets, &device);
         match distill {
             None => ce,
             Some(k) => {
                 let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
-                let soft = k.teacher.logits(&rows, k.text.clone(), &Device::flex()).into_data();
-                let soft = Tensor::<2>::from_data(soft, &device);
+                let flex = Device::flex();
+                let soft = match &subset {
+                    None => k.teacher.logits(&rows, k.text.clone(), None, &flex),
+                    Some(s) => s.corrected(k.teacher.logits(&rows, k.text.clone(), Some(s.indices(&flex)), &flex), &flex),
+                };
+                let soft = Tensor::<2>::from_data(soft.into_data(), &device);
                 let kd = soft_cross_entropy(logits, soft, &targets, k.temperature, &device);
                 ce * (1.0 - k.alpha) + kd * k.alpha
             }
         }
     };
-    let validate = |m: &Model| evaluate(m, config, items, valid, &Device::flex());
+    let validate = |m: &Model| streamed_metrics(valid, |cs| case_scores(m, config, items, cs, &Device::flex()), false);
     fit(model, tc, windows, loss, validate)
 }
 
-/// Trains the teacher on `windows` with full softmax over the catalogue.
+/// Trains the teacher on `windows` (full or sampled softmax, as the students).
 pub fn train_teacher(
     tc: &TrainConfig,
     items: usize,
@@ -79,42 +100,64 @@ pub fn train_teacher(
     text: &Tensor<2>,
     windows: &[Window],
     valid: &[Case],
+    softmax: &Softmax,
 ) -> (Teacher, Vec<serde_json::Value>) {
     let device = Device::flex().autodiff();
     device.seed(tc.seed);
     let text_ad = Tensor::<2>::from_data(text.to_data(), &device);
-    let loss = |model: &Teacher, ws: &[&Window]| {
+    let loss = |model: &Teacher, ws: &[&Window], seed: u64| {
         let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
-        let logits = model.logits(&rows, text_ad.clone(), &device);
         let targets = flat_targets(ws, max_session);
-        masked_cross_entropy(logits, &targets, &device)
+        match softmax.subset(&targets, seed) {
+            None => masked_cross_entropy(model.logits(&rows, text_ad.clone(), None, &device), &targets, &device),
+            Some(s) => {
+                let logits = model.logits(&rows, text_ad.clone(), Some(s.indices(&device)), &device);
+                masked_cross_entropy(s.corrected(logits, &device), &s.targets, &device)
+            }
+        }
     };
-    let validate = |m: &Teacher| full_metrics(valid, &m.case_scores(valid, text.clone(), &Device::flex()), false);
+    let validate = |m: &Teacher| streamed_metrics(valid, |cs| m.case_scores(cs, text.clone(), &Device::flex()), false);
     fit(Teacher::new(items, max_session, &device), tc, windows, loss, validate)
 }
 
 /// The training loop shared by student and teacher: Adam, shuffled batches, best epoch kept.
+/// Each epoch's batch order, negatives and dropout come from (seed, epoch, step), so a run
+/// resumed from a checkpoint ends where an uninterrupted one does.
 pub fn fit<M: Module>(
     mut model: M,
     tc: &TrainConfig,
     windows: &[Window],
-    loss_of: impl Fn(&M, &[&Window]) -> Tensor<1>,
+    loss_of: impl Fn(&M, &[&Window], u64) -> Tensor<1>,
     validate: impl Fn(&M) -> Metrics,
 ) -> (M, Vec<serde_json::Value>) {
     let mut optim = AdamConfig::new().with_weight_decay(None).init();
-    let mut order: Vec<usize> = (0..windows.len()).collect();
-    let mut rng = tc.seed;
     let (mut best, mut best_model, mut log) = (-1.0, model.valid(), Vec::new());
+    let mut first = 1;
+    let fingerprint = fingerprint(tc, windows);
+    if let Some(c) = &tc.checkpoint {
+        match c.load(&fingerprint, model.clone(), optim.clone()) {
+            Ok(Some((state, m, o, b))) => {
+                (model, optim, best_model, best, log, first) = (m, o, b, state.best, state.log, state.epoch + 1);
+            }
+            Ok(None) => {}
+            // A CLI-only crate: a checkpoint that cannot be used ends the run with its reason.
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let started = Instant::now();
-    for epoch in 1..=tc.epochs {
+    for epoch in first..=tc.epochs {
         let start = Instant::now();
-        shuffle(&mut order, &mut rng);
+        let order = epoch_order(windows.len(), tc.seed, epoch);
+        model.devices().iter().for_each(|d| d.seed(step_seed(tc.seed, epoch, usize::MAX - 1)));
         let mut loss_sum = 0.0;
         let mut progress = crate::progress::Progress::new(format!("epoch {epoch}/{}", tc.epochs), order.len().div_ceil(tc.batch_size));
         for (step, chunk) in order.chunks(tc.batch_size).enumerate() {
             progress.tick(step, "batches");
             let ws: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
-            let loss = loss_of(&model, &ws);
+            let loss = loss_of(&model, &ws, step_seed(tc.seed, epoch, step));
             loss_sum += loss.clone().into_scalar::<f32>() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(tc.lr, model, grads);
@@ -122,7 +165,8 @@ pub fn fit<M: Module>(
         let valid_model = model.valid();
         let m = validate(&valid_model);
         let batches = order.len().div_ceil(tc.batch_size) as f64;
-        let left = started.elapsed().as_secs_f64() / epoch as f64 * (tc.epochs - epoch) as f64;
+        let done = epoch + 1 - first;
+        let left = started.elapsed().as_secs_f64() / done as f64 * (tc.epochs - epoch) as f64;
         eprintln!(
             "epoch {epoch:>3}/{}  loss {:.4}  valid ndcg@10 {:.4} hr@10 {:.4}  ({:.1}s, ~{left:.0}s left)",
             tc.epochs,
@@ -136,8 +180,31 @@ pub fn fit<M: Module>(
             best = m.ndcg10;
             best_model = valid_model;
         }
+        if let Some(c) = &tc.checkpoint {
+            let state = State { fingerprint: fingerprint.clone(), epoch, best, log: log.clone() };
+            if let Err(e) = c.save(&state, &model, &optim, &best_model) {
+                eprintln!("warning: checkpoint not saved ({e}); --resume would repeat this epoch");
+            }
+        }
     }
     (best_model, log)
+}
+
+/// What a checkpoint must match to be continued: the settings (not the epoch count, so a
+/// finished run can be trained longer) and the training data.
+fn fingerprint(tc: &TrainConfig, windows: &[Window]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in windows.iter().flat_map(|w| &w.targets) {
+        h = (h ^ t.item as u64 ^ (t.time as u64).rotate_left(20)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("seed {} lr {} batch {} windows {} targets {h:016x}", tc.seed, tc.lr, tc.batch_size, windows.len())
+}
+
+/// The order of the windows in `epoch`: a shuffle seeded by (seed, epoch) alone.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    shuffle(&mut order, &mut (step_seed(seed, epoch, usize::MAX) | 1));
+    order
 }
 
 /// Distillation term: cross-entropy of the student's tempered distribution against the
@@ -185,6 +252,16 @@ pub fn case_scores(model: &Model, config: &ModelConfig, items: &ItemInputs, case
     out
 }
 
+/// `full_metrics` of `cases` scored a chunk at a time: memory holds one chunk's scores over the
+/// catalogue, not every case's (25,000 validation cases x 100,000 products would be 10 GB).
+pub fn streamed_metrics(cases: &[Case], score: impl Fn(&[Case]) -> Vec<Vec<f32>>, exclude_seen: bool) -> Metrics {
+    let mut acc = Accumulator::default();
+    for chunk in cases.chunks(256) {
+        full_ranks(chunk, &score(chunk), exclude_seen).into_iter().for_each(|r| acc.add(r));
+    }
+    acc.finish()
+}
+
 /// Full ranking over the catalogue. `exclude_seen`: items already in the case's history are
 /// not ranked (the standard leave-one-out protocol).
 pub fn full_metrics(cases: &[Case], scores: &[Vec<f32>], exclude_seen: bool) -> Metrics {
@@ -208,11 +285,6 @@ pub fn full_ranks(cases: &[Case], scores: &[Vec<f32>], exclude_seen: bool) -> Ve
             rank_of(&s, c.target.item)
         })
         .collect()
-}
-
-/// Full ranking of the model's scores.
-pub fn evaluate(model: &Model, config: &ModelConfig, items: &ItemInputs, cases: &[Case], device: &Device) -> Metrics {
-    full_metrics(cases, &case_scores(model, config, items, cases, device), false)
 }
 
 /// Fisher-Yates with a small xorshift generator: reproducible from the seed.

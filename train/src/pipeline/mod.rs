@@ -13,7 +13,7 @@ use crate::evaluation::tables;
 use crate::export::{model_dir, report};
 use crate::models::teacher;
 use prepare::prepare;
-use train::{teacher_config, teacher_text, train_config, train_seeds};
+use train::{teacher_config, train_config, train_seeds};
 
 /// `all` (`export_models`) or `eval`.
 pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
@@ -22,8 +22,8 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
     std::fs::create_dir_all(&s.out).map_err(|e| format!("{}: {e}", s.out.display()))?;
     let mut steps = Steps::default();
     let p = steps.time("read and split", || prepare(run.input().as_ref(), run.name.as_deref(), Some(s.order_seed)))?;
-    let text = steps.time("text model", || teacher_text(&p))?;
-    let seeds = steps.time("train every model, every seed", || train_seeds(&p, s, s.seeds, &text, &p.train_windows, &p.valid));
+    let text = steps.time("text model", || train::teacher_text_checkpointed(&p, s))?;
+    let seeds = steps.time("train every model, every seed", || train_seeds(&p, s, "session", s.seeds, &text, &p.train_windows, &p.valid));
     let attribution = steps.time("distillation attribution", || train::attribution(&p, s, &seeds[0], &text, &p.train_windows, &p.valid));
     let loo = steps.time("leave-one-out", || if run.skip_loo { Vec::new() } else { tables::leave_one_out(&p, s, &text) });
     let (evaluation, personalization) = steps.time("evaluation", || tables::evaluate_all(run, &p, &seeds, &attribution, &text, &loo))?;

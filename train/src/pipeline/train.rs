@@ -6,8 +6,10 @@ use std::time::Instant;
 use burn::prelude::*;
 
 use crate::baselines::sequential;
-use crate::cli::Settings;
+use crate::cli::{LossChoice, Settings};
 use crate::data::dataset;
+use crate::models::checkpoint::Checkpoint;
+use crate::models::softmax::Softmax;
 use crate::models::trainer::{self, train, TrainConfig};
 use crate::models::{bert, model2vec, teacher};
 use crate::pipeline::prepare::Prepared;
@@ -35,6 +37,36 @@ pub struct TeacherText {
     pub tokens: TensorData,
 }
 
+/// `teacher_text`, saved under OUT/checkpoints and read back from there with `--resume` (on
+/// 121,206 products the text step took 532 s).
+pub fn teacher_text_checkpointed(p: &Prepared, s: &Settings) -> Result<TeacherText, String> {
+    let path = s.out.join("checkpoints").join("text.bin");
+    let (n, rows, d) = (p.data.products.len(), p.config.text_buckets, p.config.d_model);
+    if s.resume {
+        if let Some(v) = std::fs::read(&path).ok().and_then(|b| floats(&b, n * teacher::TEXT_DIM + rows * d)) {
+            eprintln!("resumed the text step from {}", path.display());
+            let (items, table) = v.split_at(n * teacher::TEXT_DIM);
+            let items = Tensor::from_data(TensorData::new(items.to_vec(), [n, teacher::TEXT_DIM]), &Device::flex());
+            return Ok(TeacherText { items, tokens: TensorData::new(table.to_vec(), [rows, d]) });
+        }
+    }
+    let text = teacher_text(p)?;
+    let mut bytes = Vec::new();
+    for t in [text.items.to_data(), text.tokens.clone()] {
+        bytes.extend(t.convert::<f32>().as_slice::<f32>().map_err(|e| format!("{e:?}"))?.iter().flat_map(|x| x.to_le_bytes()));
+    }
+    let saved = std::fs::create_dir_all(path.parent().expect("under OUT")).and_then(|()| std::fs::write(&path, bytes));
+    if let Err(e) = saved {
+        eprintln!("warning: {}: {e}; --resume would compute the text step again", path.display());
+    }
+    Ok(text)
+}
+
+/// Little-endian f32s of exactly `len` values, or None.
+fn floats(bytes: &[u8], len: usize) -> Option<Vec<f32>> {
+    (bytes.len() == len * 4).then(|| bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
 pub fn teacher_text(p: &Prepared) -> Result<TeacherText, String> {
     let flex = Device::flex();
     let started = Instant::now();
@@ -48,29 +80,49 @@ pub fn teacher_text(p: &Prepared) -> Result<TeacherText, String> {
 
 /// Every model of a split, `seeds` times (seeds `s.seed`, `s.seed + 1`, ...): tables give the
 /// mean over seeds with intervals; the first seed's 8-bit student is the one exported.
-pub fn train_seeds(p: &Prepared, s: &Settings, seeds: usize, text: &TeacherText, windows: &[dataset::Window], valid: &[dataset::Case]) -> Vec<Models> {
+/// `scope` names the split in the checkpoint directories (`checkpointed`).
+pub fn train_seeds(p: &Prepared, s: &Settings, scope: &str, seeds: usize, text: &TeacherText, windows: &[dataset::Window], valid: &[dataset::Case]) -> Vec<Models> {
     (0..seeds.max(1) as u64)
         .map(|k| {
             eprintln!("seed {} ({} of {})", s.seed + k, k + 1, seeds.max(1));
-            train_models(p, s, s.seed + k, text, windows, valid)
+            train_models(p, s, scope, s.seed + k, text, windows, valid)
         })
         .collect()
 }
 
-fn train_models(p: &Prepared, s: &Settings, seed: u64, text: &TeacherText, windows: &[dataset::Window], valid: &[dataset::Case]) -> Models {
-    let tc = &TrainConfig { seed, ..train_config(s) };
+/// `tc` with the checkpoint of one model of a run: OUT/checkpoints/SCOPE/seedN/MODEL.
+fn checkpointed(tc: &TrainConfig, s: &Settings, scope: &str, model: &str) -> TrainConfig {
+    let dir = s.out.join("checkpoints").join(scope).join(format!("seed{}", tc.seed)).join(model);
+    TrainConfig { checkpoint: Some(Checkpoint { dir, resume: s.resume }), ..tc.clone() }
+}
+
+/// The loss `s.loss` asks for on these training windows (`Softmax::auto` decides by catalogue
+/// size).
+pub fn softmax(s: &Settings, items: usize, windows: &[dataset::Window]) -> Softmax {
+    match s.loss {
+        LossChoice::Auto => Softmax::auto(items, windows),
+        LossChoice::Full => Softmax::choose(false, items, windows),
+        LossChoice::Sampled => Softmax::choose(true, items, windows),
+    }
+}
+
+fn train_models(p: &Prepared, s: &Settings, scope: &str, seed: u64, text: &TeacherText, windows: &[dataset::Window], valid: &[dataset::Case]) -> Models {
+    let plain = TrainConfig { seed, ..train_config(s) };
+    let tc = &checkpointed(&plain, s, scope, "student-alone");
+    let sm = &softmax(s, p.data.products.len(), windows);
+    eprintln!("loss: {} softmax over {} products", sm.name(), p.data.products.len());
     eprintln!("teacher ({} epochs)", tc.epochs);
-    let teacher_tc = TrainConfig { seed, ..teacher_config(s) };
-    let (teacher, teacher_log) = trainer::train_teacher(&teacher_tc, p.data.products.len(), p.config.max_session, &text.items, windows, valid);
+    let teacher_tc = checkpointed(&TrainConfig { seed, ..teacher_config(s) }, s, scope, "teacher");
+    let (teacher, teacher_log) = trainer::train_teacher(&teacher_tc, p.data.products.len(), p.config.max_session, &text.items, windows, valid, sm);
     eprintln!("student alone");
-    let (alone, alone_log) = train(&p.config, tc, &p.items, windows, valid, None, None);
+    let (alone, alone_log) = train(&p.config, tc, &p.items, windows, valid, None, None, sm);
     eprintln!("student distilled from the teacher");
     let distill = trainer::Distill { teacher: &teacher, text: text.items.clone(), alpha: s.alpha as f32, temperature: s.temperature as f32 };
-    let (distilled, distilled_log) = train(&p.config, tc, &p.items, windows, valid, Some(&text.tokens), Some(&distill));
+    let (distilled, distilled_log) = train(&p.config, &checkpointed(&plain, s, scope, "student-distilled"), &p.items, windows, valid, Some(&text.tokens), Some(&distill), sm);
     let ship_distilled = best_valid(&distilled_log) >= best_valid(&alone_log);
     let chosen = if ship_distilled { distilled.clone() } else { alone.clone() };
     let (q8_bytes, q8) = localrank::quant::quantize(chosen);
-    let (baselines, baseline_logs) = sequential::train_both(p.data.products.len(), p.config.max_session, tc, windows, valid);
+    let (baselines, baseline_logs) = sequential::train_both(p.data.products.len(), p.config.max_session, &checkpointed(&plain, s, scope, "baselines"), windows, valid, sm);
     let logs = serde_json::json!({"teacher": teacher_log, "student_alone": alone_log, "student_distilled": distilled_log, "baselines": baseline_logs});
     Models { seed, teacher, alone, distilled, q8, q8_bytes, ship_distilled, baselines, logs }
 }
@@ -85,12 +137,13 @@ pub struct Attribution {
 }
 
 pub fn attribution(p: &Prepared, s: &Settings, m: &Models, text: &TeacherText, windows: &[dataset::Window], valid: &[dataset::Case]) -> Attribution {
-    let tc = &TrainConfig { seed: m.seed, ..train_config(s) };
+    let plain = TrainConfig { seed: m.seed, ..train_config(s) };
+    let sm = &softmax(s, p.data.products.len(), windows);
     eprintln!("attribution: student from the token table, no teacher logits (seed {})", m.seed);
-    let (tokens_only, _) = train(&p.config, tc, &p.items, windows, valid, Some(&text.tokens), None);
+    let (tokens_only, _) = train(&p.config, &checkpointed(&plain, s, "attribution", "tokens-only"), &p.items, windows, valid, Some(&text.tokens), None, sm);
     eprintln!("attribution: student from random token rows with the teacher's logits (seed {})", m.seed);
     let distill = trainer::Distill { teacher: &m.teacher, text: text.items.clone(), alpha: s.alpha as f32, temperature: s.temperature as f32 };
-    let (logits_only, _) = train(&p.config, tc, &p.items, windows, valid, None, Some(&distill));
+    let (logits_only, _) = train(&p.config, &checkpointed(&plain, s, "attribution", "logits-only"), &p.items, windows, valid, None, Some(&distill), sm);
     Attribution { tokens_only, logits_only }
 }
 
@@ -124,5 +177,5 @@ pub fn teacher_config(s: &Settings) -> TrainConfig {
 
 /// The training settings every model of a run shares (the first seed's).
 pub fn train_config(s: &Settings) -> TrainConfig {
-    TrainConfig { epochs: s.epochs, batch_size: 64, lr: s.lr, seed: s.seed }
+    TrainConfig { epochs: s.epochs, batch_size: 64, lr: s.lr, seed: s.seed, checkpoint: None }
 }

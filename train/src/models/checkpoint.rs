@@ -1,0 +1,90 @@
+//! Per-epoch checkpoints of `trainer::fit`: after every epoch the model, Adam's state and the best
+//! epoch's model so far go to the model's checkpoint directory, so that `--resume` continues an
+//! interrupted run from its last completed epoch (and skips models already trained) with the
+//! same result as an uninterrupted run: batch order, negatives and dropout are drawn from
+//! (seed, epoch, step), not from a generator that runs across epochs.
+//!
+//! Files of epoch k carry k in their names and `state.json` is written last (by rename), so an
+//! interruption while saving leaves the previous epoch's checkpoint whole.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+
+/// Where one model's checkpoints go, and whether to continue from them.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub resume: bool,
+}
+
+/// What `fit` needs to continue after `epoch`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct State {
+    /// The settings and data a checkpoint belongs to (`fit` refuses another run's checkpoint).
+    pub fingerprint: String,
+    pub epoch: usize,
+    pub best: f64,
+    pub log: Vec<serde_json::Value>,
+}
+
+/// A restored checkpoint: its state, the model after its epoch, Adam, the best epoch's model.
+pub type Restored<M> = (State, M, ModuleOptimizer, M);
+
+impl Checkpoint {
+    /// The checkpoint of a part (`sasrec` of the baselines' directory).
+    pub fn child(&self, name: &str) -> Self {
+        Self { dir: self.dir.join(name), resume: self.resume }
+    }
+
+    fn file(&self, name: &str, epoch: usize) -> PathBuf {
+        self.dir.join(format!("{name}-{epoch}.bpk"))
+    }
+
+    /// The checkpoint to continue from, if `resume` and one exists. `Err` when it belongs to
+    /// other settings or data, or its files do not load.
+    pub fn load<M: Module>(&self, fingerprint: &str, model: M, optim: ModuleOptimizer) -> Result<Option<Restored<M>>, String> {
+        let path = self.dir.join("state.json");
+        if !self.resume || !path.exists() {
+            return Ok(None);
+        }
+        let state: State = serde_json::from_slice(&std::fs::read(&path).map_err(|e| at(&path, e))?).map_err(|e| at(&path, e))?;
+        if state.fingerprint != fingerprint {
+            return Err(format!(
+                "{}: this checkpoint is of another run ({}), not of this one ({fingerprint}); remove the directory or run without --resume",
+                self.dir.display(),
+                state.fingerprint
+            ));
+        }
+        let (m, o, b) = (self.file("model", state.epoch), self.file("adam", state.epoch), self.file("best", state.epoch));
+        let best = model.valid().try_load_file(&b).map_err(|e| at(&b, e))?;
+        let model = model.try_load_file(&m).map_err(|e| at(&m, e))?;
+        let optim = optim.load(&o).map_err(|e| at(&o, e))?;
+        eprintln!("resumed {} after epoch {}", self.dir.display(), state.epoch);
+        Ok(Some((state, model, optim, best)))
+    }
+
+    /// Saves the checkpoint after `state.epoch` and removes the previous epoch's files.
+    pub fn save<M: Module>(&self, state: &State, model: &M, optim: &ModuleOptimizer, best: &M) -> Result<(), String> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| at(&self.dir, e))?;
+        let k = state.epoch;
+        let (m, o, b) = (self.file("model", k), self.file("adam", k), self.file("best", k));
+        model.clone().save_file(&m).map_err(|e| at(&m, e))?;
+        optim.save(&o).map_err(|e| at(&o, e))?;
+        best.clone().save_file(&b).map_err(|e| at(&b, e))?;
+        let tmp = self.dir.join("state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(state).expect("state serialises")).map_err(|e| at(&tmp, e))?;
+        std::fs::rename(&tmp, self.dir.join("state.json")).map_err(|e| at(&tmp, e))?;
+        if k > 1 {
+            for name in ["model", "adam", "best"] {
+                let _ = std::fs::remove_file(self.file(name, k - 1));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn at(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{}: {e}", path.display())
+}
