@@ -13,6 +13,7 @@ mod evaluation;
 mod export;
 mod hash;
 mod models;
+mod parallel;
 mod pipeline;
 mod progress;
 

@@ -22,7 +22,7 @@ const GRU_HIDDEN: usize = 128;
 
 /// A next-item model over item ids: hidden states [b, l, D] of left-padded id sequences (0 =
 /// padding, item i = i + 1) and the item embeddings they are scored against.
-pub trait IdModel: Module {
+pub trait IdModel: Module + Sync {
     fn hidden(&self, seq: Tensor<2, Int>, mask: Tensor<4, Bool>) -> Tensor<3>;
     fn ids(&self) -> &Embedding;
 }

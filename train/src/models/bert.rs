@@ -187,11 +187,8 @@ impl TextModel {
     /// L2-normalised embeddings, one per text, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
         let mut out = Vec::with_capacity(texts.len());
-        let mut progress = crate::progress::Progress::new("text embeddings", texts.len());
-        for chunk in texts.chunks(BATCH) {
-            let flat = self.embed_batch(chunk)?;
-            out.extend(flat.chunks_exact(HIDDEN).map(<[f32]>::to_vec));
-            progress.tick(out.len(), "texts");
+        for flat in crate::parallel::map_chunks(texts, BATCH, "text embeddings", "texts", |c| self.embed_batch(c)) {
+            out.extend(flat?.chunks_exact(HIDDEN).map(<[f32]>::to_vec));
         }
         Ok(out)
     }
@@ -202,18 +199,19 @@ impl TextModel {
         let vocab = self.tokenizer.get_vocab_size(true);
         let special = |t: &str| self.tokenizer.token_to_id(t).ok_or(format!("tokenizer has no {t} token"));
         let (cls, sep) = (special("[CLS]")? as i64, special("[SEP]")? as i64);
-        let mut out = Vec::with_capacity(vocab * HIDDEN);
         let ids: Vec<i64> = (0..vocab as i64).collect();
-        let mut progress = crate::progress::Progress::new("token table", vocab);
-        for (n, chunk) in ids.chunks(1024).enumerate() {
-            progress.tick(n * 1024, "tokens");
+        let states = crate::parallel::map_chunks(&ids, 1024, "token table", "tokens", |chunk| {
             let b = chunk.len();
             let seq: Vec<i64> = chunk.iter().flat_map(|&id| [cls, id, sep]).collect();
             let seq = Tensor::<2, Int>::from_data(TensorData::new(seq, [b, 3]), &self.device);
             let types = Tensor::<2, Int>::zeros([b, 3], &self.device);
             let mask = Tensor::<2>::ones([b, 3], &self.device);
             let own = self.bert.hidden(seq, types, mask).narrow(1, 1, 1).reshape([b, HIDDEN]);
-            out.extend(own.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?);
+            own.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))
+        });
+        let mut out = Vec::with_capacity(vocab * HIDDEN);
+        for s in states {
+            out.extend(s?);
         }
         Ok((vocab, out))
     }

@@ -254,10 +254,11 @@ pub fn case_scores(model: &Model, config: &ModelConfig, items: &ItemInputs, case
 
 /// `full_metrics` of `cases` scored a chunk at a time: memory holds one chunk's scores over the
 /// catalogue, not every case's (25,000 validation cases x 100,000 products would be 10 GB).
-pub fn streamed_metrics(cases: &[Case], score: impl Fn(&[Case]) -> Vec<Vec<f32>>, exclude_seen: bool) -> Metrics {
+/// The chunks are scored on every core (`parallel`; inference draws no random numbers).
+pub fn streamed_metrics(cases: &[Case], score: impl Fn(&[Case]) -> Vec<Vec<f32>> + Sync, exclude_seen: bool) -> Metrics {
     let mut acc = Accumulator::default();
-    for chunk in cases.chunks(256) {
-        full_ranks(chunk, &score(chunk), exclude_seen).into_iter().for_each(|r| acc.add(r));
+    for ranks in crate::parallel::map_chunks(cases, 256, "", "", |chunk| full_ranks(chunk, &score(chunk), exclude_seen)) {
+        ranks.into_iter().for_each(|r| acc.add(r));
     }
     acc.finish()
 }
