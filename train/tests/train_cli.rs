@@ -109,7 +109,7 @@ fn an_interrupted_run_resumed_ends_where_an_uninterrupted_one_does() {
     assert_eq!(a["log"], b["log"], "resumed run differs from the uninterrupted one");
 
     // A checkpoint of other settings is refused with its reason, not silently continued.
-    let (code, _, err) = cli(&["teacher", "--epochs", "3", "--seed", "7", "--lr", "0.01", "--loss", "sampled", "--resume", "--out", stopped.to_str().unwrap()]);
+    let (code, _, err) = cli(&["teacher", "--epochs", "3", "--seed", "7", "--teacher-lr", "0.01", "--loss", "sampled", "--resume", "--out", stopped.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(err.contains("another run"), "{err}");
 }
