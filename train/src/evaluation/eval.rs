@@ -163,7 +163,9 @@ impl<'a> Bench<'a> {
 
     pub fn row(&self, name: &str, scorer: &Scorer) -> Row {
         let mut acc = RowAcc::default();
+        let mut progress = crate::progress::Progress::new(format!("eval: {name}"), self.requests.len());
         for (c, chunk) in self.requests.chunks(256).enumerate() {
+            progress.tick(c * 256, "requests");
             let scores = self.scores(scorer, chunk, c * 256);
             for (i, r) in chunk.iter().enumerate() {
                 let top = self.rerank_candidates(scorer, r, &self.candidates[c * 256 + i], &scores[i]);
@@ -178,7 +180,9 @@ impl<'a> Bench<'a> {
     pub fn blend_rows(&self, scores: &dyn Fn(&[Case]) -> Vec<Vec<f32>>, blends: &[f32]) -> Vec<Row> {
         let scorers: Vec<Scorer> = blends.iter().map(|&p| Scorer::Model { scores, personalization: p, long_tail: 0.0 }).collect();
         let mut accs: Vec<RowAcc> = blends.iter().map(|_| RowAcc::default()).collect();
+        let mut progress = crate::progress::Progress::new("eval: blends", self.requests.len());
         for (c, chunk) in self.requests.chunks(256).enumerate() {
+            progress.tick(c * 256, "requests");
             let all = self.scores(&scorers[0], chunk, c * 256);
             for (i, r) in chunk.iter().enumerate() {
                 for (scorer, acc) in scorers.iter().zip(&mut accs) {
