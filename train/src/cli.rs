@@ -123,7 +123,7 @@ pub struct Settings {
     pub temperature: f64,
     /// The next-item loss of every trained model: full softmax over the catalogue, sampled
     /// (in-batch and popularity-sampled negatives, logQ-corrected), or auto (sampled above
-    /// 20,000 products; docs/training.md, "Scale").
+    /// 5,000 products; docs/training.md, "Scale").
     #[arg(long, value_enum, default_value_t = LossChoice::Auto)]
     pub loss: LossChoice,
     /// Continue an interrupted run from OUT/checkpoints: models whose every epoch was saved are
