@@ -96,20 +96,20 @@ fn an_interrupted_run_resumed_ends_where_an_uninterrupted_one_does() {
         assert_eq!(code, 0, "teacher {args:?} failed:\n{err}");
         err
     };
-    run(&whole, "3", false);
-    // "Interrupted" after epoch 2: its checkpoint holds 2 epochs; --resume trains the third.
-    run(&stopped, "2", false);
-    assert_eq!(teacher_state(&stopped)["epoch"], 2);
-    let err = run(&stopped, "3", true);
-    assert!(err.contains("after epoch 2") && !err.contains("epoch   1/3") && err.contains("epoch   3/3"), "did not continue after epoch 2:\n{err}");
+    run(&whole, "2", false);
+    // "Interrupted" after epoch 1: its checkpoint holds 1 epoch; --resume trains the second.
+    run(&stopped, "1", false);
+    assert_eq!(teacher_state(&stopped)["epoch"], 1);
+    let err = run(&stopped, "2", true);
+    assert!(err.contains("after epoch 1") && !err.contains("epoch   1/2") && err.contains("epoch   2/2"), "did not continue after epoch 1:\n{err}");
     let (a, b) = (teacher_state(&whole), teacher_state(&stopped));
-    assert_eq!(b["epoch"], 3);
-    // Losses and validation metrics of every epoch, to f64 precision: the third epoch's loss
-    // depends on every weight and Adam moment after the second, and on its batches and negatives.
+    assert_eq!(b["epoch"], 2);
+    // Losses and validation metrics of every epoch, to f64 precision: the second epoch's loss
+    // depends on every weight and Adam moment after the first, and on its batches and negatives.
     assert_eq!(a["log"], b["log"], "resumed run differs from the uninterrupted one");
 
     // A checkpoint of other settings is refused with its reason, not silently continued.
-    let (code, _, err) = cli(&["teacher", "--epochs", "3", "--seed", "7", "--teacher-lr", "0.01", "--loss", "sampled", "--resume", "--out", stopped.to_str().unwrap()]);
+    let (code, _, err) = cli(&["teacher", "--epochs", "2", "--seed", "7", "--teacher-lr", "0.01", "--loss", "sampled", "--resume", "--out", stopped.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(err.contains("another run"), "{err}");
 }
