@@ -13,7 +13,7 @@ use localrank::model::{Block, ModelConfig};
 use crate::data::dataset::{flat_targets, Case, Window};
 use crate::models::teacher::{case_row, inputs, window_row, Row};
 use crate::models::softmax::Softmax;
-use crate::models::trainer::{fit, masked_cross_entropy, streamed_metrics, TrainConfig};
+use crate::models::trainer::{fit, next_item_loss, streamed_metrics, TrainConfig};
 
 const D: usize = 64;
 const SASREC_BLOCKS: usize = 2;
@@ -151,15 +151,11 @@ pub fn train<M: IdModel>(
     let loss = |m: &M, ws: &[&Window], seed: u64| {
         let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
         let h = states(m, &rows, l, &device);
-        let targets = flat_targets(ws, l);
         let ids = m.ids().weight.val();
-        match softmax.subset(&targets, seed) {
-            None => masked_cross_entropy(h.matmul(ids.transpose()), &targets, &device),
-            Some(s) => {
-                let logits = h.matmul(ids.select(0, s.indices(&device)).transpose());
-                masked_cross_entropy(s.corrected(logits, &device), &s.targets, &device)
-            }
-        }
+        next_item_loss(softmax, &flat_targets(ws, l), seed, &device, |subset| match subset {
+            None => h.matmul(ids.transpose()),
+            Some(idx) => h.matmul(ids.select(0, idx).transpose()),
+        })
     };
     let validate = |m: &M| streamed_metrics(valid, |cs| case_scores(m, cs, l, &Device::flex()), false);
     fit(model(&device), tc, windows, loss, validate)

@@ -107,14 +107,7 @@ pub fn train_teacher(
     let text_ad = Tensor::<2>::from_data(text.to_data(), &device);
     let loss = |model: &Teacher, ws: &[&Window], seed: u64| {
         let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
-        let targets = flat_targets(ws, max_session);
-        match softmax.subset(&targets, seed) {
-            None => masked_cross_entropy(model.logits(&rows, text_ad.clone(), None, &device), &targets, &device),
-            Some(s) => {
-                let logits = model.logits(&rows, text_ad.clone(), Some(s.indices(&device)), &device);
-                masked_cross_entropy(s.corrected(logits, &device), &s.targets, &device)
-            }
-        }
+        next_item_loss(softmax, &flat_targets(ws, max_session), seed, &device, |subset| model.logits(&rows, text_ad.clone(), subset, &device))
     };
     let validate = |m: &Teacher| streamed_metrics(valid, |cs| m.case_scores(cs, text.clone(), &Device::flex()), false);
     fit(Teacher::new(items, max_session, &device), tc, windows, loss, validate)
@@ -217,6 +210,16 @@ fn soft_cross_entropy(student: Tensor<2>, teacher: Tensor<2>, targets: &[i64], t
     let p = softmax(teacher / t as f64, 1);
     let logq = log_softmax(student / t as f64, 1);
     (p * logq * mask).sum().neg().mul_scalar(t * t / count)
+}
+
+/// The cross-entropy of flat `targets` (-1 = padding) under `softmax`: `logits_of(None)` scores
+/// every position against the catalogue; sampled, `logits_of(Some(products))` against the batch's
+/// subset, whose logits are logQ-corrected and whose targets are re-indexed into it.
+pub fn next_item_loss(softmax: &Softmax, targets: &[i64], seed: u64, device: &Device, logits_of: impl FnOnce(Option<Tensor<1, Int>>) -> Tensor<2>) -> Tensor<1> {
+    match softmax.subset(targets, seed) {
+        None => masked_cross_entropy(logits_of(None), targets, device),
+        Some(s) => masked_cross_entropy(s.corrected(logits_of(Some(s.indices(device))), device), &s.targets, device),
+    }
 }
 
 /// Mean cross-entropy over positions whose target is not padding (-1).
