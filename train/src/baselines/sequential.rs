@@ -11,7 +11,7 @@ use burn::prelude::*;
 use localrank::model::{Block, ModelConfig};
 
 use crate::data::dataset::{flat_targets, Case, Window};
-use crate::models::teacher::{case_row, inputs, window_row, Row};
+use crate::models::teacher::{case_row, inputs, right_aligned, window_row, Row};
 use crate::models::softmax::Softmax;
 use crate::models::trainer::{fit, next_item_loss, streamed_metrics, TrainConfig};
 
@@ -68,7 +68,7 @@ impl Sasrec {
 impl IdModel for Sasrec {
     fn hidden(&self, seq: Tensor<2, Int>, mask: Tensor<4, Bool>) -> Tensor<3> {
         let [b, l] = seq.dims();
-        let positions = Tensor::<1, Int>::arange(0..l as i64, &seq.device()).unsqueeze_dim::<2>(0).repeat_dim(0, b);
+        let positions = right_aligned(b, l, self.position.weight.dims()[0], &seq.device());
         // The paper scales the item embeddings by sqrt(d) before adding positions.
         let mut x = self.dropout.forward(embed(&self.ids, seq).mul_scalar((D as f32).sqrt()) + self.position.forward(positions));
         for block in &self.blocks {
@@ -113,12 +113,11 @@ impl IdModel for Gru4rec {
     }
 }
 
-/// Hidden states at every position of `rows`, [b * l, D].
-fn states<M: IdModel>(m: &M, rows: &[Row], l: usize, device: &Device) -> Tensor<2> {
-    let (seq, _, _, mask) = inputs(rows, l, device);
-    let h = m.hidden(seq, mask);
-    let [b, l, d] = h.dims();
-    h.reshape([b * l, d])
+/// Hidden states at every position of `rows`, [b, l, D] (`l`: the rows' `padded_len`, at most
+/// `max`).
+fn states<M: IdModel>(m: &M, rows: &[Row], max: usize, device: &Device) -> Tensor<3> {
+    let (seq, _, _, mask) = inputs(rows, max, device);
+    m.hidden(seq, mask)
 }
 
 /// Full-catalogue scores of each case from its newest `l` events (the last position only).
@@ -127,8 +126,8 @@ pub fn case_scores<M: IdModel>(m: &M, cases: &[Case], l: usize, device: &Device)
     for chunk in cases.chunks(256) {
         let rows: Vec<Row> = chunk.iter().map(|c| case_row(c, l)).collect();
         let h = states(m, &rows, l, device);
-        let [_, d] = h.dims();
-        let last = h.reshape([rows.len(), l, d]).narrow(1, l - 1, 1).reshape([rows.len(), d]);
+        let [b, len, d] = h.dims();
+        let last = h.narrow(1, len - 1, 1).reshape([b, d]);
         let scores = last.matmul(m.ids().weight.val().transpose());
         let flat: Vec<f32> = scores.into_data().convert::<f32>().try_to_vec().expect("f32 scores");
         out.extend(flat.chunks(flat.len() / rows.len()).map(<[f32]>::to_vec));
@@ -151,6 +150,8 @@ pub fn train<M: IdModel>(
     let loss = |m: &M, ws: &[&Window], seed: u64| {
         let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
         let h = states(m, &rows, l, &device);
+        let [b, len, d] = h.dims();
+        let h = h.reshape([b * len, d]);
         let ids = m.ids().weight.val();
         next_item_loss(softmax, &flat_targets(ws, l), seed, &device, |subset| match subset {
             None => h.matmul(ids.transpose()),
@@ -174,4 +175,23 @@ pub fn train_both(items: usize, l: usize, tc: &TrainConfig, windows: &[Window], 
     eprintln!("gru4rec (ids only)");
     let (gru4rec, gru_log) = train(|d| Gru4rec::new(items, d), &part("gru4rec"), l, windows, valid, softmax);
     (Trained { sasrec, gru4rec }, serde_json::json!({"sasrec": sasrec_log, "gru4rec": gru_log}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::dataset::short_and_long_cases;
+    use crate::models::trainer::tests::padding_effect;
+
+    #[test]
+    fn a_session_scores_the_same_however_far_its_batch_is_padded() {
+        let (items, max, device) = (30, 12, Device::flex());
+        let cases = short_and_long_cases(items, max);
+        let sasrec = Sasrec::new(items, max, &device);
+        let d = padding_effect(|cs| case_scores(&sasrec, cs, max, &device), &cases);
+        assert!(d < 1e-4, "sasrec: {d}");
+        let gru = Gru4rec::new(items, &device);
+        let d = padding_effect(|cs| case_scores(&gru, cs, max, &device), &cases);
+        assert!(d < 1e-4, "gru4rec: {d}");
+    }
 }

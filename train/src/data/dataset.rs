@@ -185,7 +185,7 @@ pub fn batch(
     config: &ModelConfig,
     device: &Device,
 ) -> Batch {
-    let (b, l, t) = (rows.len(), config.max_session, config.max_tokens);
+    let (b, l, t) = (rows.len(), padded_len(rows.iter().map(Vec::len), config.max_session), config.max_tokens);
     let mut tokens = Vec::with_capacity(b * l * t);
     let (mut event, mut category, mut context) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
@@ -220,17 +220,28 @@ pub fn window_batch(
     config: &ModelConfig,
     device: &Device,
 ) -> (Batch, Vec<i64>) {
-    let l = config.max_session;
     let rows: Vec<_> = ws.iter().map(|w| window_rows(w, items)).collect();
-    (batch(&rows, items, config, device), flat_targets(ws, l))
+    (batch(&rows, items, config, device), flat_targets(ws, config.max_session))
 }
 
-/// Targets of windows, flattened like the logits: item index, or -1 for padding.
-pub fn flat_targets(ws: &[&Window], l: usize) -> Vec<i64> {
+/// The length a batch of sessions of these lengths is padded to: its longest, at most `max`.
+/// Sessions are left-padded and right-aligned (the newest event takes the last position, whose
+/// position embedding is the window's last), and attention never reads padding, so padding a
+/// batch of short sessions to the whole window only costs time: the 1 M-event, 100,000-product
+/// SYNTHETIC log (about 8 training events per window) padded its windows of 50 to about 16.
+pub fn padded_len(lens: impl IntoIterator<Item = usize>, max: usize) -> usize {
+    lens.into_iter().map(|n| n.min(max)).max().unwrap_or(0).max(1)
+}
+
+/// Targets of windows, flattened like the logits (`padded_len` positions per window, at most
+/// `max`): item index, or -1 for padding.
+pub fn flat_targets(ws: &[&Window], max: usize) -> Vec<i64> {
+    let l = padded_len(ws.iter().map(|w| w.targets.len()), max);
     let mut targets = Vec::with_capacity(ws.len() * l);
     for w in ws {
-        targets.extend(std::iter::repeat_n(-1, l - w.targets.len()));
-        targets.extend(w.targets.iter().map(|t| t.item as i64));
+        let newest = &w.targets[w.targets.len().saturating_sub(l)..];
+        targets.extend(std::iter::repeat_n(-1, l - newest.len()));
+        targets.extend(newest.iter().map(|t| t.item as i64));
     }
     targets
 }
@@ -247,10 +258,33 @@ pub fn case_batch(cs: &[&Case], items: &ItemInputs, config: &ModelConfig, device
     batch(&rows, items, config, device)
 }
 
+/// Two evaluation cases over `items` products for padding tests: a short history (3 events)
+/// and one longer than a `max`-event window.
+#[cfg(test)]
+pub fn short_and_long_cases(items: usize, max: usize) -> [Case; 2] {
+    use localrank::features::EventKind;
+    let case = |n: usize| {
+        let event = |k: usize| Interaction::of_kind(EventKind::ViewItem, 0, (k * 7 + n) % items, 1_700_000_000 + k as i64 * 60);
+        Case { history: (0..n).map(event).collect(), target: event(n) }
+    };
+    [case(3), case(max + 2)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use localrank::features::{context_indices, Context, EventKind};
+
+    #[test]
+    fn a_batch_is_padded_to_its_longest_session_within_the_window() {
+        assert_eq!(padded_len([3, 7, 2], 50), 7);
+        assert_eq!(padded_len([3, 70], 50), 50);
+        assert_eq!(padded_len([0, 0], 50), 1, "an empty batch still has one (padding) position");
+        let w = |n: usize| Window { inputs: vec![Interaction::of_kind(EventKind::ViewItem, 0, 1, 0); n], targets: (0..n).map(|i| Interaction::of_kind(EventKind::ViewItem, 0, i, 0)).collect() };
+        let (a, b) = (w(2), w(3));
+        assert_eq!(flat_targets(&[&a, &b], 50), [-1, 0, 1, 0, 1, 2]);
+        assert_eq!(flat_targets(&[&b], 2), [1, 2], "the newest targets of a window longer than max");
+    }
 
     /// Page-context indices (device, page type, promotion) of a logged event.
     fn page(device: &str, page_type: &str, promotion: bool) -> [u8; 3] {

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use localrank::features::{ints, item_text, utc_hour_weekday};
 use localrank::model::{attention_mask, Block, ModelConfig};
 
-use crate::data::dataset::{Case, Window};
+use crate::data::dataset::{padded_len, Case, Window};
 use crate::data::movielens::{Data, Interaction};
 
 /// Teacher size: wider and deeper than the student.
@@ -82,9 +82,7 @@ impl Teacher {
     /// that follows each position.
     fn users(&self, x: Tensor<3>, (seq, hour, weekday, mask): Inputs) -> Tensor<3> {
         let [b, l] = seq.dims();
-        let device = seq.device();
-        let positions = Tensor::<1, Int>::arange(0..l as i64, &device).unsqueeze_dim::<2>(0).repeat_dim(0, b);
-        let mut x = self.dropout.forward(x + self.position.forward(positions));
+        let mut x = self.dropout.forward(x + self.position.forward(right_aligned(b, l, self.max_session, &seq.device())));
         for block in &self.blocks {
             x = block.forward(x, mask.clone());
         }
@@ -137,12 +135,20 @@ pub fn case_row(c: &Case, len: usize) -> Row {
     h.iter().map(|e| (*e, c.target.time)).collect()
 }
 
+/// Position ids [b, l] of a batch padded to `l` of a `window`-long model: sessions are
+/// right-aligned, so the newest event always takes position `window - 1`, however short the
+/// batch (`dataset::padded_len`).
+pub fn right_aligned(b: usize, l: usize, window: usize, device: &Device) -> Tensor<2, Int> {
+    let from = window.saturating_sub(l) as i64;
+    Tensor::<1, Int>::arange(from..from + l as i64, device).unsqueeze_dim::<2>(0).repeat_dim(0, b)
+}
+
 /// Left-padded item indices (+1; 0 = padding), hours (+1) and weekdays (+1), [b, l] each, and
-/// their attention mask.
+/// their attention mask; `l` is the rows' `padded_len` (at most `max`).
 pub type Inputs = (Tensor<2, Int>, Tensor<2, Int>, Tensor<2, Int>, Tensor<4, Bool>);
 
-pub fn inputs(rows: &[Row], l: usize, device: &Device) -> Inputs {
-    let b = rows.len();
+pub fn inputs(rows: &[Row], max: usize, device: &Device) -> Inputs {
+    let (b, l) = (rows.len(), padded_len(rows.iter().map(Vec::len), max));
     let (mut seq, mut hour, mut weekday) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
         let row = &row[row.len().saturating_sub(l)..];

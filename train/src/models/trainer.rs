@@ -300,3 +300,32 @@ fn shuffle(v: &mut [usize], state: &mut u64) {
         v.swap(i, (*state % (i as u64 + 1)) as usize);
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::data::dataset::short_and_long_cases;
+
+    /// Scores of the short case scored alone (padded to its own length) and beside a long one
+    /// (padded to the whole window); the largest difference.
+    pub fn padding_effect(score: impl Fn(&[Case]) -> Vec<Vec<f32>>, cases: &[Case; 2]) -> f32 {
+        let alone = score(&cases[..1]);
+        let beside = score(cases);
+        alone[0].iter().zip(&beside[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn a_session_scores_the_same_however_far_its_batch_is_padded() {
+        let (items, device) = (30, Device::flex());
+        let config = ModelConfig::new(1);
+        let cases = short_and_long_cases(items, config.max_session);
+        let inputs = ItemInputs { tokens: (0..items).map(|i| vec![i as i64 % 9 + 1; config.max_tokens]).collect(), category: vec![0; items], time_context: true };
+        let student = config.init(&device);
+        let d = padding_effect(|cs| case_scores(&student, &config, &inputs, cs, &device), &cases);
+        assert!(d < 1e-4, "student: {d}");
+        let teacher = Teacher::new(items, config.max_session, &device);
+        let text = Tensor::<2>::random([items, crate::models::teacher::TEXT_DIM], burn::tensor::Distribution::Default, &device);
+        let d = padding_effect(|cs| teacher.case_scores(cs, text.clone(), &device), &cases);
+        assert!(d < 1e-4, "teacher: {d}");
+    }
+}
