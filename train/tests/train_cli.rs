@@ -108,8 +108,13 @@ fn an_interrupted_run_resumed_ends_where_an_uninterrupted_one_does() {
     // depends on every weight and Adam moment after the first, and on its batches and negatives.
     assert_eq!(a["log"], b["log"], "resumed run differs from the uninterrupted one");
 
-    // A checkpoint of other settings is refused with its reason, not silently continued.
-    let (code, _, err) = cli(&["teacher", "--epochs", "2", "--seed", "7", "--teacher-lr", "0.01", "--loss", "sampled", "--resume", "--out", stopped.to_str().unwrap()]);
-    assert_ne!(code, 0);
-    assert!(err.contains("another run"), "{err}");
+    // A checkpoint of other settings (learning rate, loss) is refused with its reason, not
+    // silently continued.
+    for other in [["--teacher-lr", "0.01", "--loss", "sampled"], ["--teacher-lr", "0.003", "--loss", "full"]] {
+        let mut args = vec!["teacher", "--epochs", "2", "--seed", "7", "--resume", "--out", stopped.to_str().unwrap()];
+        args.extend(other);
+        let (code, _, err) = cli(&args);
+        assert_ne!(code, 0, "{args:?} continued another run's checkpoint");
+        assert!(err.contains("another run"), "{err}");
+    }
 }

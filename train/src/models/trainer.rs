@@ -21,6 +21,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     pub lr: f64,
     pub seed: u64,
+    /// The `--loss` asked for (part of a checkpoint's fingerprint: a run resumed with another
+    /// loss must not continue this one).
+    pub loss: crate::cli::LossChoice,
     /// Per-epoch checkpoints (`checkpoint.rs`); `None` for the quick commands.
     #[serde(skip)]
     pub checkpoint: Option<Checkpoint>,
@@ -190,7 +193,7 @@ fn fingerprint(tc: &TrainConfig, windows: &[Window]) -> String {
     for t in windows.iter().flat_map(|w| &w.targets) {
         h = (h ^ t.item as u64 ^ (t.time as u64).rotate_left(20)).wrapping_mul(0x0100_0000_01b3);
     }
-    format!("seed {} lr {} batch {} windows {} targets {h:016x}", tc.seed, tc.lr, tc.batch_size, windows.len())
+    format!("seed {} lr {} batch {} loss {:?} windows {} targets {h:016x}", tc.seed, tc.lr, tc.batch_size, tc.loss, windows.len())
 }
 
 /// Batches of `POOL` consecutive batches of the shuffled order are sorted by length before
