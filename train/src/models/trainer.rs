@@ -146,11 +146,11 @@ pub fn fit<M: Module>(
     let started = Instant::now();
     for epoch in first..=tc.epochs {
         let start = Instant::now();
-        let batches = epoch_batches(windows, tc.batch_size, tc.seed, epoch);
+        let order = epoch_order(windows.len(), tc.seed, epoch);
         model.devices().iter().for_each(|d| d.seed(step_seed(tc.seed, epoch, usize::MAX - 1)));
         let mut loss_sum = 0.0;
-        let mut progress = crate::progress::Progress::new(format!("epoch {epoch}/{}", tc.epochs), batches.len());
-        for (step, chunk) in batches.iter().enumerate() {
+        let mut progress = crate::progress::Progress::new(format!("epoch {epoch}/{}", tc.epochs), order.len().div_ceil(tc.batch_size));
+        for (step, chunk) in order.chunks(tc.batch_size).enumerate() {
             progress.tick(step, "batches");
             let ws: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
             let loss = loss_of(&model, &ws, step_seed(tc.seed, epoch, step));
@@ -160,7 +160,7 @@ pub fn fit<M: Module>(
         }
         let valid_model = model.valid();
         let m = validate(&valid_model);
-        let batches = batches.len() as f64;
+        let batches = order.len().div_ceil(tc.batch_size) as f64;
         let done = epoch + 1 - first;
         let left = started.elapsed().as_secs_f64() / done as f64 * (tc.epochs - epoch) as f64;
         eprintln!(
@@ -196,30 +196,11 @@ fn fingerprint(tc: &TrainConfig, windows: &[Window]) -> String {
     format!("seed {} lr {} batch {} loss {:?} windows {} targets {h:016x}", tc.seed, tc.lr, tc.batch_size, tc.loss, windows.len())
 }
 
-/// Batches of `POOL` consecutive batches of the shuffled order are sorted by length before
-/// they are cut (`epoch_batches`).
-const POOL: usize = 32;
-
-/// The batches of `epoch` (window indices), seeded by (seed, epoch) alone: the windows shuffled,
-/// each pool of `POOL` batches' windows sorted by length and cut into batches, the batches
-/// shuffled. Windows of like length share a batch, so `dataset::padded_len` pads little
-/// (length bucketing, as fairseq's and TensorFlow's `bucket_by_sequence_length`): a random batch
-/// of 64 pads to its longest window, and in a long-tailed log one window in 64 often fills the
-/// whole window of 50.
-fn epoch_batches(windows: &[Window], batch: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..windows.len()).collect();
+/// The order of the windows in `epoch`: a shuffle seeded by (seed, epoch) alone.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
     shuffle(&mut order, &mut (step_seed(seed, epoch, usize::MAX) | 1));
-    let mut batches: Vec<Vec<usize>> = order
-        .chunks(batch.max(1) * POOL)
-        .flat_map(|pool| {
-            let mut pool = pool.to_vec();
-            pool.sort_by_key(|&i| windows[i].targets.len());
-            pool.chunks(batch.max(1)).map(<[usize]>::to_vec).collect::<Vec<_>>()
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..batches.len()).collect();
-    shuffle(&mut order, &mut (step_seed(seed, epoch, usize::MAX - 2) | 1));
-    order.into_iter().map(|i| std::mem::take(&mut batches[i])).collect()
+    order
 }
 
 /// Distillation term: cross-entropy of the student's tempered distribution against the
@@ -334,28 +315,6 @@ pub(crate) mod tests {
         let alone = score(&cases[..1]);
         let beside = score(cases);
         alone[0].iter().zip(&beside[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
-    }
-
-    #[test]
-    fn an_epoch_trains_every_window_once_in_batches_of_like_length() {
-        use crate::data::movielens::Interaction;
-        use localrank::features::EventKind;
-        // 1,000 windows of 1 to 50 events, in batches of 8 (pools of 8 x POOL windows).
-        let windows: Vec<Window> = (0..1000)
-            .map(|i| Window { inputs: vec![Interaction::of_kind(EventKind::ViewItem, 0, 0, 0); i * 37 % 50 + 1], targets: vec![Interaction::of_kind(EventKind::ViewItem, 0, 0, 0); i * 37 % 50 + 1] })
-            .collect();
-        let batches = epoch_batches(&windows, 8, 42, 1);
-        let mut seen: Vec<usize> = batches.concat();
-        seen.sort_unstable();
-        assert_eq!(seen, (0..1000).collect::<Vec<_>>(), "every window once");
-        assert_eq!(batches, epoch_batches(&windows, 8, 42, 1), "the same seed and epoch, the same batches");
-        assert_ne!(batches, epoch_batches(&windows, 8, 42, 2), "another epoch, another order");
-        let padded = |bs: &[Vec<usize>]| -> usize { bs.iter().map(|b| b.len() * b.iter().map(|&i| windows[i].targets.len()).max().unwrap()).sum() };
-        let random: Vec<Vec<usize>> = (0..1000).collect::<Vec<_>>().chunks(8).map(<[usize]>::to_vec).collect();
-        let real: usize = windows.iter().map(|w| w.targets.len()).sum();
-        // Measured here: 25,500 real positions; batches in index order pad to 45,880, bucketed to 26,176.
-        assert!(padded(&batches) * 10 < real * 11, "bucketed: {} padded positions for {real}", padded(&batches));
-        assert!(padded(&random) > real * 3 / 2, "random batches pad far more: {}", padded(&random));
     }
 
     #[test]
