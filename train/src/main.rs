@@ -12,6 +12,7 @@ mod data;
 mod evaluation;
 mod export;
 mod hash;
+mod memory;
 mod models;
 mod parallel;
 mod pipeline;
@@ -21,6 +22,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
+    memory::keep_freed_memory();
     let result = match Cli::parse().command {
         Command::Fetch => data::fetch::sources().map(|_| eprintln!("fetch: ok, cache in {}", data::fetch::cache_dir().display())),
         Command::All(run) => pipeline::run(&run, true),
