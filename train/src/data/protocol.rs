@@ -132,9 +132,24 @@ impl Stats {
                 (j, 0.5 * self.popularity[j] / max_pop + 0.5 * knn[j] / max_knn + again)
             })
             .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.into_iter().take(CANDIDATES).map(|(j, _)| j).collect()
+        top(&mut scored, CANDIDATES)
     }
+}
+
+/// The ids of the `k` best (id, score) pairs, best first, ties to the smaller id: the first `k`
+/// of a full sort by that total order, in O(n) rather than O(n log n), and in a list of its own.
+/// `scored.into_iter().take(k).collect()` reused the whole scored buffer (Vec's in-place collect
+/// keeps the source allocation): 1.6 MB behind every 100-item list at 100,000 products, and the
+/// evaluation of the 1 M-event SYNTHETIC log grew by 170 MB/s until the kernel killed it at 24 GB.
+fn top(scored: &mut [(usize, f32)], k: usize) -> Vec<usize> {
+    let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let k = k.min(scored.len());
+    if k < scored.len() {
+        scored.select_nth_unstable_by(k, order);
+    }
+    let best = &mut scored[..k];
+    best.sort_by(order);
+    best.iter().map(|&(j, _)| j).collect()
 }
 
 /// New products in the server's lists: of every 10 candidate slots, the 10th is a "new arrival"
@@ -230,6 +245,24 @@ mod tests {
         assert_eq!(&mixed[..9], &candidates[..9]);
         assert!(!mixed.contains(&104), "104's first event is this request: not yet an arrival");
         assert!(!arrivals.reachable(&target(104, 1104)) && arrivals.reachable(&target(101, 1200)));
+    }
+
+    #[test]
+    fn the_top_k_is_a_full_sort_cut_to_k_and_holds_k_ids_only() {
+        let mut state = 7u64;
+        let scored: Vec<(usize, f32)> = (0..5000)
+            .map(|j| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (j, ((state >> 40) % 300) as f32) // many ties: the id must break them
+            })
+            .collect();
+        let mut sorted = scored.clone();
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let want: Vec<usize> = sorted.iter().take(100).map(|&(j, _)| j).collect();
+        let got = top(&mut scored.clone(), 100);
+        assert_eq!(got, want);
+        assert!(got.capacity() <= 100, "a 100-id list holds {} slots", got.capacity());
+        assert_eq!(top(&mut scored[..50].to_vec(), 100).len(), 50, "fewer than k: all of them");
     }
 
     #[test]
