@@ -5,7 +5,7 @@
 
 use crate::baselines::sknn::{self, Sknn};
 use crate::data::dataset::Case;
-use crate::data::protocol::{requests_between, Stats};
+use crate::data::protocol::{requests_between, sample_users, Stats, MAX_REQUESTS};
 use crate::evaluation::eval::{Bench, Scorer};
 use crate::pipeline::prepare::Prepared;
 
@@ -27,7 +27,8 @@ pub struct Choices {
     pub blends: Vec<Tried<f64>>,
     pub sknn: sknn::Params,
     pub sknn_tried: Vec<Tried<sknn::Params>>,
-    /// Validation requests (all events of the validation period).
+    /// Validation requests (every event of the validation period, or of a sample of users above
+    /// `MAX_REQUESTS`).
     pub requests: usize,
 }
 
@@ -39,10 +40,10 @@ pub fn best<T: Copy>(tried: &[Tried<T>]) -> T {
 
 /// Sweeps the blend of `shipped` (full-catalogue scores of the shipped 8-bit model) and V-SKNN's
 /// grid on the validation requests.
-pub fn choose(p: &Prepared, repeat_candidates: bool, shipped: &dyn Fn(&[Case]) -> Vec<Vec<f32>>) -> Choices {
+pub fn choose(p: &Prepared, repeat_candidates: bool, shipped: &(dyn Fn(&[Case]) -> Vec<Vec<f32>> + Sync)) -> Choices {
     let (from, until, items) = (p.split.valid_from, p.split.test_from, p.data.products.len());
     let stats = Stats::fit(&p.users, items, from);
-    let requests = requests_between(&p.users, from, until);
+    let requests = sample_users(requests_between(&p.users, from, until), MAX_REQUESTS);
     let bench = Bench::new(&p.data, &stats, &requests, repeat_candidates);
     eprintln!("validation: the blend of the shipped model ({} requests)", requests.len());
     let blends: Vec<Tried<f64>> = bench

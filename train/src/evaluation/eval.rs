@@ -20,12 +20,12 @@ pub enum Scorer<'a> {
     Popularity,
     ItemKnn,
     /// A device-side baseline that reads the current session (V-SKNN): full-catalogue scores.
-    Session(&'a dyn Fn(&[Interaction]) -> Vec<f32>),
+    Session(&'a (dyn Fn(&[Interaction]) -> Vec<f32> + Sync)),
     /// A model; `personalization`: its weight in the blend with the server order (1 = the model
     /// alone; `RerankOptions::default()` = as the library ships).
     /// `long_tail`: the rerank option of that name. `scores`: full-catalogue scores of cases
     /// (their history = the current session).
-    Model { scores: &'a dyn Fn(&[Case]) -> Vec<Vec<f32>>, personalization: f32, long_tail: f32 },
+    Model { scores: &'a (dyn Fn(&[Case]) -> Vec<Vec<f32>> + Sync), personalization: f32, long_tail: f32 },
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -167,35 +167,56 @@ impl<'a> Bench<'a> {
 
     pub fn row(&self, name: &str, scorer: &Scorer) -> Row {
         let mut acc = RowAcc::default();
-        let mut progress = crate::progress::Progress::new(format!("eval: {name}"), self.requests.len());
-        for (c, chunk) in self.requests.chunks(256).enumerate() {
-            progress.tick(c * 256, "requests");
-            let scores = self.scores(scorer, chunk, c * 256);
-            for (i, r) in chunk.iter().enumerate() {
-                let top = self.rerank_candidates(scorer, r, &self.candidates[c * 256 + i], &scores[i]);
-                acc.add(self, r, &top, &scores[i]);
-            }
+        for (r, o) in self.requests.iter().zip(self.outcomes(&format!("eval: {name}"), std::slice::from_ref(scorer)).concat()) {
+            acc.add(self, r, o);
         }
         acc.finish(name, self)
     }
 
     /// Rows of one model at several blends with the server order (`personalization`), its
     /// scores computed once: the validation sweep that chooses the shipped blend.
-    pub fn blend_rows(&self, scores: &dyn Fn(&[Case]) -> Vec<Vec<f32>>, blends: &[f32]) -> Vec<Row> {
+    pub fn blend_rows(&self, scores: &(dyn Fn(&[Case]) -> Vec<Vec<f32>> + Sync), blends: &[f32]) -> Vec<Row> {
         let scorers: Vec<Scorer> = blends.iter().map(|&p| Scorer::Model { scores, personalization: p, long_tail: 0.0 }).collect();
         let mut accs: Vec<RowAcc> = blends.iter().map(|_| RowAcc::default()).collect();
-        let mut progress = crate::progress::Progress::new("eval: blends", self.requests.len());
-        for (c, chunk) in self.requests.chunks(256).enumerate() {
-            progress.tick(c * 256, "requests");
-            let all = self.scores(&scorers[0], chunk, c * 256);
-            for (i, r) in chunk.iter().enumerate() {
-                for (scorer, acc) in scorers.iter().zip(&mut accs) {
-                    let top = self.rerank_candidates(scorer, r, &self.candidates[c * 256 + i], &all[i]);
-                    acc.add(self, r, &top, &all[i]);
-                }
+        let per_request = self.outcomes("eval: blends", &scorers).into_iter().flat_map(|c| c.chunks(scorers.len()).map(<[Outcome]>::to_vec).collect::<Vec<_>>());
+        for (r, os) in self.requests.iter().zip(per_request) {
+            for (acc, o) in accs.iter_mut().zip(os) {
+                acc.add(self, r, o);
             }
         }
         accs.into_iter().zip(blends).map(|(acc, p)| acc.finish(&format!("personalization={p}"), self)).collect()
+    }
+
+    /// Each request's outcome under each of `scorers` (which share the first one's scores),
+    /// request-major, one vector per chunk of 256 requests, in order. Chunks are scored on every
+    /// core (`parallel`); the rows then add them up in request order, so a row does not depend
+    /// on the thread count.
+    fn outcomes(&self, label: &str, scorers: &[Scorer]) -> Vec<Vec<Outcome>> {
+        let starts: Vec<usize> = (0..self.requests.len()).step_by(256).collect();
+        crate::parallel::map_chunks(&starts, 1, label, "chunks of 256 requests", |start| {
+            let start = start[0];
+            let chunk = &self.requests[start..(start + 256).min(self.requests.len())];
+            let scores = self.scores(&scorers[0], chunk, start);
+            let mut out = Vec::with_capacity(chunk.len() * scorers.len());
+            for (i, r) in chunk.iter().enumerate() {
+                for scorer in scorers {
+                    let top = self.rerank_candidates(scorer, r, &self.candidates[start + i], &scores[i]);
+                    out.push(self.outcome(r, &top, &scores[i]));
+                }
+            }
+            out
+        })
+    }
+
+    /// One request: `top` is the reranked candidate list, `scores` the full-catalogue scores.
+    fn outcome(&self, r: &Request, top: &[usize], scores: &[f32]) -> Outcome {
+        let top10 = top[..top.len().min(10)].to_vec();
+        Outcome {
+            rank: top.iter().position(|&j| j == r.target.item).unwrap_or(usize::MAX),
+            full: rank_of(scores, r.target.item),
+            diversity: self.intra_list_diversity(&top10),
+            top10,
+        }
     }
 
     /// Mean pairwise (1 - Jaccard similarity of genres) over a list.
@@ -259,26 +280,32 @@ struct RowAcc {
     gains: Vec<f64>,
 }
 
+/// What one request adds to a row (`Bench::outcome`).
+#[derive(Clone)]
+struct Outcome {
+    /// The target's rank in the reranked list (`usize::MAX`: not in it) and among all products.
+    rank: usize,
+    full: usize,
+    top10: Vec<usize>,
+    diversity: f64,
+}
+
 impl RowAcc {
-    /// One request: `top` is the reranked candidate list, `scores` the full-catalogue scores.
-    fn add(&mut self, bench: &Bench, r: &Request, top: &[usize], scores: &[f32]) {
-        let rank = top.iter().position(|&j| j == r.target.item).unwrap_or(usize::MAX);
-        self.list.add(rank);
-        self.gains.push(ndcg_gain(rank));
-        let full = rank_of(scores, r.target.item);
-        self.full.add(full);
+    fn add(&mut self, bench: &Bench, r: &Request, o: Outcome) {
+        self.list.add(o.rank);
+        self.gains.push(ndcg_gain(o.rank));
+        self.full.add(o.full);
         if bench.cold[r.target.item] {
-            self.cold.add(rank);
-            self.cold_full.add(full);
+            self.cold.add(o.rank);
+            self.cold_full.add(o.full);
         }
         if (1..=2).contains(&r.session.len()) {
-            self.short.add(rank);
+            self.short.add(o.rank);
         }
-        let top10 = &top[..top.len().min(10)];
-        self.shown.extend(top10.iter().copied());
-        self.tail_slots += top10.iter().filter(|&&j| bench.tail[j]).count();
-        self.slots += top10.len();
-        self.diversity += bench.intra_list_diversity(top10);
+        self.shown.extend(o.top10.iter().copied());
+        self.tail_slots += o.top10.iter().filter(|&&j| bench.tail[j]).count();
+        self.slots += o.top10.len();
+        self.diversity += o.diversity;
     }
 
     fn finish(self, name: &str, bench: &Bench) -> Row {

@@ -20,7 +20,7 @@ pub fn run(run: &Run) -> Result<(), String> {
     let s = &run.settings;
     let p = prepare(run.input().as_ref(), run.name.as_deref(), Some(s.order_seed))?;
     let stats = protocol::Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
-    let requests = protocol::requests(&p.users, p.split.test_from);
+    let requests = protocol::sample_users(protocol::requests(&p.users, p.split.test_from), protocol::MAX_REQUESTS);
     let bench = Bench::new(&p.data, &stats, &requests, run.repeat_candidates);
     let (mut rows, mut seconds) = (Vec::<Row>::new(), Vec::new());
     for (name, sampled) in [("full", false), ("sampled", true)] {

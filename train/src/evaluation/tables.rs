@@ -79,7 +79,9 @@ pub fn evaluate_all(
 ) -> Result<(serde_json::Value, f64), String> {
     let s = &run.settings;
     let stats = protocol::Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
-    let requests = protocol::requests(&p.users, p.split.test_from);
+    let all_requests = protocol::requests(&p.users, p.split.test_from);
+    let total = all_requests.len();
+    let requests = protocol::sample_users(all_requests, protocol::MAX_REQUESTS);
     let bench = Bench::new(&p.data, &stats, &requests, run.repeat_candidates);
     let shipped_scores = student_scores(p, &seeds[0].q8);
     let chosen = choices::choose(p, run.repeat_candidates, &shipped_scores);
@@ -108,10 +110,11 @@ pub fn evaluate_all(
     let recall = bench.recall();
     let split_text = format!(
         "time-ordered: events before the 80th percentile of time train, the next 10% validate, \
-         the last 10% ({} requests) test; sessions end after 30 min without an event; the server \
+         the last 10% ({} requests{}) test; sessions end after 30 min without an event; the server \
          knows events before the current session, the device also the session's earlier events; \
          candidates: 100 from popularity blended with item co-occurrence{} (recall@100 {recall:.4})",
         requests.len(),
+        if requests.len() < total { format!(": the whole histories of a seeded sample of users, of {total} requests") } else { String::new() },
         if run.repeat_candidates { " and the user's earlier items" } else { "" }
     );
     let dataset = if p.origin.example { "MovieLens-100k (recbole 1.2.1)".to_string() } else { p.origin.description.clone() };
