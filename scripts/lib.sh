@@ -38,6 +38,18 @@ ensure_chromium() {
   fi
 }
 
+# Mesa's lavapipe: a Vulkan device on the CPU, so that `--device gpu` (burn's wgpu backend) is
+# trained and compared with the CPU in the native tests here, as SwiftShader serves WebGPU to the
+# browser tests (train/src/models/trainer.rs, the_student_trains_to_the_same_model_on_the_gpu).
+ensure_vulkan() {
+  if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1; then
+    step "apt-get install libvulkan1 mesa-vulkan-drivers (lavapipe)"
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libvulkan1 mesa-vulkan-drivers
+  fi
+}
+
 # Reads build $1 of wasm-pack.toml ([builds.cpu] or [builds.webgpu]) and exports what cargo and
 # scripts/build-wasm need for it: CARGO_TARGET_DIR, RUSTFLAGS, the release profile overrides,
 # and WASM_FEATURES, WASM_OUT_DIR, WASM_OUT_NAME, WASM_TARGET, WASM_OPT_FLAGS, WASM_TARGET_DIR.

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
+use crate::models::device::DeviceChoice;
+
 #[derive(Parser)]
 #[command(
     name = "localrank-train",
@@ -60,10 +62,16 @@ pub enum Command {
     /// the item-id order of the file and three seeded shuffles; the baselines on both protocols
     /// and the model exported in OUT on the session protocol; writes OUT/order-sensitivity.json.
     OrderSensitivity(Settings),
-    /// The student alone trained with full and with sampled softmax (same seeds, split and
-    /// metric code): test NDCG@10 of each with 95% intervals, the paired difference, and the
-    /// training time of each; adds its block to OUT/softmax-check.json.
-    SoftmaxCheck(Run),
+    /// The student alone (or the teacher) trained with full and with sampled softmax (same
+    /// seeds, split and metric code): test NDCG@10 of each with 95% intervals, the paired
+    /// difference, and the training time of each; adds its block to OUT/softmax-check.json.
+    SoftmaxCheck {
+        #[command(flatten)]
+        run: Run,
+        /// Which model to train both ways.
+        #[arg(long, value_enum, default_value_t = CheckedModel::Student)]
+        model: CheckedModel,
+    },
     /// Quick ablation: the student from random token rows and from the teacher's distilled
     /// token table (model2vec), no teacher logits; prints validation NDCG@10 (writes nothing).
     Students(Settings),
@@ -126,6 +134,11 @@ pub struct Settings {
     /// 5,000 products; docs/training.md, "Scale").
     #[arg(long, value_enum, default_value_t = LossChoice::Auto)]
     pub loss: LossChoice,
+    /// Where the models train: cpu (burn-flex on every core) or gpu (burn's wgpu backend:
+    /// Vulkan, Metal or DX12; a build with `--features gpu`). Evaluation runs on the CPU either
+    /// way. docs/training.md, "Scale", says when a GPU pays.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
     /// Continue an interrupted run from OUT/checkpoints: models whose every epoch was saved are
     /// not trained again, a model stopped mid-way continues after its last saved epoch (same
     /// result as an uninterrupted run), and the text model's embeddings are read back.
@@ -142,6 +155,13 @@ pub enum LossChoice {
     Auto,
     Full,
     Sampled,
+}
+
+/// The model `softmax-check` trains both ways.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckedModel {
+    Student,
+    Teacher,
 }
 
 /// `all` / `eval`: the settings, and the input (files, or the MovieLens example).
@@ -165,6 +185,17 @@ pub struct Run {
     /// Skip the leave-one-out protocol (it trains every model a second time).
     #[arg(long)]
     pub skip_loo: bool,
+}
+
+impl Command {
+    /// The training settings of a command that trains (checked before any work starts).
+    pub fn settings(&self) -> Option<&Settings> {
+        match self {
+            Command::All(r) | Command::Eval(r) | Command::SoftmaxCheck { run: r, .. } => Some(&r.settings),
+            Command::Context(s) | Command::OrderSensitivity(s) | Command::Students(s) | Command::Teacher(s) | Command::Distill(s) => Some(s),
+            Command::Fetch | Command::Validate(_) | Command::Ingest { .. } | Command::ConvertExamples { .. } => None,
+        }
+    }
 }
 
 impl Run {

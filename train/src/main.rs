@@ -23,7 +23,13 @@ use cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     memory::keep_freed_memory();
-    let result = match Cli::parse().command {
+    let command = Cli::parse().command;
+    // A missing GPU ends the run before the data is read, not hours into it.
+    if let Err(e) = command.settings().map_or(Ok(()), |s| s.device.check()) {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let result = match command {
         Command::Fetch => data::fetch::sources().map(|_| eprintln!("fetch: ok, cache in {}", data::fetch::cache_dir().display())),
         Command::All(run) => pipeline::run(&run, true),
         Command::Eval(run) => pipeline::run(&run, false),
@@ -32,7 +38,7 @@ fn main() -> std::process::ExitCode {
         Command::ConvertExamples { out } => data::ingest::convert::run(&out.unwrap_or_else(data::ingest::convert::default_dir)),
         Command::Context(s) => evaluation::ablations::run_context(&s),
         Command::OrderSensitivity(s) => evaluation::order::run(&s),
-        Command::SoftmaxCheck(run) => evaluation::softmax_check::run(&run),
+        Command::SoftmaxCheck { run, model } => evaluation::softmax_check::run(&run, model),
         Command::Students(s) => evaluation::ablations::run_students(&s),
         Command::Teacher(s) => evaluation::ablations::run_teacher(&s),
         Command::Distill(s) => evaluation::ablations::run_distill(&s),

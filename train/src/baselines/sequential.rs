@@ -13,6 +13,7 @@ use localrank::model::{Block, ModelConfig};
 use crate::data::dataset::{flat_targets, Case, Window};
 use crate::models::teacher::{case_row, inputs, right_aligned, window_row, Row};
 use crate::models::softmax::Softmax;
+use crate::models::device::init_on;
 use crate::models::trainer::{fit, next_item_loss, streamed_metrics, TrainConfig};
 
 const D: usize = 64;
@@ -145,8 +146,8 @@ pub fn train<M: IdModel>(
     valid: &[Case],
     softmax: &Softmax,
 ) -> (M, Vec<serde_json::Value>) {
-    let device = Device::flex().autodiff();
-    device.seed(tc.seed);
+    let device = tc.device.training().expect("--device checked before training (main.rs)");
+    let initial = init_on(&device, tc.seed, model);
     let loss = |m: &M, ws: &[&Window], seed: u64| {
         let rows: Vec<Row> = ws.iter().map(|w| window_row(w)).collect();
         let h = states(m, &rows, l, &device);
@@ -159,7 +160,7 @@ pub fn train<M: IdModel>(
         })
     };
     let validate = |m: &M| streamed_metrics(valid, |cs| case_scores(m, cs, l, &Device::flex()), false);
-    fit(model(&device), tc, windows, loss, validate)
+    fit(initial, tc, windows, loss, validate)
 }
 
 /// Both baselines of one seed.

@@ -4,6 +4,7 @@
 
 pub mod bert;
 pub mod checkpoint;
+pub mod device;
 pub mod model2vec;
 pub mod softmax;
 pub mod teacher;

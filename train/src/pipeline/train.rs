@@ -177,5 +177,5 @@ pub fn teacher_config(s: &Settings) -> TrainConfig {
 
 /// The training settings every model of a run shares (the first seed's).
 pub fn train_config(s: &Settings) -> TrainConfig {
-    TrainConfig { epochs: s.epochs, batch_size: 64, lr: s.lr, seed: s.seed, loss: s.loss, checkpoint: None }
+    TrainConfig { epochs: s.epochs, batch_size: 64, lr: s.lr, seed: s.seed, loss: s.loss, device: s.device, checkpoint: None }
 }

@@ -55,7 +55,7 @@ fn train_student(d: &crate::data::movielens::Data, users: &[Vec<crate::data::mov
     let text = localrank::text::TextEncoder::from_bytes(&tokenizer, config.text_buckets, config.max_tokens).map_err(|e| e.to_string())?;
     let items = crate::data::dataset::ItemInputs::new(d, &text);
     let valid: Vec<_> = crate::data::dataset::cases(users, split.valid_from, split.test_from, config.max_session).into_iter().step_by(4).collect();
-    let tc = crate::models::trainer::TrainConfig { epochs, batch_size: 64, lr: 3e-3, seed: 42, loss: crate::cli::LossChoice::Auto, checkpoint: None };
+    let tc = crate::models::trainer::TrainConfig { epochs, batch_size: 64, lr: 3e-3, seed: 42, loss: crate::cli::LossChoice::Auto, device: Default::default(), checkpoint: None };
     let started = Instant::now();
     let sm = crate::models::softmax::Softmax::auto(d.products.len(), windows);
     eprintln!("loss: {} softmax over {} products", sm.name(), d.products.len());
