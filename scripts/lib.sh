@@ -38,9 +38,9 @@ ensure_chromium() {
   fi
 }
 
-# Mesa's lavapipe: a Vulkan device on the CPU, so that `--device gpu` (burn's wgpu backend) is
-# trained and compared with the CPU in the native tests here, as SwiftShader serves WebGPU to the
-# browser tests (train/src/models/trainer.rs, the_student_trains_to_the_same_model_on_the_gpu).
+# Mesa's lavapipe: a Vulkan device on the CPU, so that scripts/test-gpu trains `--device gpu`
+# (burn's wgpu backend) on a machine without a GPU, as SwiftShader serves WebGPU to the browser
+# tests (train/src/models/trainer.rs, the_student_trains_to_the_same_model_on_the_gpu).
 ensure_vulkan() {
   if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1; then
     step "apt-get install libvulkan1 mesa-vulkan-drivers (lavapipe)"
