@@ -134,7 +134,7 @@ pub struct Settings {
     /// 5,000 products; docs/training.md, "Scale").
     #[arg(long, value_enum, default_value_t = LossChoice::Auto)]
     pub loss: LossChoice,
-    /// Where the models train: cpu (burn-flex on every core) or gpu (burn's wgpu backend:
+    /// Where the models train: cpu (burn-flex) or gpu (burn's wgpu backend:
     /// Vulkan, Metal or DX12; a build with `--features gpu`). Evaluation runs on the CPU either
     /// way. docs/training.md, "Scale", says when a GPU pays.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]

@@ -15,8 +15,7 @@ use crate::evaluation::tables::student_scores;
 use crate::models::softmax::Softmax;
 use crate::models::trainer::{train, train_teacher, TrainConfig};
 use crate::models::{bert, teacher};
-use crate::pipeline::prepare::Prepared;
-use crate::pipeline::prepare::prepare;
+use crate::pipeline::prepare::{prepare, Prepared};
 use crate::pipeline::train::{teacher_config, train_config};
 use burn::prelude::*;
 

@@ -1,4 +1,4 @@
-//! Where the models train (`--device`): burn-flex on every core of the CPU (the default, and the
+//! Where the models train (`--device`): burn-flex on the CPU (the default, and the
 //! only choice of a default build), or a GPU through burn's wgpu backend (Vulkan on Linux, Metal
 //! on macOS, DX12 on Windows) in a build with `--features gpu`. Only the training steps move:
 //! validation, the text model, quantisation and every evaluation stay on burn-flex, so a model
@@ -11,7 +11,7 @@ use burn::prelude::*;
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
-    /// burn-flex on every core.
+    /// burn-flex on the CPU.
     #[default]
     Cpu,
     /// burn-wgpu on the first high-power adapter wgpu finds (needs `--features gpu`).

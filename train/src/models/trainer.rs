@@ -337,8 +337,8 @@ pub(crate) mod tests {
 
     /// `--device gpu` trains the same model as the CPU: the student without dropout (dropout
     /// masks come from each backend's own generator), same seed, 8 Adam steps on each device;
-    /// the scores of the two trained models agree (within 5e-3; 6.6e-4 measured on lavapipe). Skips visibly without an adapter, fails
-    /// under `LOCALRANK_REQUIRE_GPU=1`.
+    /// the scores of the two trained models agree (within 5e-3; 6.6e-4 measured on lavapipe).
+    /// Skips visibly without an adapter, fails under `LOCALRANK_REQUIRE_GPU=1`.
     #[cfg(feature = "gpu")]
     #[test]
     fn the_student_trains_to_the_same_model_on_the_gpu() {
