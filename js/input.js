@@ -356,7 +356,7 @@ export function readOptions(options) {
   return { json: utf8.encode(JSON.stringify(out)), explain: out.explain };
 }
 
-const CREATE_FIELDS = ['model', 'device', 'maxSession', 'persist', 'integrity', 'onProgress'];
+const CREATE_FIELDS = ['model', 'device', 'maxSession', 'persist', 'integrity', 'cache', 'onProgress'];
 
 /** `LocalRanker.create`'s options, read once; `extraKeys` are further fields a caller allows
  * (the worker's `onRequest`, `workerUrl`), returned unchecked in `extra`. */
@@ -376,6 +376,7 @@ export function readCreateOptions(options, extraKeys = []) {
     maxSession: number(field('maxSession'), `${where}.maxSession`),
     persist: bool(field('persist'), `${where}.persist`) ?? false,
     integrity: text(field('integrity'), `${where}.integrity`, 128),
+    cache: bool(field('cache'), `${where}.cache`) ?? true,
     onProgress,
     extra: Object.fromEntries(extraKeys.map((k) => [k, field(k)])),
   };

@@ -2,7 +2,8 @@
 
 /** Where the model comes from: the URL of its directory, or the three files' bytes. */
 export interface ModelBytes { manifest: Uint8Array; weights: Uint8Array; tokenizer: Uint8Array; }
-export interface LoadProgress { stage: 'download'; file: string; loaded: number; total: number; }
+/** 'download': bytes of a model file arriving; 'cache': a model file read from the model cache. */
+export interface LoadProgress { stage: 'download' | 'cache'; file: string; loaded: number; total: number; }
 export interface CreateOptions {
   model: string | ModelBytes;
   /** 'auto' (default): in the CPU-only default build the CPU. In the `localrank/webgpu` build,
@@ -17,6 +18,11 @@ export interface CreateOptions {
   /** The sha256 of the manifest.json the site reviewed (64 hex characters, or SRI
    * "sha256-<base64>"): any other manifest (and so any other model file) is refused. */
   integrity?: string;
+  /** Keep the model files in the browser's Cache API between visits (default true): a second
+   * visit downloads no model file; with `integrity`, not even manifest.json. Each read is checked
+   * against the manifest's size and sha256 like a download; a new model version replaces the old
+   * entries; where the Cache API is missing or fails, the files are downloaded. docs/api.md. */
+  cache?: boolean;
   onProgress?: (p: LoadProgress) => void;
 }
 /** The event names localrank records (GA4's e-commerce names). */
@@ -163,6 +169,9 @@ export const calibrationSettings: {
 export class LocalRanker {
   private constructor();
   static create(options: CreateOptions): Promise<LocalRanker>;
+  /** Deletes this origin's model cache (Cache API `localrank-models-v1`); resolves to whether
+   * there was one, never rejects. The next `create` downloads the model again. */
+  static clearModelCache(): Promise<boolean>;
   readonly backend: 'webgpu' | 'cpu';
   /** Why 'auto' runs on the CPU, if it does: "no WebGPU adapter", "built without WebGPU",
    * "calibration: ..." or "cached calibration of <date>: ...". */
@@ -172,6 +181,9 @@ export class LocalRanker {
   readonly modelName: string;
   readonly modelVersion: string;
   readonly modelBytes: number;
+  /** 'cache': no model byte was downloaded (options.cache); 'network': at least one file was;
+   * 'bytes': the page passed the files in. */
+  readonly modelSource: 'cache' | 'network' | 'bytes';
   readonly sessionLength: number;
   /** The sessionStorage key of this model's session. */
   readonly storageKey: string;

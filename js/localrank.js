@@ -23,6 +23,7 @@ import {
   readBackendDecision, readOptions, readSessionText, storeBackendDecision,
 } from './input.js';
 import { loadModelFiles, sha256Hex } from './model.js';
+import { clearModelCache } from './model-cache.js';
 
 /** A stored or imported session larger than this is refused (10,000 events of capped text). */
 const MAX_SESSION_TEXT = 32 << 20;
@@ -307,6 +308,12 @@ async function calibrate(cpu, args, events) {
   return { core: cpu, calibration: { ...measured, backend: 'cpu', webgpuMs, reason } };
 }
 
+/** 'cache' when no model byte was downloaded, 'network' when one was, 'bytes' for page bytes. */
+function modelSource(cached) {
+  if (!cached) return 'bytes';
+  return cached.weights && cached.tokenizer ? 'cache' : 'network';
+}
+
 const TOKEN = Symbol('LocalRanker');
 
 /** An on-device reranker. Create it with `await LocalRanker.create(options)`. */
@@ -318,6 +325,7 @@ export class LocalRanker {
   #fallbackReason;
   #backend;
   #calibration;
+  #modelSource;
   // id -> { title, category } of the latest SEEN_CANDIDATES candidates reranked (in memory only).
   #seen = new Map();
   #disconnects = new Set();
@@ -333,8 +341,8 @@ export class LocalRanker {
     const o = readCreateOptions(options);
     await init();
     const inspect = (bytes) => callSync(() => inspectManifest(bytes, o.integrity));
-    const files = await loadModelFiles(o.model, { inspect, limits: LIMITS, onProgress: o.onProgress });
-    const digests = await sha256Hex([files.weights, files.tokenizer]);
+    const files = await loadModelFiles(o.model, { inspect, limits: LIMITS, onProgress: o.onProgress, cache: o.cache, pin: o.integrity });
+    const digests = files.digests ?? await sha256Hex([files.weights, files.tokenizer]);
     const choice = await chooseDevice(o.device);
     const args = [files.manifest, files.weights, files.tokenizer, digests ?? undefined, o.maxSession];
     let core;
@@ -346,6 +354,7 @@ export class LocalRanker {
       core = choice.webgpu ? await loadGpu(args) : loadCpu(args);
     }
     const ranker = new LocalRanker(TOKEN, core, reason, calibration);
+    ranker.#modelSource = modelSource(files.cached);
     if (o.persist) ranker.#restore();
     return ranker;
   }
@@ -374,6 +383,18 @@ export class LocalRanker {
    * undefined when nothing was measured (a forced device, no adapter, the CPU build). */
   get calibration() {
     return this.#calibration;
+  }
+
+  /** Where the model files came from: 'cache' (the model cache: no model byte downloaded),
+   * 'network' (at least one file downloaded) or 'bytes' (passed in by the page). */
+  get modelSource() {
+    return this.#modelSource;
+  }
+
+  /** Deletes this origin's model cache (Cache API `localrank-models-v1`); the next `create`
+   * downloads the model again. Resolves to whether there was one; never rejects. */
+  static clearModelCache() {
+    return clearModelCache();
   }
 
   /** The model's name (manifest.json `name`). */

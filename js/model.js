@@ -9,6 +9,7 @@
 // instead of exhausting memory, and no byte is copied into wasm before its size is right.
 
 import { inputError, messageOf } from './input.js';
+import { digestHex, openModelCache, readCached, storeCached } from './model-cache.js';
 
 const modelError = (message) => new Error(`localrank: model: ${message}`);
 
@@ -97,28 +98,77 @@ function safeProgress(onProgress, p) {
 
 /**
  * The three model files as bytes, checked against the manifest's sizes before anything
- * reaches wasm. `inspect(manifestBytes)` is Rust's `inspectManifest`, bound to the pin.
+ * reaches wasm, with their sha256 (`digests`, null where SubtleCrypto is missing) and where each
+ * came from (`cached`). `inspect(manifestBytes)` is Rust's `inspectManifest`, bound to the pin.
+ * With `cache`, the weights and the tokenizer are read from and kept in the model cache
+ * (js/model-cache.js); with a `pin` (create's `integrity`) the manifest too, so that a second
+ * visit of a pinning site makes no request for the model at all.
  */
-export async function loadModelFiles(model, { inspect, limits, onProgress }) {
+export async function loadModelFiles(model, { inspect, limits, onProgress, cache: useCache = false, pin }) {
   if (typeof model !== 'string') {
     const files = JSON.parse(inspect(model.manifest));
     for (const role of ['weights', 'tokenizer']) checkSize(files, role, model[role].length);
-    return model;
+    return { ...model, digests: null, cached: null };
   }
   const base = modelBase(model);
-  const manifest = await fetchCapped(new URL('manifest.json', base), {
-    base, name: 'manifest.json', cap: limits.maxManifestBytes, onProgress,
-  });
+  const cache = useCache ? await openModelCache() : null;
+  const { manifest, cached: manifestCached } = await loadManifest(base, { cache, pin, limits, onProgress });
   const files = JSON.parse(inspect(manifest));
-  const get = (role) => {
+  const get = async (role) => {
     const entry = files[role];
     if (!entry) throw modelError(`manifest.json lists no ${role} file`);
     const url = confined(base, entry.path, role);
-    return fetchCapped(url, { base, name: entry.path, cap: entry.bytes, exact: entry.bytes, onProgress })
-      .then((bytes) => (checkSize(files, role, bytes.length), bytes));
+    const hit = await readCached(cache, url, entry);
+    if (hit) {
+      safeProgress(onProgress, { stage: 'cache', file: entry.path, loaded: entry.bytes, total: entry.bytes });
+      return { ...hit, cached: true };
+    }
+    const bytes = await fetchCapped(url, { base, name: entry.path, cap: entry.bytes, exact: entry.bytes, onProgress });
+    checkSize(files, role, bytes.length);
+    const sha256 = await digestHex(bytes);
+    await storeCached(cache, url, entry, bytes, sha256);
+    return { bytes, sha256, cached: false };
   };
   const [weights, tokenizer] = await Promise.all([get('weights'), get('tokenizer')]);
-  return { manifest, weights, tokenizer };
+  if (manifestCached === false && pin) await keepPinnedManifest(cache, base, manifest, pin);
+  return {
+    manifest,
+    weights: weights.bytes,
+    tokenizer: tokenizer.bytes,
+    digests: weights.sha256 && tokenizer.sha256 ? [weights.sha256, tokenizer.sha256] : null,
+    cached: { manifest: manifestCached, weights: weights.cached, tokenizer: tokenizer.cached },
+  };
+}
+
+/** manifest.json from the cache when the site pins it and it is there, else from the network. */
+async function loadManifest(base, { cache, pin, limits, onProgress }) {
+  const url = new URL('manifest.json', base);
+  const sha256 = cache ? pinHex(pin) : null;
+  const hit = sha256 ? await readCached(cache, url, { sha256 }) : null;
+  if (hit && hit.bytes.length <= limits.maxManifestBytes) return { manifest: hit.bytes, cached: true };
+  const manifest = await fetchCapped(url, { base, name: 'manifest.json', cap: limits.maxManifestBytes, onProgress });
+  return { manifest, cached: false };
+}
+
+/** Keeps a pinned manifest once its files loaded (inspectManifest has checked it against the pin). */
+async function keepPinnedManifest(cache, base, manifest, pin) {
+  const sha256 = pinHex(pin);
+  if (sha256) await storeCached(cache, new URL('manifest.json', base), { sha256, bytes: manifest.length }, manifest, await digestHex(manifest));
+}
+
+/** create's `integrity` as lowercase hex (64 hex characters or SRI "sha256-<base64>"), or null. */
+export function pinHex(pin) {
+  if (typeof pin !== 'string') return null;
+  const s = pin.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(s)) return s.toLowerCase();
+  if (!s.startsWith('sha256-')) return null;
+  try {
+    const raw = atob(s.slice('sha256-'.length));
+    if (raw.length !== 32) return null;
+    return Array.from(raw, (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+  } catch {
+    return null;
+  }
 }
 
 function checkSize(files, role, length) {
@@ -129,16 +179,8 @@ function checkSize(files, role, length) {
   }
 }
 
-/** Hex sha256 of each byte array by the browser's SubtleCrypto (native code, ~20x faster than
- * sha256 compiled to wasm); null where SubtleCrypto is missing (pages served over plain http
- * from another host than localhost): the wasm side then hashes the bytes itself. */
+/** Hex sha256 of each byte array (js/model-cache.js digestHex), or null where any is missing. */
 export async function sha256Hex(arrays) {
-  const subtle = globalThis.crypto && globalThis.crypto.subtle;
-  if (!subtle) return null;
-  const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
-  try {
-    return await Promise.all(arrays.map(async (a) => hex(await subtle.digest('SHA-256', a))));
-  } catch {
-    return null;
-  }
+  const hex = await Promise.all(arrays.map(digestHex));
+  return hex.includes(null) ? null : hex;
 }

@@ -21,7 +21,7 @@ function watchRequests() {
   new PerformanceObserver((list) => list.getEntries().forEach(report)).observe({ type: 'resource', buffered: true });
 }
 
-async function create({ model, device, maxSession, integrity, backendCache }) {
+async function create({ model, device, maxSession, integrity, cache, backendCache }) {
   const api = await import('./localrank.js');
   // Decisions are read from the page's copy; the page stores a new one (describe().calibration).
   const stored = backendCache && typeof backendCache === 'object' ? backendCache : {};
@@ -40,6 +40,7 @@ async function create({ model, device, maxSession, integrity, backendCache }) {
   if (device !== undefined) options.device = device;
   if (maxSession !== undefined) options.maxSession = maxSession;
   if (integrity !== undefined) options.integrity = integrity;
+  if (cache !== undefined) options.cache = cache;
   ranker = await api.LocalRanker.create(options);
   progress({ stage: 'ready' });
   return describe();
@@ -53,6 +54,7 @@ function describe() {
     modelName: ranker.modelName,
     modelVersion: ranker.modelVersion,
     modelBytes: ranker.modelBytes,
+    modelSource: ranker.modelSource,
     sessionLength: ranker.sessionLength,
   };
 }

@@ -2,7 +2,7 @@
 import type { Calibration, Candidate, CreateOptions, DataLayer, Ga4ClearPush, PageContext, Ranked, RerankOptions, ShopperEvent } from './localrank.js';
 
 export type Progress =
-  | { type: 'progress'; stage: 'download'; file: string; loaded: number; total: number }
+  | { type: 'progress'; stage: 'download' | 'cache'; file: string; loaded: number; total: number }
   | { type: 'progress'; stage: 'start'; device: string }
   | { type: 'progress'; stage: 'ready' };
 
@@ -21,6 +21,8 @@ export interface WorkerCreateOptions extends Omit<CreateOptions, 'model' | 'onPr
 
 export class LocalRankerWorker {
   static create(options: WorkerCreateOptions): Promise<LocalRankerWorker>;
+  /** As LocalRanker.clearModelCache (the page and its workers share the origin's cache). */
+  static clearModelCache(): Promise<boolean>;
   readonly backend: 'webgpu' | 'cpu';
   readonly fallbackReason: string | null;
   /** As LocalRanker.calibration (null when 'auto' did not calibrate). The worker has no
@@ -29,6 +31,8 @@ export class LocalRankerWorker {
   readonly modelName: string;
   readonly modelVersion: string;
   readonly modelBytes: number;
+  /** As LocalRanker.modelSource: 'cache' or 'network' (the worker always loads from a URL). */
+  readonly modelSource: 'cache' | 'network';
   readonly sessionLength: number;
   /** As LocalRanker.observe; resolves to the session length. */
   observe(event: ShopperEvent | Ga4ClearPush): Promise<number>;

@@ -21,6 +21,7 @@ import {
   backendCacheKey, backendCacheSnapshot, callback, copyEvent, hookDataLayer, inputError as invalid, messageOf, readCreateOptions,
   readDataLayer, resolveUrl, storeBackendDecision,
 } from './input.js';
+import { clearModelCache } from './model-cache.js';
 
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
 // The worker says hello once its script has run; a URL that is not localrank's worker (a wrong
@@ -46,9 +47,14 @@ export class LocalRankerWorker {
 
   /**
    * options: { model: URL of the model directory, device?, maxSession?, persist?, integrity?,
-   *            onProgress?(p), onRequest?(r), workerUrl? }. Resolves once the model is loaded
+   *            cache?, onProgress?(p), onRequest?(r), workerUrl? }. Resolves once the model is loaded
    * and warmed up; rejects with the worker's Error message otherwise.
    */
+  /** Deletes the origin's model cache (shared by the page and its workers); never rejects. */
+  static clearModelCache() {
+    return clearModelCache();
+  }
+
   static async create(options) {
     const o = readCreateOptions(options, ['onRequest', 'workerUrl']);
     const where = 'create: options';
@@ -62,7 +68,7 @@ export class LocalRankerWorker {
       // 'auto' in the WebGPU build: the worker has no localStorage, so the page passes the stored
       // backend decisions in and keeps the one a calibration in the worker made.
       const backendCache = o.device === 'auto' ? backendCacheSnapshot() : {};
-      const info = await ranker.#call('create', { model, device: o.device, maxSession: o.maxSession, integrity: o.integrity, backendCache });
+      const info = await ranker.#call('create', { model, device: o.device, maxSession: o.maxSession, integrity: o.integrity, cache: o.cache, backendCache });
       if (info.calibration && !info.calibration.cached) storeBackendDecision(backendCacheKey(info.modelVersion), info.calibration);
       Object.assign(ranker, info);
       ranker.#key = `localrank.session.v2:${info.modelName}`;

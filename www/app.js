@@ -217,6 +217,10 @@ function showProgress(p) {
     setStatus('load-stage', `Downloading ${p.file} ${fmtBytes(p.loaded)}${p.total ? ` of ${fmtBytes(p.total)}` : ''}`);
     if (p.total) Object.assign(bar, { max: p.total, value: p.loaded });
     else bar.removeAttribute('value');
+  } else if (p.stage === 'cache') {
+    // A returning visitor: the model cache (js/model-cache.js) had the file, checked by sha256.
+    setStatus('load-stage', `Read ${p.file} (${fmtBytes(p.total)}) from this browser's model cache`);
+    Object.assign(bar, { max: p.total || 1, value: p.total || 1 });
   } else if (p.stage === 'start') {
     setStatus('load-stage', `Starting the model (${p.device}) and warming up…`);
     bar.removeAttribute('value');

@@ -30,6 +30,8 @@
 // comparison functions report each of them.
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
@@ -54,19 +56,24 @@ const sessionKey = (modelName) => `localrank.session.v2:${modelName}`; // SECURI
 // the demo loads (www/index.html, www/app.js, pkg/*.js, models/manifest.json). A new file, a file
 // fetched once more, or a query string on a subresource fails the test; update this list only
 // for a deliberate change of the demo's files. In worker mode the page imports worker.js, the
-// worker's own script is worker-entry.js, and input.js is fetched twice (page and worker).
+// worker's own script is worker-entry.js, and input.js and model-cache.js are fetched twice
+// (page and worker). The model files are fetched on the first load only: the reload reads them
+// from the model cache (js/model-cache.js); manifest.json is fetched on both (the demo does not
+// pin it with `integrity`).
+const MODEL_FILES = { '/models/localrank.q8': 1, '/models/tokenizer.json': 1 };
 const PAGE_FILES = {
   '/style.css': 1, '/favicon.svg': 1, '/netlog.js': 1, '/app.js': 1, '/privacy.js': 1, '/ui.js': 1,
   '/data/catalog.json': 1, '/data/server-candidates.json': 1,
   '/pkg/localrank.js': 1, '/pkg/localrank_core.js': 1, '/pkg/input.js': 1, '/pkg/model.js': 1,
-  '/pkg/localrank_core_bg.wasm': 1,
-  '/models/manifest.json': 1, '/models/localrank.q8': 1, '/models/tokenizer.json': 1,
+  '/pkg/model-cache.js': 1, '/pkg/localrank_core_bg.wasm': 1, '/models/manifest.json': 1,
 };
+const WORKER_FILES = { ...PAGE_FILES, '/pkg/worker.js': 1, '/pkg/worker-entry.js': 1, '/pkg/input.js': 2, '/pkg/model-cache.js': 2 };
 const EXPECTED_LOAD = {
   page: { '/?device=cpu&worker=0': 1, ...PAGE_FILES },
-  worker: { '/?device=cpu&worker=1': 1, ...PAGE_FILES, '/pkg/worker.js': 1, '/pkg/worker-entry.js': 1, '/pkg/input.js': 2 },
+  worker: { '/?device=cpu&worker=1': 1, ...WORKER_FILES },
 };
-const ALLOWED_PATHS = new Set(['/', ...Object.keys(PAGE_FILES), '/pkg/worker.js', '/pkg/worker-entry.js']);
+const firstLoad = (mode) => ({ ...EXPECTED_LOAD[mode], ...MODEL_FILES });
+const ALLOWED_PATHS = new Set(['/', ...Object.keys(PAGE_FILES), ...Object.keys(MODEL_FILES), '/pkg/worker.js', '/pkg/worker-entry.js']);
 
 // ------------------------------------------------------------------ browser-side code
 
@@ -489,7 +496,8 @@ const filesPerLoad = (rec) => pageLoads(rec.wire).map((load) => Object.fromEntri
 
 /**
  * Storage left by a run compared with the idle run's (`control`): cookies and IndexedDB must be
- * empty; CacheStorage, OPFS and service-worker registrations as in the idle run (empty today);
+ * empty; CacheStorage, OPFS and service-worker registrations as in the idle run (the model
+ * cache; nothing else);
  * localStorage empty; sessionStorage exactly `session` ({} or the documented keys).
  */
 function storageProblems(snap, control, { session = {} } = {}) {
@@ -593,6 +601,14 @@ const SHOPPING = {
   },
 };
 
+/** The model cache a page load leaves: the manifest's weights and tokenizer under their sha256
+ * (js/model-cache.js), public files that say nothing about the shopper. */
+function modelCache(origin) {
+  const { files } = JSON.parse(readFileSync(join(ROOT, 'models', 'manifest.json'), 'utf8'));
+  const urls = ['weights', 'tokenizer'].map((r) => `${origin}/models/${files[r].path}?sha256=${files[r].sha256}`);
+  return { 'localrank-models-v1': urls.sort() };
+}
+
 /** sessionStorage with persistence on: the switch ('1') and the session under the documented key. */
 const persistedSession = (modelName, n) => ({
   [KEEP_KEY]: (v) => v === '1',
@@ -615,9 +631,10 @@ for (const mode of ['worker', 'page']) {
     const control = await run(h, mode, IDLE);
     const treatment = await run(h, mode, SHOPPING);
 
-    // The idle page load fetches exactly the demo's files, twice (load + reload), nothing else.
+    // The idle page load fetches exactly the demo's files (load + reload: the model files once),
+    // nothing else.
     assert.deepEqual(absoluteProblems(control), [], 'the idle run itself');
-    assert.deepEqual(filesPerLoad(control), [EXPECTED_LOAD[mode], EXPECTED_LOAD[mode]], 'the idle run fetches exactly the listed files per page load');
+    assert.deepEqual(filesPerLoad(control), [firstLoad(mode), EXPECTED_LOAD[mode]], 'the idle run fetches exactly the listed files per page load');
     // The session changes nothing on the network.
     const diff = diffRuns(control, treatment);
     assert.deepEqual(diff, [], `the session's requests differ from the idle run's:\n${diff.join('\n')}`);
@@ -627,7 +644,7 @@ for (const mode of ['worker', 'page']) {
     // after Forget me nothing.
     const idle = control.storage.idle;
     assert.deepEqual(storageProblems(idle, idle), [], 'the idle run stores nothing');
-    assert.deepEqual(idle.caches, {}, 'no CacheStorage');
+    assert.deepEqual(idle.caches, modelCache(control.origin), 'CacheStorage: the model cache alone, the manifest\'s files');
     assert.deepEqual(idle.serviceWorkers, [], 'no service worker');
     const persisted = { session: persistedSession(treatment.modelName, 6) };
     assert.deepEqual(storageProblems(treatment.storage.first, idle, persisted), [], 'with persistence on, before the reload');
