@@ -3,9 +3,18 @@
 //! device, so the CPU and WebGPU backends compute with the very same weights (and the golden
 //! scores hold on both) while the file is ~3.6x smaller than f32.
 //!
-//! File layout, version 2 (little endian): `b"LRQ8"`, u32 version = 2, the 32-byte sha256 of the
+//! File layout, version 3 (little endian): `b"LRQ8"`, u32 version = 3, the 32-byte sha256 of the
 //! config the weights were exported with (`config_digest`), u32 tensor count, then per tensor in
-//! the module's visiting order: u32 rank, u32 dims[rank], f32 scales[ceil(n / 32)], i8 values[n].
+//! the module's visiting order: u32 rank, u32 dims[rank], u8 bits (8 or 4), then
+//!  - 8 bits: f32 scales[ceil(n / 32)], i8 values[n] (-127..=127);
+//!  - 4 bits: f32 scales[ceil(n / 64)], values[n] packed two per byte (low nibble first), each
+//!    nibble the value (-7..=7) plus 8.
+//! Version 2 is version 3 without the bits byte (every tensor 8-bit); both load.
+//!
+//! Why 4 bits, and only for the token table (`compact_table`): the 30,523 x 64 int8 token table
+//! was 1.95 of the shipped model's 2.28 MB and int8 data does not compress (gzip: 2.19 MB), while
+//! a product's text vector is the mean of its token rows, which averages the rounding out. The
+//! other tensors (~90 KB) stay 8-bit. Blocks of 64 are one token row of the shipped width.
 //!
 //! Why the digest: the tensor shapes show d_model, text_buckets, categories, max_session and
 //! layers, but not heads, max_tokens, dropout or the order of the category names, and a manifest
@@ -22,11 +31,21 @@ use crate::error::{Error, Result};
 use crate::model::{Model, ModelConfig};
 
 const MAGIC: &[u8; 4] = b"LRQ8";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// Version 2: every tensor 8-bit, no bits byte (still read).
+const VERSION_8BIT: u32 = 2;
 /// Files of version 1 carry no config digest (`bind` migrates them).
 const VERSION_UNBOUND: u32 = 1;
-/// Values per scale.
+/// Values per scale of an 8-bit tensor.
 pub const BLOCK: usize = 32;
+/// Values per scale of a 4-bit tensor.
+pub const BLOCK4: usize = 64;
+/// The largest magnitude of a 4-bit value (symmetric: 15 levels).
+const MAX4: f32 = 7.0;
+/// Clipping ratios tried for each 4-bit block: the scale kept is the one with the least squared
+/// error. Clipping the largest value of a row a little rounds the rest more finely; on the
+/// shipped token table this search cut the rounding error by NOTE_MEASURED (see compact tests).
+const CLIPS4: [f32; 8] = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65];
 /// Rank of the largest tensor of the architecture is 2; 8 leaves room without trusting the file.
 const MAX_RANK: usize = 8;
 /// Tensors of the largest architecture `ModelConfig::validate` accepts: 11 embeddings, 12 per
@@ -51,15 +70,34 @@ pub fn config_digest(config: &ModelConfig, categories: &[String]) -> [u8; 32] {
     Sha256::digest(json).into()
 }
 
-/// One quantised tensor.
+/// One quantised tensor: `values` are 8-bit (-127..=127, blocks of `BLOCK`) or 4-bit (-7..=7,
+/// blocks of `BLOCK4`), one byte each in memory whatever `bits` says.
 #[derive(Clone, Debug, PartialEq)]
 struct QTensor {
     shape: Vec<usize>,
+    bits: u8,
     scales: Vec<f32>,
     values: Vec<i8>,
 }
 
 impl QTensor {
+    fn block(&self) -> usize {
+        if self.bits == 4 { BLOCK4 } else { BLOCK }
+    }
+
+    /// 4-bit: each block's scale is the clipped max-abs with the least squared error.
+    fn quantize4(shape: Vec<usize>, data: &[f32]) -> Self {
+        let mut scales = Vec::with_capacity(data.len().div_ceil(BLOCK4));
+        let mut values = Vec::with_capacity(data.len());
+        for block in data.chunks(BLOCK4) {
+            let max = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let scale = if max > 0.0 { best_scale4(block, max) } else { 1.0 };
+            scales.push(scale);
+            values.extend(block.iter().map(|v| (v / scale).round().clamp(-MAX4, MAX4) as i8));
+        }
+        Self { shape, bits: 4, scales, values }
+    }
+
     fn quantize(shape: Vec<usize>, data: &[f32]) -> Self {
         let mut scales = Vec::with_capacity(data.len().div_ceil(BLOCK));
         let mut values = Vec::with_capacity(data.len());
@@ -69,18 +107,33 @@ impl QTensor {
             scales.push(scale);
             values.extend(block.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8));
         }
-        Self { shape, scales, values }
+        Self { shape, bits: 8, scales, values }
     }
 
     fn dequantize(&self) -> Vec<f32> {
         // Sized up front: collecting a flat_map grew the vector step by step, which was ~10% of
         // `LocalRanker.create` in wasm.
         let mut out = Vec::with_capacity(self.values.len());
-        for (block, &s) in self.values.chunks(BLOCK).zip(&self.scales) {
+        for (block, &s) in self.values.chunks(self.block()).zip(&self.scales) {
             out.extend(block.iter().map(|&q| q as f32 * s));
         }
         out
     }
+}
+
+/// The 4-bit scale of `block` (largest magnitude `max`) among the clipping ratios `CLIPS4`.
+fn best_scale4(block: &[f32], max: f32) -> f32 {
+    let error = |scale: f32| -> f32 {
+        block.iter().map(|v| (v - (v / scale).round().clamp(-MAX4, MAX4) * scale).powi(2)).sum()
+    };
+    CLIPS4
+        .iter()
+        .map(|r| max * r / MAX4)
+        .fold((f32::INFINITY, max / MAX4), |(best, at), s| match error(s) {
+            e if e < best => (e, s),
+            _ => (best, at),
+        })
+        .1
 }
 
 /// Quantises every float parameter of `model`: returns the file bytes and the model with the
@@ -99,6 +152,48 @@ pub fn bind(bytes: &[u8], config: &ModelConfig, categories: &[String]) -> Result
     check_round_trip(config)?;
     let (_, tensors) = decode(bytes)?;
     Ok(encode(&config_digest(config, categories), &tensors))
+}
+
+/// `bytes` (an LRQ8 file) with its token table, the one tensor of shape `table` (rows x width),
+/// cut to the rows `keep` (in that order) and stored with 4 bits; every other tensor is copied bit
+/// for bit. The result is bound to no config: `bind` it to the config with `text_buckets` =
+/// `keep.len()` (`localrank-train compact`, docs/size.md).
+pub fn compact_table(bytes: &[u8], table: [usize; 2], keep: &[usize]) -> Result<Vec<u8>> {
+    let [rows, width] = table;
+    if let Some(r) = keep.iter().find(|&&r| r >= rows) {
+        return Err(Error::model(format!("compact: row {r} of a {rows}-row token table")));
+    }
+    let full = token_table(bytes, table)?;
+    let data: Vec<f32> = keep.iter().flat_map(|&r| full[r * width..(r + 1) * width].iter().copied()).collect();
+    replace_table(bytes, table, &data)
+}
+
+/// `bytes` with its token table (shape `table`) replaced by `data` (whole rows of the same width)
+/// stored with 4 bits; unbound, as `compact_table`.
+pub fn replace_table(bytes: &[u8], table: [usize; 2], data: &[f32]) -> Result<Vec<u8>> {
+    let (_, mut tensors) = decode(bytes)?;
+    let at = find_table(&tensors, table)?;
+    let width = table[1];
+    if data.is_empty() || data.len() % width != 0 {
+        return Err(Error::model(format!("compact: {} values are not whole rows of {width}", data.len())));
+    }
+    tensors[at] = QTensor::quantize4(vec![data.len() / width, width], data);
+    Ok(encode(&UNBOUND, &tensors))
+}
+
+/// The values of the token table (the one tensor of shape `table`) of an LRQ8 file, as f32.
+pub fn token_table(bytes: &[u8], table: [usize; 2]) -> Result<Vec<f32>> {
+    let (_, tensors) = decode(bytes)?;
+    Ok(tensors[find_table(&tensors, table)?].dequantize())
+}
+
+/// The index of the one tensor of shape `table`.
+fn find_table(tensors: &[QTensor], table: [usize; 2]) -> Result<usize> {
+    let found: Vec<usize> = (0..tensors.len()).filter(|&i| tensors[i].shape == table).collect();
+    match found[..] {
+        [at] => Ok(at),
+        _ => Err(Error::model(format!("compact: {} tensors have the token table's shape {table:?}, expected one", found.len()))),
+    }
 }
 
 /// The digest is computed at export from the config in memory and at load from the config parsed
@@ -215,13 +310,22 @@ fn encode(digest: &[u8; 32], tensors: &[QTensor]) -> Vec<u8> {
         for &d in &t.shape {
             u32s(&mut out, d);
         }
+        out.push(t.bits);
         out.extend(t.scales.iter().flat_map(|s| s.to_le_bytes()));
-        out.extend(t.values.iter().map(|&v| v as u8));
+        match t.bits {
+            4 => out.extend(t.values.chunks(2).map(|p| nibble(p[0]) | nibble(p.get(1).copied().unwrap_or(0)) << 4)),
+            _ => out.extend(t.values.iter().map(|&v| v as u8)),
+        }
     }
     out
 }
 
-/// Reads an `LRQ8` file of version 1 or 2: the config digest (`None` for version 1) and the
+/// A 4-bit value (-7..=7) as its stored nibble (1..=15).
+fn nibble(v: i8) -> u8 {
+    (v + 8) as u8
+}
+
+/// Reads an `LRQ8` file of version 1, 2 or 3: the config digest (`None` for version 1) and the
 /// tensors. Every length is checked before it is trusted, and every allocation is bounded by the
 /// bytes that remain.
 fn decode(bytes: &[u8]) -> Result<(Option<[u8; 32]>, Vec<QTensor>)> {
@@ -229,11 +333,13 @@ fn decode(bytes: &[u8]) -> Result<(Option<[u8; 32]>, Vec<QTensor>)> {
     if r.take(4)? != MAGIC {
         return Err(Error::model("weights are not an LRQ8 file (bad magic bytes)"));
     }
-    let digest = match r.u32()? {
-        v if v == VERSION as usize => Some(r.take(32)?.try_into().map_err(|_| r.truncated(32))?),
+    let version = r.u32()?;
+    let digest = match version {
+        v if v == VERSION as usize || v == VERSION_8BIT as usize => Some(r.take(32)?.try_into().map_err(|_| r.truncated(32))?),
         v if v == VERSION_UNBOUND as usize => None,
-        v => return Err(Error::model(format!("weights are LRQ8 version {v}, this build reads version {VERSION}"))),
+        v => return Err(Error::model(format!("weights are LRQ8 version {v}, this build reads versions 1 to {VERSION}"))),
     };
+    let with_bits = version == VERSION as usize;
     let count = r.u32()?;
     // A tensor takes at least 13 bytes (rank, one dim, one scale, one value).
     if count > MAX_TENSORS.min(r.remaining() / 13) {
@@ -243,15 +349,15 @@ fn decode(bytes: &[u8]) -> Result<(Option<[u8; 32]>, Vec<QTensor>)> {
             r.remaining() / 13
         )));
     }
-    let tensors = (0..count).map(|i| tensor(&mut r, i)).collect::<Result<Vec<_>>>()?;
+    let tensors = (0..count).map(|i| tensor(&mut r, i, with_bits)).collect::<Result<Vec<_>>>()?;
     if r.at != bytes.len() {
         return Err(Error::model(format!("LRQ8 file has {} trailing bytes after its {count} tensors", r.remaining())));
     }
     Ok((digest, tensors))
 }
 
-/// Tensor `index` at the reader's position.
-fn tensor(r: &mut Reader, index: usize) -> Result<QTensor> {
+/// Tensor `index` at the reader's position (`with_bits`: version 3's bits byte follows the dims).
+fn tensor(r: &mut Reader, index: usize, with_bits: bool) -> Result<QTensor> {
     let rank = r.u32()?;
     if rank == 0 || rank > MAX_RANK {
         return Err(Error::model(format!("LRQ8 tensor {index} has rank {rank}, expected 1..={MAX_RANK}")));
@@ -260,17 +366,40 @@ fn tensor(r: &mut Reader, index: usize) -> Result<QTensor> {
     let n = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= r.remaining())
+        // 4-bit values take half a byte: at most twice the bytes that remain (`take` checks exactly).
+        .filter(|&n| n <= r.remaining().saturating_mul(2))
         .ok_or_else(|| Error::model(format!("LRQ8 tensor {index} of shape {shape:?} is larger than the rest of the file")))?;
     if n == 0 {
         return Err(Error::model(format!("LRQ8 tensor {index} of shape {shape:?} is empty")));
     }
-    let scales: Vec<f32> = r.take(n.div_ceil(BLOCK) * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let bits = if with_bits { r.take(1)?[0] } else { 8 };
+    let block = match bits {
+        8 => BLOCK,
+        4 => BLOCK4,
+        b => return Err(Error::model(format!("LRQ8 tensor {index} has {b} bits per value, expected 8 or 4"))),
+    };
+    let scales: Vec<f32> = r.take(n.div_ceil(block) * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     if let Some(s) = scales.iter().find(|s| !s.is_finite()) {
         return Err(Error::model(format!("LRQ8 tensor {index} has a scale of {s}")));
     }
-    let values = r.take(n)?.iter().map(|&b| b as i8).collect();
-    Ok(QTensor { shape, scales, values })
+    let values = match bits {
+        4 => unpack4(r.take(n.div_ceil(2))?, n, index)?,
+        _ => r.take(n)?.iter().map(|&b| b as i8).collect(),
+    };
+    Ok(QTensor { shape, bits, scales, values })
+}
+
+/// `n` 4-bit values from their packed bytes; a zero nibble (never written) is an error.
+fn unpack4(bytes: &[u8], n: usize, index: usize) -> Result<Vec<i8>> {
+    let mut values = Vec::with_capacity(n + 1);
+    for &b in bytes {
+        values.extend([(b & 15) as i8 - 8, (b >> 4) as i8 - 8]);
+    }
+    values.truncate(n);
+    if values.contains(&-8) {
+        return Err(Error::model(format!("LRQ8 tensor {index} holds a 4-bit value of -8 (nibble 0), which is never written")));
+    }
+    Ok(values)
 }
 
 struct Reader<'a> {
@@ -345,20 +474,105 @@ mod tests {
         assert!(err(&other, &bytes).contains("does not match"));
     }
 
+    #[test]
+    fn four_bit_blocks_round_trip_within_half_a_step_or_the_clip() {
+        // Synthetic values with an outlier per block, for the arithmetic only.
+        let data: Vec<f32> = (0..131).map(|i| (i as f32 * 0.61).cos() * if i % 64 == 5 { 4.0 } else { 1.0 }).collect();
+        let q = QTensor::quantize4(vec![131], &data);
+        assert_eq!((q.scales.len(), q.bits), (3, 4));
+        for (i, (a, b)) in data.iter().zip(q.dequantize()).enumerate() {
+            let s = q.scales[i / BLOCK4];
+            let clipped = (a.abs() - MAX4 * s).max(0.0);
+            assert!((a - b).abs() <= s / 2.0 + clipped + 1e-6, "{i}: {a} vs {b} (scale {s})");
+        }
+        // The clip search never does worse than max-abs, and here does better.
+        let sse = |q: &QTensor| data.iter().zip(q.dequantize()).map(|(a, b)| (a - b).powi(2)).sum::<f32>();
+        let plain = QTensor { scales: q.scales.iter().enumerate().map(|(k, _)| data[k * BLOCK4..].iter().take(BLOCK4).fold(0.0f32, |m, v| m.max(v.abs())) / MAX4).collect(), ..q.clone() };
+        let plain = QTensor { values: data.iter().enumerate().map(|(i, v)| (v / plain.scales[i / BLOCK4]).round() as i8).collect(), ..plain };
+        assert!(sse(&q) < sse(&plain), "{} vs {}", sse(&q), sse(&plain));
+        // Packed and read back exactly (131 values: an odd count, the last byte half used).
+        let bytes = encode(&UNBOUND, std::slice::from_ref(&q));
+        assert_eq!(decode(&bytes).unwrap().1, vec![q]);
+    }
+
+    #[test]
+    fn a_compacted_token_table_keeps_the_chosen_rows_in_4_bits() {
+        let device = Device::flex();
+        let config = ModelConfig::new(2).with_text_buckets(64).with_d_model(8).with_max_session(4);
+        let names: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        let (unbound, full) = quantize(config.init(&device));
+        let keep = [0, 9, 5, 63];
+        let small = config.clone().with_text_buckets(keep.len());
+        let bytes = bind(&compact_table(&unbound, [64, 8], &keep).unwrap(), &small, &names).unwrap();
+        assert!(bytes.len() < unbound.len());
+        let compact = load(&small, &names, &bytes, &device).unwrap();
+        let items = |m: &Model, ids: Vec<i64>| -> Vec<f32> {
+            let n = ids.len();
+            let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [n, 1]), &device);
+            let cats = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64; n], [n]), &device);
+            m.embed_items(tokens, cats).into_data().convert::<f32>().try_to_vec().unwrap()
+        };
+        // Item k of the compact table is nearest to row keep[k] of the full one, and close to it.
+        let (a, b) = (items(&full, (0..64).collect()), items(&compact, vec![1, 2, 3, 1]));
+        let row = |v: &[f32], k: usize| v[k * 8..(k + 1) * 8].to_vec();
+        let dist = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).powi(2)).sum::<f32>().sqrt();
+        for (k, &want) in keep.iter().enumerate().skip(1) {
+            let got = row(&b, k - 1);
+            let nearest = (1..64).min_by(|&i, &j| dist(&row(&a, i), &got).total_cmp(&dist(&row(&a, j), &got))).unwrap();
+            assert_eq!(nearest, want, "compact row {k}");
+            let norm = dist(&row(&a, want), &[0.0; 8]);
+            assert!(dist(&row(&a, want), &got) < 0.25 * norm, "compact row {k}: {} of {norm}", dist(&row(&a, want), &got));
+        }
+        let err = |keep: &[usize], shape: [usize; 2]| compact_table(&unbound, shape, keep).unwrap_err().to_string();
+        assert!(err(&[64], [64, 8]).contains("row 64"));
+        assert!(err(&[1], [65, 8]).contains("0 tensors"));
+        // The token table is tensor 0 (4 x 8: one scale): a nibble never written and a bits byte
+        // that is neither 8 nor 4 are errors.
+        let bits_at = 4 + 4 + 32 + 4 + 4 + 4 * 2;
+        assert_eq!(bytes[bits_at], 4);
+        let mut zero = bytes.clone();
+        zero[bits_at + 1 + 4] &= 0xf0;
+        assert!(load(&small, &names, &zero, &device).unwrap_err().to_string().contains("nibble 0"));
+        let mut odd = bytes.clone();
+        odd[bits_at] = 5;
+        assert!(load(&small, &names, &odd, &device).unwrap_err().to_string().contains("5 bits"));
+    }
+
     /// A dropout that serde_json writes as 17 digits and parses back one ulp off (found by a
     /// search over random f64s in 0.0625..0.125).
     const ODD_DROPOUT: f64 = 0.11809307903634775;
 
+    /// An 8-bit file in the layout of version 1 (no digest) or 2 (digest, no bits bytes).
+    fn legacy(version: u32, digest: &[u8; 32], tensors: &[QTensor]) -> Vec<u8> {
+        let mut out = [&MAGIC[..], &version.to_le_bytes()].concat();
+        if version == 2 {
+            out.extend_from_slice(digest);
+        }
+        out.extend_from_slice(&(tensors.len() as u32).to_le_bytes());
+        for t in tensors {
+            out.extend_from_slice(&(t.shape.len() as u32).to_le_bytes());
+            t.shape.iter().for_each(|&d| out.extend_from_slice(&(d as u32).to_le_bytes()));
+            out.extend(t.scales.iter().flat_map(|s| s.to_le_bytes()));
+            out.extend(t.values.iter().map(|&v| v as u8));
+        }
+        out
+    }
+
     #[test]
-    fn bind_migrates_version_1_and_refuses_a_dropout_json_changes() {
+    fn bind_migrates_versions_1_and_2_and_refuses_a_dropout_json_changes() {
         let device = Device::flex();
         let config = ModelConfig::new(1).with_text_buckets(8).with_d_model(4).with_max_session(2).with_layers(1);
-        let (v2, _) = quantize(config.init(&device));
-        // Version 1: the same file without the digest.
-        let mut v1 = [&v2[..4], &1u32.to_le_bytes(), &v2[40..]].concat();
+        let (v3, _) = quantize(config.init(&device));
+        let (_, tensors) = decode(&v3).unwrap();
+        // Version 2 (the layout of the models shipped before 4-bit tensors) loads as it is.
+        let v2 = legacy(2, &config_digest(&config, &[]), &tensors);
+        assert!(load(&config, &[], &v2, &device).is_ok());
+        assert_eq!(bind(&v2, &config, &[]).unwrap(), bind(&v3, &config, &[]).unwrap());
+        // Version 1: no digest.
+        let mut v1 = legacy(1, &UNBOUND, &tensors);
         assert!(load(&config, &[], &v1, &device).unwrap_err().to_string().contains("version 1"));
         v1 = bind(&v1, &config, &[]).unwrap();
-        assert_eq!(v1, bind(&v2, &config, &[]).unwrap());
+        assert_eq!(v1, bind(&v3, &config, &[]).unwrap());
         assert!(load(&config, &[], &v1, &device).is_ok());
         let odd = config.clone().with_dropout(ODD_DROPOUT);
         let msg = bind(&v1, &odd, &[]).map(|_| ()).unwrap_err().to_string();

@@ -72,6 +72,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = CheckedModel::Student)]
         model: CheckedModel,
     },
+    /// Cut an exported model to the bytes a phone should download: the vocabulary to the
+    /// catalogue's tokens, every character and the most frequent words (--vocab in all), the
+    /// token table to 4 bits. Measures it against the model it was cut from on the same test
+    /// requests and the new-products slice, and writes OUT with OUT/compact-check.json
+    /// (docs/size.md). Pass the data the model was trained on (default: the MovieLens example).
+    Compact(CompactArgs),
     /// Quick ablation: the student from random token rows and from the teacher's distilled
     /// token table (model2vec), no teacher logits; prints validation NDCG@10 (writes nothing).
     Students(Settings),
@@ -81,6 +87,33 @@ pub enum Command {
     /// Quick ablation: one teacher, then the distilled student at several (alpha, temperature)
     /// settings; prints each one's validation NDCG@10 (writes nothing).
     Distill(Settings),
+}
+
+/// `compact`: where the full model is, where the compact one goes, and its data.
+#[derive(ClapArgs, Clone, Debug)]
+pub struct CompactArgs {
+    /// The exported model directory to cut (full vocabulary) [default: models/].
+    #[arg(long, default_value_os_t = default_out())]
+    pub from: PathBuf,
+    /// Where the compact model directory is written (may be --from: it is read first)
+    /// [default: models/].
+    #[arg(long, default_value_os_t = default_out())]
+    pub out: PathBuf,
+    /// Tokens kept in all (the catalogue's and the characters are kept beyond it if they need
+    /// more). 8,000: see docs/size.md for the bytes and quality of other budgets.
+    #[arg(long, default_value_t = 8_000)]
+    pub vocab: usize,
+    /// The events log the model was trained on (with --catalogue); without both, the example.
+    #[arg(long, requires = "catalogue")]
+    pub events: Option<PathBuf>,
+    #[arg(long, requires = "events")]
+    pub catalogue: Option<PathBuf>,
+    /// As `all --repeat-candidates`: the candidate lists the model was evaluated with.
+    #[arg(long)]
+    pub repeat_candidates: bool,
+    /// As `all --order-seed` (the MovieLens example's same-second order).
+    #[arg(long, default_value_t = crate::data::movielens::DEFAULT_TIE_SEED)]
+    pub order_seed: u64,
 }
 
 /// A storefront's files.
@@ -193,7 +226,7 @@ impl Command {
         match self {
             Command::All(r) | Command::Eval(r) | Command::SoftmaxCheck { run: r, .. } => Some(&r.settings),
             Command::Context(s) | Command::OrderSensitivity(s) | Command::Students(s) | Command::Teacher(s) | Command::Distill(s) => Some(s),
-            Command::Fetch | Command::Validate(_) | Command::Ingest { .. } | Command::ConvertExamples { .. } => None,
+            Command::Fetch | Command::Validate(_) | Command::Ingest { .. } | Command::ConvertExamples { .. } | Command::Compact(_) => None,
         }
     }
 }
@@ -204,7 +237,7 @@ impl Run {
     }
 }
 
-fn default_out() -> PathBuf {
+pub fn default_out() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("models")
 }
 

@@ -39,6 +39,7 @@ fn main() -> std::process::ExitCode {
         Command::Context(s) => evaluation::ablations::run_context(&s),
         Command::OrderSensitivity(s) => evaluation::order::run(&s),
         Command::SoftmaxCheck { run, model } => evaluation::softmax_check::run(&run, model),
+        Command::Compact(args) => pipeline::compact::run(&args),
         Command::Students(s) => evaluation::ablations::run_students(&s),
         Command::Teacher(s) => evaluation::ablations::run_teacher(&s),
         Command::Distill(s) => evaluation::ablations::run_distill(&s),

@@ -3,6 +3,7 @@
 
 pub mod ablations;
 pub mod choices;
+pub mod compact_check;
 pub mod eval;
 pub mod intervals;
 pub mod metrics;

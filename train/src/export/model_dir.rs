@@ -49,26 +49,32 @@ pub fn export(
     personalization: f32,
     training: serde_json::Value,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // 8-bit weights (`localrank::quant`, LRQ8 v2) bound to the config and category names written
+    // 8-bit weights (`localrank::quant`, LRQ8) bound to the config and category names written
     // below, so that an edit of either in manifest.json is caught at load; the golden scores
     // below are the quantised model's.
     let weights = &localrank::quant::bind(weights, config, &data.categories).map_err(|e| format!("export: {e}"))?;
-    let mut files = BTreeMap::new();
-    files.insert("weights".to_string(), write(&dir.join(WEIGHTS), weights)?);
-    files.insert("tokenizer".to_string(), write(&dir.join(TOKENIZER), tokenizer)?);
-    let mut manifest = Manifest {
+    let manifest = Manifest {
         format_version: FORMAT_VERSION,
         name: name.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         config: config.clone(),
         categories: data.categories.clone(),
-        files,
+        files: BTreeMap::new(),
         weights_format: "lrq8".into(),
         inputs,
         personalization: Some(personalization),
         training,
     };
+    write_dir(dir, manifest, weights, tokenizer, data, popular)
+}
+
+/// Writes `manifest` (its `files` replaced) with the bound `weights`, the `tokenizer` and the
+/// golden scores of the two through the browser's `Ranker` into `dir`.
+pub fn write_dir(dir: &Path, mut manifest: Manifest, weights: &[u8], tokenizer: &[u8], data: &Data, popular: &[usize]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    manifest.files = BTreeMap::new();
+    manifest.files.insert("weights".to_string(), write(&dir.join(WEIGHTS), weights)?);
+    manifest.files.insert("tokenizer".to_string(), write(&dir.join(TOKENIZER), tokenizer)?);
     let golden = golden(&manifest, weights, tokenizer, data, popular)?;
     let golden_json = serde_json::to_vec_pretty(&golden).unwrap();
     manifest.files.insert("golden".into(), write(&dir.join(GOLDEN), &golden_json)?);

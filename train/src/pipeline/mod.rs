@@ -2,6 +2,7 @@
 //! teacher and the students (several seeds), quantise, evaluate every model on one split,
 //! export `models/`.
 
+pub mod compact;
 pub mod prepare;
 pub mod train;
 
@@ -69,7 +70,7 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
 }
 
 /// Product indices by training-split popularity, most popular first.
-fn popular(data: &movielens::Data, until: i64) -> Vec<usize> {
+pub(crate) fn popular(data: &movielens::Data, until: i64) -> Vec<usize> {
     let counts = popularity(data, until);
     let mut popular: Vec<usize> = (0..data.products.len()).collect();
     popular.sort_by(|&a, &b| counts[b].total_cmp(&counts[a]).then(a.cmp(&b)));
