@@ -220,7 +220,7 @@ pub fn load(config: &ModelConfig, categories: &[String], bytes: &[u8], device: &
     let (digest, tensors) = decode(bytes)?;
     let digest = digest.ok_or_else(|| {
         Error::model(format!(
-            "weights are LRQ8 version {VERSION_UNBOUND}, which does not bind the model config: this build reads version {VERSION} (re-export with localrank-train, or migrate with quant::bind)"
+            "weights are LRQ8 version {VERSION_UNBOUND}, which does not bind the model config: this build reads version {VERSION_8BIT} or version {VERSION} (re-export with localrank-train, or migrate with quant::bind)"
         ))
     })?;
     check_digest(&digest, config, categories)?;
