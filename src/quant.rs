@@ -71,16 +71,36 @@ pub fn config_digest(config: &ModelConfig, categories: &[String]) -> [u8; 32] {
 }
 
 /// One quantised tensor: `values` are 8-bit (-127..=127, blocks of `BLOCK`) or 4-bit (-7..=7,
-/// blocks of `BLOCK4`), one byte each in memory whatever `bits` says.
+/// blocks of `BLOCK4`), one byte each in memory whatever `bits` says; or (`bits` = `CODED`) a
+/// row-coded table, whose values are in `coded`.
 #[derive(Clone, Debug, PartialEq)]
 struct QTensor {
     shape: Vec<usize>,
     bits: u8,
     scales: Vec<f32>,
     values: Vec<i8>,
+    coded: Option<Box<Coded>>,
+}
+
+/// The bits byte of a row-coded table (version 3): some rows kept exactly (4-bit), every other
+/// row one byte, the index of its nearest centroid in an 8-bit codebook (vector quantisation).
+const CODED: u8 = 1;
+
+/// A row-coded table [rows, width]: `exact[r]` says whether row r is in `rows` (4-bit, in row
+/// order) or is `codebook` row `codes[i]` (the i-th row not kept exactly).
+#[derive(Clone, Debug, PartialEq)]
+struct Coded {
+    exact: Vec<bool>,
+    rows: QTensor,
+    codes: Vec<u8>,
+    codebook: QTensor,
 }
 
 impl QTensor {
+    fn plain(shape: Vec<usize>, bits: u8, scales: Vec<f32>, values: Vec<i8>) -> Self {
+        Self { shape, bits, scales, values, coded: None }
+    }
+
     fn block(&self) -> usize {
         if self.bits == 4 { BLOCK4 } else { BLOCK }
     }
@@ -95,7 +115,7 @@ impl QTensor {
             scales.push(scale);
             values.extend(block.iter().map(|v| (v / scale).round().clamp(-MAX4, MAX4) as i8));
         }
-        Self { shape, bits: 4, scales, values }
+        Self::plain(shape, 4, scales, values)
     }
 
     fn quantize(shape: Vec<usize>, data: &[f32]) -> Self {
@@ -107,15 +127,32 @@ impl QTensor {
             scales.push(scale);
             values.extend(block.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8));
         }
-        Self { shape, bits: 8, scales, values }
+        Self::plain(shape, 8, scales, values)
     }
 
     fn dequantize(&self) -> Vec<f32> {
+        if let Some(c) = &self.coded {
+            return c.dequantize(self.shape[1]);
+        }
         // Sized up front: collecting a flat_map grew the vector step by step, which was ~10% of
         // `LocalRanker.create` in wasm.
         let mut out = Vec::with_capacity(self.values.len());
         for (block, &s) in self.values.chunks(self.block()).zip(&self.scales) {
             out.extend(block.iter().map(|&q| q as f32 * s));
+        }
+        out
+    }
+}
+
+impl Coded {
+    fn dequantize(&self, width: usize) -> Vec<f32> {
+        let (rows, book) = (self.rows.dequantize(), self.codebook.dequantize());
+        let mut out = Vec::with_capacity(self.exact.len() * width);
+        let (mut kept, mut coded) = (rows.chunks(width), self.codes.iter());
+        for &exact in &self.exact {
+            // `decode` checked that the counts and codes match the table.
+            let row = if exact { kept.next() } else { coded.next().map(|&c| &book[c as usize * width..(c as usize + 1) * width]) };
+            out.extend_from_slice(row.unwrap_or(&[]));
         }
         out
     }
@@ -178,6 +215,29 @@ pub fn replace_table(bytes: &[u8], table: [usize; 2], data: &[f32]) -> Result<Ve
         return Err(Error::model(format!("compact: {} values are not whole rows of {width}", data.len())));
     }
     tensors[at] = QTensor::quantize4(vec![data.len() / width, width], data);
+    Ok(encode(&UNBOUND, &tensors))
+}
+
+/// `bytes` with its token table (shape `table`) replaced by a row-coded one of the same shape:
+/// the rows of `data` (the new table, row-major) where `exact` is set, kept with 4 bits, and every
+/// other row as its code (`codes`, one per such row in order) into `codebook` (whole rows,
+/// stored 8-bit); unbound, as `compact_table`. `localrank-train compact` (docs/size.md).
+pub fn code_table(bytes: &[u8], table: [usize; 2], data: &[f32], exact: &[bool], codes: &[u8], codebook: &[f32]) -> Result<Vec<u8>> {
+    let (_, mut tensors) = decode(bytes)?;
+    let at = find_table(&tensors, table)?;
+    let [rows, width] = table;
+    let k = codebook.len() / width;
+    let kept = exact.iter().filter(|&&e| e).count();
+    if data.len() != rows * width || exact.len() != rows || codes.len() != rows - kept || !(1..=256).contains(&k) || codebook.len() != k * width {
+        return Err(Error::model(format!("compact: a coded {table:?} table needs {rows} exact flags, {} codes and whole codebook rows", rows - kept)));
+    }
+    if let Some(c) = codes.iter().find(|&&c| c as usize >= k) {
+        return Err(Error::model(format!("compact: code {c} of a {k}-row codebook")));
+    }
+    let exact_rows: Vec<f32> = data.chunks(width).zip(exact).filter(|(_, e)| **e).flat_map(|(r, _)| r.iter().copied()).collect();
+    let kept_rows = if kept > 0 { QTensor::quantize4(vec![kept, width], &exact_rows) } else { QTensor::plain(vec![0, width], 4, Vec::new(), Vec::new()) };
+    let coded = Coded { exact: exact.to_vec(), rows: kept_rows, codes: codes.to_vec(), codebook: QTensor::quantize(vec![k, width], codebook) };
+    tensors[at] = QTensor { shape: table.to_vec(), bits: CODED, scales: Vec::new(), values: Vec::new(), coded: Some(Box::new(coded)) };
     Ok(encode(&UNBOUND, &tensors))
 }
 
@@ -311,13 +371,30 @@ fn encode(digest: &[u8; 32], tensors: &[QTensor]) -> Vec<u8> {
             u32s(&mut out, d);
         }
         out.push(t.bits);
-        out.extend(t.scales.iter().flat_map(|s| s.to_le_bytes()));
-        match t.bits {
-            4 => out.extend(t.values.chunks(2).map(|p| nibble(p[0]) | nibble(p.get(1).copied().unwrap_or(0)) << 4)),
-            _ => out.extend(t.values.iter().map(|&v| v as u8)),
+        match &t.coded {
+            Some(c) => encode_coded(&mut out, c),
+            None => encode_plain(&mut out, t),
         }
     }
     out
+}
+
+fn encode_plain(out: &mut Vec<u8>, t: &QTensor) {
+    out.extend(t.scales.iter().flat_map(|s| s.to_le_bytes()));
+    match t.bits {
+        4 => out.extend(t.values.chunks(2).map(|p| nibble(p[0]) | nibble(p.get(1).copied().unwrap_or(0)) << 4)),
+        _ => out.extend(t.values.iter().map(|&v| v as u8)),
+    }
+}
+
+fn encode_coded(out: &mut Vec<u8>, c: &Coded) {
+    out.extend_from_slice(&(c.codebook.shape[0] as u32).to_le_bytes());
+    let mut bitmap = vec![0u8; c.exact.len().div_ceil(8)];
+    c.exact.iter().enumerate().filter(|(_, e)| **e).for_each(|(i, _)| bitmap[i / 8] |= 1 << (i % 8));
+    out.extend_from_slice(&bitmap);
+    encode_plain(out, &c.rows);
+    out.extend_from_slice(&c.codes);
+    encode_plain(out, &c.codebook);
 }
 
 /// A 4-bit value (-7..=7) as its stored nibble (1..=15).
@@ -363,20 +440,29 @@ fn tensor(r: &mut Reader, index: usize, with_bits: bool) -> Result<QTensor> {
         return Err(Error::model(format!("LRQ8 tensor {index} has rank {rank}, expected 1..={MAX_RANK}")));
     }
     let shape = (0..rank).map(|_| r.u32()).collect::<Result<Vec<_>>>()?;
-    let n = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        // 4-bit values take half a byte: at most twice the bytes that remain (`take` checks exactly).
-        .filter(|&n| n <= r.remaining().saturating_mul(2))
-        .ok_or_else(|| Error::model(format!("LRQ8 tensor {index} of shape {shape:?} is larger than the rest of the file")))?;
+    let too_large = || Error::model(format!("LRQ8 tensor {index} of shape {shape:?} is larger than the rest of the file"));
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(too_large)?;
     if n == 0 {
         return Err(Error::model(format!("LRQ8 tensor {index} of shape {shape:?} is empty")));
     }
     let bits = if with_bits { r.take(1)?[0] } else { 8 };
+    if bits == CODED {
+        return coded(r, index, shape);
+    }
+    // 4-bit values take half a byte: at most twice the bytes that remain (`take` checks exactly).
+    if n > r.remaining().saturating_mul(2) {
+        return Err(too_large());
+    }
+    let (scales, values) = plain(r, index, bits, n)?;
+    Ok(QTensor::plain(shape, bits, scales, values))
+}
+
+/// The scales and values of `n` values with `bits` (8 or 4) at the reader's position.
+fn plain(r: &mut Reader, index: usize, bits: u8, n: usize) -> Result<(Vec<f32>, Vec<i8>)> {
     let block = match bits {
         8 => BLOCK,
         4 => BLOCK4,
-        b => return Err(Error::model(format!("LRQ8 tensor {index} has {b} bits per value, expected 8 or 4"))),
+        b => return Err(Error::model(format!("LRQ8 tensor {index} has {b} bits per value, expected 8, 4 or {CODED} (row-coded)"))),
     };
     let scales: Vec<f32> = r.take(n.div_ceil(block) * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     if let Some(s) = scales.iter().find(|s| !s.is_finite()) {
@@ -386,7 +472,44 @@ fn tensor(r: &mut Reader, index: usize, with_bits: bool) -> Result<QTensor> {
         4 => unpack4(r.take(n.div_ceil(2))?, n, index)?,
         _ => r.take(n)?.iter().map(|&b| b as i8).collect(),
     };
-    Ok(QTensor { shape, bits, scales, values })
+    Ok((scales, values))
+}
+
+/// A row-coded table at the reader's position: u32 k, the exact-row bitmap, the exact rows
+/// (4-bit), one code per other row, the k x width codebook (8-bit). Only what the file holds is
+/// allocated here; the full table is built by `dequantize`, after `load` has checked the shape
+/// against the architecture.
+fn coded(r: &mut Reader, index: usize, shape: Vec<usize>) -> Result<QTensor> {
+    let bad = |what: String| Error::model(format!("LRQ8 tensor {index} (row-coded {shape:?}): {what}"));
+    let [rows, width] = shape[..] else { return Err(bad("a row-coded table has rank 2".into())) };
+    let k = r.u32()?;
+    if !(1..=256).contains(&k) || k.saturating_mul(width) > r.remaining() || rows > r.remaining().saturating_mul(8) {
+        return Err(bad(format!("{k} centroids of width {width} for {rows} rows do not fit the {} bytes left", r.remaining())));
+    }
+    let bitmap = r.take(rows.div_ceil(8))?;
+    let exact: Vec<bool> = (0..rows).map(|i| bitmap[i / 8] >> (i % 8) & 1 == 1).collect();
+    if rows % 8 != 0 && bitmap[rows / 8] >> (rows % 8) != 0 {
+        return Err(bad("bits set past the last row".into()));
+    }
+    let kept = exact.iter().filter(|&&e| e).count();
+    let (scales, values) = if kept > 0 { plain(r, index, 4, kept * width)? } else { (Vec::new(), Vec::new()) };
+    let codes = r.take(rows - kept)?.to_vec();
+    if let Some(c) = codes.iter().find(|&&c| c as usize >= k) {
+        return Err(bad(format!("code {c} of a {k}-centroid codebook")));
+    }
+    let (book_scales, book) = plain(r, index, 8, k * width)?;
+    Ok(QTensor {
+        shape,
+        bits: CODED,
+        scales: Vec::new(),
+        values: Vec::new(),
+        coded: Some(Box::new(Coded {
+            exact,
+            rows: QTensor::plain(vec![kept, width], 4, scales, values),
+            codes,
+            codebook: QTensor::plain(vec![k, width], 8, book_scales, book),
+        })),
+    })
 }
 
 /// `n` 4-bit values from their packed bytes; a zero nibble (never written) is an error.
@@ -541,6 +664,41 @@ mod tests {
     /// A dropout that serde_json writes as 17 digits and parses back one ulp off (found by a
     /// search over random f64s in 0.0625..0.125).
     const ODD_DROPOUT: f64 = 0.11809307903634775;
+
+    #[test]
+    fn a_row_coded_table_rebuilds_exact_rows_and_codebook_rows() {
+        let device = Device::flex();
+        let config = ModelConfig::new(2).with_text_buckets(12).with_d_model(8).with_max_session(4);
+        let names: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        let (unbound, _) = quantize(config.init(&device));
+        let data: Vec<f32> = (0..96).map(|i| ((i * 7 % 13) as f32 - 6.0) / 4.0).collect();
+        let exact: Vec<bool> = (0..12).map(|r| r % 3 == 0).collect();
+        let codebook: Vec<f32> = (0..16).map(|i| i as f32 / 8.0 - 1.0).collect();
+        let codes = [1u8, 0, 1, 1, 0, 0, 1, 0];
+        let bytes = bind(&code_table(&unbound, [12, 8], &data, &exact, &codes, &codebook).unwrap(), &config, &names).unwrap();
+        let table = token_table(&bytes, [12, 8]).unwrap();
+        let mut coded = codes.iter();
+        for (r, row) in table.chunks(8).enumerate() {
+            let want: &[f32] = if exact[r] { &data[r * 8..(r + 1) * 8] } else { let c = *coded.next().unwrap() as usize; &codebook[c * 8..(c + 1) * 8] };
+            for (a, b) in row.iter().zip(want) {
+                assert!((a - b).abs() <= 1.5 / MAX4 / 2.0 + 1e-6, "row {r}: {row:?} vs {want:?}");
+            }
+        }
+        assert!(load(&config, &names, &bytes, &device).is_ok());
+        // A code past the codebook, and a bit set past the last row, are errors.
+        let bits_at = 4 + 4 + 32 + 4 + 4 + 4 * 2;
+        assert_eq!(bytes[bits_at], CODED);
+        // bits, k, a 2-byte bitmap, the 4 exact rows (one scale, 16 packed bytes), then codes.
+        let bitmap_at = bits_at + 1 + 4;
+        let mut beyond = bytes.clone();
+        beyond[bitmap_at + 2 + 4 + 16] = 9;
+        assert!(load(&config, &names, &beyond, &device).unwrap_err().to_string().contains("code 9"));
+        let mut past = bytes.clone();
+        past[bitmap_at + 1] |= 0x80;
+        assert!(load(&config, &names, &past, &device).unwrap_err().to_string().contains("past the last row"));
+        let err = code_table(&unbound, [12, 8], &data, &exact, &[2, 0, 1, 1, 0, 0, 1, 0], &codebook).unwrap_err().to_string();
+        assert!(err.contains("code 2"), "{err}");
+    }
 
     /// An 8-bit file in the layout of version 1 (no digest) or 2 (digest, no bits bytes).
     fn legacy(version: u32, digest: &[u8; 32], tensors: &[QTensor]) -> Vec<u8> {

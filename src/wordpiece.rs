@@ -92,6 +92,54 @@ struct WordPieceJson {
     vocab: HashMap<String, u32>,
 }
 
+/// The `TokenizerJson` of a compact vocabulary file (after `VOCAB_MAGIC`): one line of
+/// `tokenizer.json` without `model.vocab`, then one line per token in id order, each the number
+/// of leading characters it shares with the token before it, a tab, and the rest (front coding:
+/// the file lists the tokens sorted, so that 30,522 BERT tokens take 54 KB gzip instead of
+/// `tokenizer.json`'s 193 KB). Written by `localrank-train compact`.
+fn read_vocab_file(bytes: &[u8]) -> Result<TokenizerJson> {
+    let bad = |what: String| Error::model(format!("tokenizer (compact vocabulary): {what}"));
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 ({e})")))?;
+    let (header, lines) = text.split_once('\n').ok_or_else(|| bad("no header line".into()))?;
+    let mut json: TokenizerJson = serde_json::from_str(header).map_err(|e| bad(format!("header does not parse: {e}")))?;
+    if !json.model.vocab.is_empty() {
+        return Err(bad("the header holds a vocabulary; the tokens belong on the lines after it".into()));
+    }
+    let mut prev = String::new();
+    for (id, line) in lines.strip_suffix('\n').unwrap_or(lines).split('\n').enumerate() {
+        let (shared, rest) = line.split_once('\t').ok_or_else(|| bad(format!("token {id}: no tab")))?;
+        let shared: usize = shared.parse().map_err(|_| bad(format!("token {id}: {shared:?} is not a count")))?;
+        let cut = prev.char_indices().nth(shared).map_or(prev.len(), |(at, _)| at);
+        if shared > prev.chars().count() {
+            return Err(bad(format!("token {id}: shares {shared} characters with a token of {}", prev.chars().count())));
+        }
+        prev.truncate(cut);
+        prev.push_str(rest);
+        if prev.is_empty() {
+            return Err(bad(format!("token {id} is empty")));
+        }
+        let id = u32::try_from(id).map_err(|_| bad("too many tokens".into()))?;
+        if json.model.vocab.insert(prev.clone(), id).is_some() {
+            return Err(bad(format!("token {id} ({prev:?}) is listed twice")));
+        }
+    }
+    Ok(json)
+}
+
+/// A compact vocabulary file (`read_vocab_file`) of `header` (tokenizer.json without
+/// `model.vocab`, as one line of JSON) and `tokens` in id order.
+pub fn vocab_file(header: &str, tokens: &[&str]) -> Vec<u8> {
+    let mut out = format!("{VOCAB_MAGIC}{header}\n");
+    let mut prev = "";
+    for t in tokens {
+        let shared = prev.chars().zip(t.chars()).take_while(|(a, b)| a == b).count();
+        let at = t.char_indices().nth(shared).map_or(t.len(), |(i, _)| i);
+        out.push_str(&format!("{shared}\t{}\n", &t[at..]));
+        prev = t;
+    }
+    out.into_bytes()
+}
+
 fn unsupported(what: &str, kind: &str) -> Error {
     Error::model(format!(
         "tokenizer.json: {what} {kind:?} is not supported (localrank reads BERT WordPiece \
@@ -99,11 +147,22 @@ fn unsupported(what: &str, kind: &str) -> Error {
     ))
 }
 
+/// The first line of a compact vocabulary file (`WordPiece::vocab_file`).
+pub const VOCAB_MAGIC: &str = "localrank-vocab 1\n";
+
 impl WordPiece {
-    /// Parses `tokenizer.json` and checks that it is the BERT WordPiece pipeline.
+    /// Parses `tokenizer.json`, or a compact vocabulary file (`VOCAB_MAGIC`), and checks that it
+    /// is the BERT WordPiece pipeline.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if let Some(rest) = bytes.strip_prefix(VOCAB_MAGIC.as_bytes()) {
+            return Self::from_json(read_vocab_file(rest)?);
+        }
         let json: TokenizerJson = serde_json::from_slice(bytes)
             .map_err(|e| Error::model(format!("tokenizer.json does not parse: {e}")))?;
+        Self::from_json(json)
+    }
+
+    fn from_json(json: TokenizerJson) -> Result<Self> {
         let normalizer = match json.normalizer {
             Some(n) if n.kind == "BertNormalizer" => n,
             Some(n) => return Err(unsupported("normalizer", &n.kind)),
@@ -357,6 +416,37 @@ mod tests {
 
     fn tok() -> WordPiece {
         WordPiece::from_bytes(JSON.as_bytes()).unwrap()
+    }
+
+    /// JSON's tokenizer as a compact vocabulary file, tokens in id order.
+    fn compact() -> Vec<u8> {
+        let mut json: serde_json::Value = serde_json::from_str(JSON).unwrap();
+        let vocab = json["model"].as_object_mut().unwrap().remove("vocab").unwrap();
+        let mut tokens: Vec<(&String, u64)> = vocab.as_object().unwrap().iter().map(|(t, id)| (t, id.as_u64().unwrap())).collect();
+        tokens.sort_by_key(|&(_, id)| id);
+        let tokens: Vec<&str> = tokens.iter().map(|(t, _)| t.as_str()).collect();
+        vocab_file(&json.to_string(), &tokens)
+    }
+
+    #[test]
+    fn a_compact_vocabulary_file_tokenises_as_its_tokenizer_json() {
+        let file = compact();
+        let text = String::from_utf8(file.clone()).unwrap();
+        // Front coding: "[UNK]" after "[PAD]" shares "[", "wars" after "star" nothing.
+        assert!(text.contains("\n1\tUNK]\n") && text.contains("\n0\twars\n"), "{text}");
+        let (a, b) = (tok(), WordPiece::from_bytes(&file).unwrap());
+        for t in ["Star Wars (1977)", "wars", "café 中 [UNK] x", "[PAD]starwars"] {
+            assert_eq!(a.encode(t), b.encode(t), "{t}");
+        }
+        assert_eq!(a.vocab_size(), b.vocab_size());
+        let err = |f: &[u8]| WordPiece::from_bytes(f).unwrap_err().to_string();
+        let body = &file[VOCAB_MAGIC.len()..];
+        let header_end = VOCAB_MAGIC.len() + body.iter().position(|&c| c == b'\n').unwrap() + 1;
+        assert!(err(&[&file[..header_end], b"9\tx\n"].concat()).contains("shares 9"));
+        assert!(err(&[&file[..header_end], b"0\tab\n2\t\n"].concat()).contains("twice"));
+        assert!(err(&[&file[..header_end], b"x\n"].concat()).contains("no tab"));
+        assert!(err(&[&file[..header_end], b"0\t\n"].concat()).contains("empty"));
+        assert!(err(VOCAB_MAGIC.as_bytes()).contains("no header"));
     }
 
     #[test]

@@ -78,13 +78,36 @@ fn test_requests(p: &Prepared) -> Vec<protocol::Request> {
     protocol::sample_users(protocol::requests(&p.users, p.split.test_from), protocol::MAX_REQUESTS)
 }
 
-/// The test requests whose target product satisfies `pick`, for `full` and `compact`, as JSON.
-pub fn measure_targets(p: &Prepared, repeat_candidates: bool, blend: f32, full: &Side, compact: &Side, pick: impl Fn(usize) -> bool) -> Result<serde_json::Value, String> {
+/// Cross-fitted: for each fold, the test requests whose target `folds[i].1` picks, scored by
+/// `full` and by the fold's compact model; the folds' requests pooled into one row per side and
+/// their paired difference (95% interval over users), as `slice` reports one bench.
+pub fn cross_fitted(p: &Prepared, repeat_candidates: bool, blend: f32, full: &Side, folds: &[(Side, &dyn Fn(usize) -> bool)]) -> Result<serde_json::Value, String> {
     let stats = protocol::Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
-    let requests: Vec<protocol::Request> = test_requests(p).into_iter().filter(|r| pick(r.target.item)).collect();
-    eprintln!("compact check: {} requests for the picked targets", requests.len());
-    let bench = Bench::new(&p.data, &stats, &requests, repeat_candidates);
-    with_scorers(p, blend, full, compact, |a, b| slice(&bench, (full.name, a), (compact.name, b)))
+    let all = test_requests(p);
+    let (mut users, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for (compact, pick) in folds {
+        let requests: Vec<protocol::Request> = all.iter().filter(|r| pick(r.target.item)).cloned().collect();
+        let bench = Bench::new(&p.data, &stats, &requests, repeat_candidates);
+        let (ra, rb) = with_scorers(p, blend, full, compact, |x, y| (bench.row(full.name, x), bench.row(compact.name, y)))?;
+        users.extend_from_slice(&bench.users);
+        a.extend(ra.gains);
+        b.extend(rb.gains);
+    }
+    let mean = |g: &[f64]| g.iter().sum::<f64>() / g.len().max(1) as f64;
+    let (ma, mb) = (mean(&a), mean(&b));
+    let name = folds.first().map_or("compact", |f| f.0.name);
+    let d = intervals::difference(&users, (name, &b), (full.name, &a));
+    let relative = if ma > 0.0 { d.mean / ma } else { 0.0 };
+    eprintln!("  cross-fitted over {} folds, {} requests: {} {ma:.4}, {name} {mb:.4}: {:+.4} ({:+.2}%)", folds.len(), users.len(), full.name, d.mean, 100.0 * relative);
+    Ok(serde_json::json!({
+        "requests": users.len(),
+        "folds": folds.len(),
+        "ndcg@10": {full.name: ma, name: mb},
+        "ndcg@10_ci": {full.name: intervals::mean_ci(&users, &a), name: intervals::mean_ci(&users, &b)},
+        "difference": d,
+        "relative": relative,
+        "within_target": relative >= -MAX_RELATIVE_LOSS,
+    }))
 }
 
 /// Both rows on one bench, their paired difference (compact - full, 95% interval over users)

@@ -65,16 +65,16 @@ pub fn export(
         personalization: Some(personalization),
         training,
     };
-    write_dir(dir, manifest, weights, tokenizer, data, popular)
+    write_dir(dir, manifest, weights, (TOKENIZER, tokenizer), data, popular)
 }
 
-/// Writes `manifest` (its `files` replaced) with the bound `weights`, the `tokenizer` and the
-/// golden scores of the two through the browser's `Ranker` into `dir`.
-pub fn write_dir(dir: &Path, mut manifest: Manifest, weights: &[u8], tokenizer: &[u8], data: &Data, popular: &[usize]) -> Result<(), String> {
+/// Writes `manifest` (its `files` replaced) with the bound `weights`, the tokenizer file
+/// (name, bytes) and the golden scores of the two through the browser's `Ranker` into `dir`.
+pub fn write_dir(dir: &Path, mut manifest: Manifest, weights: &[u8], (tokenizer_name, tokenizer): (&str, &[u8]), data: &Data, popular: &[usize]) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     manifest.files = BTreeMap::new();
     manifest.files.insert("weights".to_string(), write(&dir.join(WEIGHTS), weights)?);
-    manifest.files.insert("tokenizer".to_string(), write(&dir.join(TOKENIZER), tokenizer)?);
+    manifest.files.insert("tokenizer".to_string(), write(&dir.join(tokenizer_name), tokenizer)?);
     let golden = golden(&manifest, weights, tokenizer, data, popular)?;
     let golden_json = serde_json::to_vec_pretty(&golden).unwrap();
     manifest.files.insert("golden".into(), write(&dir.join(GOLDEN), &golden_json)?);
