@@ -229,7 +229,7 @@ pub fn code_table(bytes: &[u8], table: [usize; 2], data: &[f32], exact: &[bool],
     let k = codebook.len() / width;
     let kept = exact.iter().filter(|&&e| e).count();
     if data.len() != rows * width || exact.len() != rows || codes.len() != rows - kept || !(1..=256).contains(&k) || codebook.len() != k * width {
-        return Err(Error::model(format!("compact: a coded {table:?} table needs {rows} exact flags, {} codes and whole codebook rows", rows - kept)));
+        return Err(Error::model(format!("compact: a coded {table:?} table needs {rows} exact flags, {} codes and whole codebook rows", rows.saturating_sub(kept))));
     }
     if let Some(c) = codes.iter().find(|&&c| c as usize >= k) {
         return Err(Error::model(format!("compact: code {c} of a {k}-row codebook")));
@@ -492,7 +492,10 @@ fn coded(r: &mut Reader, index: usize, shape: Vec<usize>) -> Result<QTensor> {
         return Err(bad("bits set past the last row".into()));
     }
     let kept = exact.iter().filter(|&&e| e).count();
-    let (scales, values) = if kept > 0 { plain(r, index, 4, kept * width)? } else { (Vec::new(), Vec::new()) };
+    // Checked: on wasm32 a forged count times a forged width can overflow usize.
+    let n_kept = kept.checked_mul(width).filter(|&n| n <= r.remaining().saturating_mul(2));
+    let n_kept = n_kept.ok_or_else(|| bad(format!("{kept} exact rows of width {width} do not fit the {} bytes left", r.remaining())))?;
+    let (scales, values) = if kept > 0 { plain(r, index, 4, n_kept)? } else { (Vec::new(), Vec::new()) };
     let codes = r.take(rows - kept)?.to_vec();
     if let Some(c) = codes.iter().find(|&&c| c as usize >= k) {
         return Err(bad(format!("code {c} of a {k}-centroid codebook")));
