@@ -159,11 +159,11 @@ const rawFile = (f) => readFileSync(f).length;
 
 const CONFIGS = [
   { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg: the default build (scripts/build-wasm): CPU only (burn flex loads the model, FusedEncoder runs it), +simd128, burn simd, fat LTO, wasm-opt -O3',
-    q: 'rt=localrank&pkg=pkg&device=cpu', needs: 'pkg/localrank_bg.wasm' },
+    q: 'rt=localrank&pkg=pkg&device=cpu', needs: 'pkg/localrank_core_bg.wasm' },
   { id: 'localrank-webgpu-cpu', runtime: 'localrank', backend: 'cpu', build: 'pkg/webgpu: the opt-in CPU + WebGPU build (scripts/build-wasm), +simd128, burn simd, fat LTO, opt-level z, wasm-opt -Oz',
-    q: 'rt=localrank&pkg=pkg/webgpu&device=cpu', needs: 'pkg/webgpu/localrank_bg.wasm' },
+    q: 'rt=localrank&pkg=pkg/webgpu&device=cpu', needs: 'pkg/webgpu/localrank_core_bg.wasm' },
   { id: 'localrank-webgpu', runtime: 'localrank', backend: 'webgpu', build: 'pkg/webgpu: the opt-in CPU + WebGPU build (scripts/build-wasm), +simd128, burn simd, fat LTO, opt-level z, wasm-opt -Oz',
-    q: 'rt=localrank&pkg=pkg/webgpu&device=webgpu', needs: 'pkg/webgpu/localrank_bg.wasm', gpu: true },
+    q: 'rt=localrank&pkg=pkg/webgpu&device=webgpu', needs: 'pkg/webgpu/localrank_core_bg.wasm', gpu: true },
   { id: 'ort-wasm', runtime: 'onnxruntime-web', backend: 'wasm', threads: 1, build: 'onnxruntime-web 1.30.0 ort.wasm.min.mjs, 1 thread',
     q: 'rt=ort&ep=wasm&threads=1' },
   { id: 'ort-wasm-mt', runtime: 'onnxruntime-web', backend: 'wasm', threads: 2, build: 'onnxruntime-web 1.30.0 ort.wasm.min.mjs, 2 threads (cross-origin isolated)',
