@@ -13,6 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, execSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
+import { createHash } from 'node:crypto';
 import { REPO, fileFor, startBenchServer } from './server.mjs';
 import { simdKernel, FLOPS_PER_ITER } from './throughput.mjs';
 
@@ -23,6 +24,10 @@ const MEM_RUNS = Number(arg('--mem-runs', 1000));
 const GPU_MEM_RUNS = Math.min(MEM_RUNS, Number(arg('--gpu-mem-runs', 100)));
 const ONLY = arg('--only', '');
 const ROUNDS = Number(arg('--rounds', 4));
+const NETWORK_RUNS = Number(arg('--network-runs', 3));  // fresh contexts per runtime and network profile (median)
+const NETWORK_ONLY = process.argv.includes('--network-only');  // phase 4 alone, merged into bench/results.json
+const COMPACT_MODEL = arg('--compact-model', '');  // a `localrank-train compact` directory to time as well
+if (COMPACT_MODEL) process.env.LOCALRANK_BENCH_COMPACT_MODEL = COMPACT_MODEL;
 const COLD_RUNS = Number(arg('--cold-runs', 5));  // fresh contexts per runtime for the cold start (median)  // warm runs split into rounds alternating between runtimes  // e.g. "ort-wasm,localrank-cpu" to run a subset
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu',
@@ -78,7 +83,9 @@ try {
     const mod = await import('/' + P.get('pkg') + '/localrank.js');
     await mod.default();
     const tInit = performance.now();
-    const ranker = await mod.LocalRanker.create({ model: '/models/', device: P.get('device') });
+    const options = { model: P.get('model') ?? '/models/', device: P.get('device') };
+    if (P.get('pin')) options.integrity = P.get('pin');
+    const ranker = await mod.LocalRanker.create(options);
     const tCreate = performance.now();
     const load = (c) => { ranker.clear(); for (const e of c.events) ranker.observe({ event: 'select_item', ...e }); };
     const rerank = (c) => ranker.rerank(c.items, cold.ctx, { personalization: 1 });
@@ -91,7 +98,14 @@ try {
     ort.env.wasm.wasmPaths = '/ort/';
     ort.env.wasm.numThreads = Number(P.get('threads'));
     const tInit = performance.now();
-    const session = await ort.InferenceSession.create('/onnx/localrank.onnx', { executionProviders: [ep] });
+    // The model kept in the Cache API as localrank keeps its own (js/model-cache.js), so that
+    // both runtimes' second visits read their model from the same place.
+    const url = '/onnx/localrank.onnx';
+    const store = await caches.open('bench-onnx-model');
+    let hit = await store.match(url);
+    if (!hit) { await store.put(url, await fetch(url)); hit = await store.match(url); }
+    const onnx = new Uint8Array(await hit.arrayBuffer());
+    const session = await ort.InferenceSession.create(onnx, { executionProviders: [ep] });
     const tCreate = performance.now();
     const toFeeds = (f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, tensorFrom(ort, v)]));
     let feeds;
@@ -171,6 +185,99 @@ const CONFIGS = [
   { id: 'ort-webgpu', runtime: 'onnxruntime-web', backend: 'webgpu', build: 'onnxruntime-web 1.30.0 ort.webgpu.min.mjs',
     q: 'rt=ort&ep=webgpu&threads=1', gpu: true },
 ].filter((c) => !ONLY || ONLY.split(',').includes(c.id));
+
+// ---- Phase 4 (also alone: --network-only): cold start as shoppers see it. Chromium's network
+// emulation (DevTools protocol Network.emulateNetworkConditions, DevTools' presets: "Slow 4G" =
+// 562.5 ms latency, 1.44 Mbit/s down, 675 kbit/s up; "Fast 4G" = 165 ms, 8.1 Mbit/s, 1.35 Mbit/s),
+// navigation start to the first result, first visit (empty caches) and second visit (the same
+// browser context, navigated again). Caching as a storefront would (server.mjs `cacheable`):
+// page and runtime files in the HTTP cache; each runtime's model in the Cache API (localrank's
+// own model cache; the bench page does the same for onnxruntime-web's .onnx); localrank pins its
+// manifest (`integrity`), so that its second visit needs no request.
+const NETWORKS = {
+  'slow-4g': { latency: 562.5, downloadThroughput: 180_000, uploadThroughput: 84_375 },
+  'fast-4g': { latency: 165, downloadThroughput: 1_012_500, uploadThroughput: 168_750 },
+};
+const pinOf = (dir) => createHash('sha256').update(readFileSync(join(dir, 'manifest.json'))).digest('hex');
+const NETWORK_CONFIGS = [
+  { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', model: 'models/', q: `rt=localrank&pkg=pkg&device=cpu&pin=${pinOf(join(REPO, 'models'))}` },
+  ...(COMPACT_MODEL ? [{ id: 'localrank-cpu-compact', runtime: 'localrank', backend: 'cpu', model: `${COMPACT_MODEL} (localrank-train compact)`,
+    q: `rt=localrank&pkg=pkg&device=cpu&model=/models-compact/&pin=${pinOf(COMPACT_MODEL)}` }] : []),
+  { id: 'ort-wasm', runtime: 'onnxruntime-web', backend: 'wasm', threads: 1, model: 'bench/onnx/localrank.onnx', q: 'rt=ort&ep=wasm&threads=1' },
+];
+
+async function networkColdStarts(browser) {
+  const server = await startBenchServer(PAGE, { cacheable: true });
+  const out = [];
+  try {
+    for (const [network, conditions] of Object.entries(NETWORKS)) {
+      const runs = new Map();
+      for (let round = 0; round < NETWORK_RUNS; round++) {
+        for (const cfg of NETWORK_CONFIGS) {
+          const context = await browser.newContext();
+          const page = await context.newPage();
+          page.setDefaultTimeout(300_000);
+          const cdp = await context.newCDPSession(page);
+          await cdp.send('Network.enable');
+          await cdp.send('Network.emulateNetworkConditions', { offline: false, ...conditions });
+          for (const visit of ['first', 'second']) {
+            await page.goto(`${server.url}page.html?${cfg.q}`);
+            await page.waitForFunction(() => window.bench, null, { timeout: 300_000 });
+            const r = await page.evaluate(() => ({ cold: window.bench.cold, error: window.bench.error }));
+            if (r.error) throw new Error(`${cfg.id}, ${network}, ${visit} visit: ${r.error}`);
+            const key = `${cfg.id} ${visit}`;
+            runs.set(key, [...(runs.get(key) ?? []), r.cold]);
+            console.log(`${cfg.id} ${network} ${visit} visit: ${Math.round(r.cold)} ms`);
+          }
+          await context.close();
+        }
+      }
+      for (const cfg of NETWORK_CONFIGS) {
+        for (const visit of ['first', 'second']) {
+          const v = runs.get(`${cfg.id} ${visit}`).sort((a, b) => a - b);
+          out.push({ id: cfg.id, runtime: cfg.runtime, backend: cfg.backend, ...(cfg.threads ? { threads: cfg.threads } : {}), model: cfg.model,
+            network, visit, cold_ms: Math.round(v[Math.floor(v.length / 2)]), cold_runs_ms: v.map(Math.round) });
+        }
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  return out;
+}
+
+/** Issue 20's cold-start targets from the network rows. */
+function networkTargets(entries) {
+  const at = (id, network, visit) => entries.find((e) => e.id === id && e.network === network && e.visit === visit)?.cold_ms ?? null;
+  const target = (id) => ({
+    slow_4g_first: { localrank_ms: at(id, 'slow-4g', 'first'), onnxruntime_web_ms: at('ort-wasm', 'slow-4g', 'first'),
+      ratio: ratio(at(id, 'slow-4g', 'first'), at('ort-wasm', 'slow-4g', 'first')), target: 0.4 },
+    slow_4g_second: { localrank_ms: at(id, 'slow-4g', 'second'), onnxruntime_web_ms: at('ort-wasm', 'slow-4g', 'second'),
+      ratio: ratio(at(id, 'slow-4g', 'second'), at('ort-wasm', 'slow-4g', 'second')), target: 0.5, target_ms: 150 },
+  });
+  return Object.fromEntries(NETWORK_CONFIGS.filter((c) => c.runtime === 'localrank').map((c) => [c.id, target(c.id)]));
+}
+
+const ratio = (a, b) => (a != null && b ? +(a / b).toFixed(3) : null);
+
+if (NETWORK_ONLY) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
+  let entries;
+  try {
+    entries = await networkColdStarts(browser);
+  } finally {
+    await browser.close();
+  }
+  const resultsPath = join(REPO, 'bench/results.json');
+  const results = JSON.parse(readFileSync(resultsPath));
+  results.runtimes = [...results.runtimes.filter((r) => !r.network), ...entries];
+  results.targets.cold_network = networkTargets(entries);
+  results.network_cold_start = { date: new Date().toISOString(), command: `node bench/run.mjs --network-only${COMPACT_MODEL ? ` --compact-model ${COMPACT_MODEL}` : ''} --network-runs ${NETWORK_RUNS}`,
+    machine: `${cpus().length} x ${cpus()[0].model}`, load_average_at_end: loadavg().map((x) => +x.toFixed(2)), profiles: NETWORKS };
+  writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
+  console.log(JSON.stringify(results.targets.cold_network, null, 1));
+  process.exit(0);
+}
 
 const server = await startBenchServer(PAGE);
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
@@ -290,6 +397,8 @@ try {
       memory: mem });
     await l.context.close();
   }
+  // Phase 4, cold start under network emulation (networkColdStarts above).
+  runtimes.push(...await networkColdStarts(browser));
 } finally {
   await browser.close();
   await server.close();
@@ -304,8 +413,7 @@ const best = (rs) => rs.reduce((b, r) => (!b || r.p50_ms < b.p50_ms ? r : b), nu
 const lrBest = best(at((r) => r.runtime === 'localrank'));
 const ortBest = best(at((r) => r.runtime === 'onnxruntime-web'));
 const minCold = (rs) => Math.min(...rs.map((r) => r.cold_ms));
-const rt = (id) => runtimes.find((r) => r.id === id && !r.skipped);
-const ratio = (a, b) => (a != null && b ? +(a / b).toFixed(3) : null);
+const rt = (id) => runtimes.find((r) => r.id === id && !r.skipped && !r.network);
 const lrCpuOnly = rt('localrank-cpu') ?? null;
 const lrFull = rt('localrank-webgpu') ?? rt('localrank-webgpu-cpu');
 const targets = {
@@ -320,6 +428,7 @@ const targets = {
     ratio: ratio(lrFull?.runtime_bytes_gz, rt('ort-webgpu')?.runtime_bytes_gz), target: 0.3 },
   storefront_total_gz: { cpu_only: lrCpuOnly ? lrCpuOnly.runtime_bytes_gz + lrCpuOnly.model_bytes_gz : null,
     cpu_webgpu: lrFull ? lrFull.runtime_bytes_gz + lrFull.model_bytes_gz : null, target: 3_000_000 },
+  cold_network: networkTargets(runtimes.filter((r) => r.network)),
 };
 
 const result = {
@@ -356,7 +465,7 @@ for (const r of rows) console.log(`| ${r.runtime} | ${r.backend}${r.threads ? ` 
 console.log(`\n| runtime | cold: runtime ready / model ready / first result ms | wasm MiB before → after | JS heap MiB before → after | reranks | browser parity |`);
 console.log(`|---|---:|---:|---:|---:|---:|`);
 const mib = (b) => (b / 2 ** 20).toFixed(1);
-for (const r of runtimes.filter((x) => x.memory)) console.log(`| ${r.id} | ${r.cold_stages_ms.runtime_ready} / ${r.cold_stages_ms.model_ready} / ${r.cold_stages_ms.first_result} | ${mib(r.memory.wasm_bytes_before)} → ${mib(r.memory.wasm_bytes_after)} | ${mib(r.memory.js_heap_bytes_before)} → ${mib(r.memory.js_heap_bytes_after)} | ${r.memory.runs} | ${r.browser_parity_max_abs_diff.toExponential(2)} |`);
+for (const r of runtimes.filter((x) => x.memory && !x.network)) console.log(`| ${r.id} | ${r.cold_stages_ms.runtime_ready} / ${r.cold_stages_ms.model_ready} / ${r.cold_stages_ms.first_result} | ${mib(r.memory.wasm_bytes_before)} → ${mib(r.memory.wasm_bytes_after)} | ${mib(r.memory.js_heap_bytes_before)} → ${mib(r.memory.js_heap_bytes_after)} | ${r.memory.runs} | ${r.browser_parity_max_abs_diff.toExponential(2)} |`);
 console.log(`\nFLOPs per rerank: ${flops(100, 50)} (100 candidates, 50 events), ${flops(500, 50)} (500, 50); wasm SIMD ${gflops.toFixed(2)} GFLOP/s measured; parity ${inputs.parity_max_abs_diff}`);
 console.log('targets:', JSON.stringify(targets, null, 1));
 console.log(`${result.machine}; ${result.date}; ${result.command}; load average ${result.load_average_at_end}`);

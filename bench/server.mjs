@@ -5,12 +5,14 @@
 //   /pkg/*       -> pkg/                    (scripts/build-wasm: pkg/ CPU only, pkg/webgpu/ CPU + WebGPU)
 //   /prof/*      -> target/wasm-cpu/prof/   (pkg/ before wasm-opt, with the name section, for profile.mjs)
 //   /models/*    -> models/
+//   /models-compact/* -> $LOCALRANK_BENCH_COMPACT_MODEL or target/compact-model/ (run.mjs --compact-model)
 //   /data/*      -> www/data/
 //   /ort/*       -> node_modules/onnxruntime-web/dist/
 //   /onnx/*      -> bench/onnx/             (bench/onnx/export.py output)
 //   /page.html   -> the page given to startBenchServer
 import { createServer } from 'node:http';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +22,8 @@ export const ROOTS = [
   ['/prof/', join(REPO, 'target/wasm-cpu/prof')],
   ['/pkg/', join(REPO, 'pkg')],
   ['/models/', join(REPO, 'models')],
+  // A second model directory (e.g. `localrank-train compact`'s output): `--compact-model DIR`.
+  ['/models-compact/', process.env.LOCALRANK_BENCH_COMPACT_MODEL || join(REPO, 'target/compact-model')],
   ['/data/', join(REPO, 'www/data')],
   ['/ort/', join(REPO, 'node_modules/onnxruntime-web/dist')],
   ['/onnx/', join(REPO, 'bench/onnx')],
@@ -39,17 +43,47 @@ export function fileFor(urlPath) {
   return null;
 }
 
-export function startBenchServer(page) {
+/**
+ * Cache headers of the network cold-start phase (`cacheable`): the page and the runtimes' files
+ * as a storefront's CDN serves hashed assets (a year, immutable), so that a second visit finds
+ * them in the HTTP cache; model files `no-store` for both runtimes alike (each keeps its model
+ * in the Cache API itself), and localrank's manifest.json `no-cache` (revalidated: it is how a
+ * new model is noticed).
+ */
+function cacheControl(path, cacheable) {
+  if (!cacheable) return 'no-store';
+  if (path === '/page.html' || path.startsWith('/pkg/') || path.startsWith('/ort/')) return 'public, max-age=31536000, immutable';
+  return path.endsWith('/manifest.json') ? 'no-cache' : 'no-store';
+}
+
+/** gzip -9 bodies by path (the network phase serves what a CDN would: compressed). */
+const gzipped = new Map();
+function gzipOf(file) {
+  if (!gzipped.has(file)) gzipped.set(file, gzipSync(readFileSync(file), { level: 9 }));
+  return gzipped.get(file);
+}
+
+export function startBenchServer(page, { cacheable = false } = {}) {
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
+    const headers = { ...ISOLATION, 'cache-control': cacheControl(path, cacheable) };
     if (path === '/page.html') {
-      res.writeHead(200, { ...ISOLATION, 'content-type': 'text/html; charset=utf-8' });
-      return res.end(page);
+      const gz = cacheable && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
+      res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8', ...(gz && { 'content-encoding': 'gzip', vary: 'accept-encoding' }) });
+      return res.end(gz ? gzipSync(page, { level: 9 }) : page);
     }
     const file = fileFor(path);
     const info = file && await stat(file).catch(() => null);
-    if (!info?.isFile()) { res.writeHead(404, ISOLATION); return res.end(); }
-    res.writeHead(200, { ...ISOLATION, 'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+    if (!info?.isFile()) { res.writeHead(404, headers); return res.end(); }
+    // The network phase: gzip -9 where the browser accepts it (every file type here compresses
+    // or is already counted gzipped in the byte tables), as a storefront's CDN serves them.
+    if (cacheable && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+      const body = gzipOf(file);
+      res.writeHead(200, { ...headers, 'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+        'content-encoding': 'gzip', 'content-length': body.length, vary: 'accept-encoding' });
+      return res.end(body);
+    }
+    res.writeHead(200, { ...headers, 'content-type': MIME[extname(file)] ?? 'application/octet-stream',
       'content-length': info.size });
     createReadStream(file).on('error', () => res.destroy()).pipe(res);
   });
