@@ -33,16 +33,19 @@ export async function digestHex(bytes) {
   }
 }
 
-/** The origin's model cache, or null where there is none (reading `caches` itself throws a
- * SecurityError in an opaque origin, e.g. a sandboxed iframe). */
-export async function openModelCache() {
+/** `use(caches)` where the origin has a Cache API, else `fallback`; so is a failure (reading
+ * `caches` itself throws a SecurityError in an opaque origin, e.g. a sandboxed iframe). */
+async function withCaches(use, fallback) {
   try {
     const storage = globalThis.caches;
-    return storage ? await storage.open(MODEL_CACHE) : null;
+    return storage ? await use(storage) : fallback;
   } catch {
-    return null;
+    return fallback;
   }
 }
+
+/** The origin's model cache, or null where there is none. */
+export const openModelCache = () => withCaches((c) => c.open(MODEL_CACHE), null);
 
 /** The cache key of the file at `url` with digest `sha256`. */
 function keyOf(url, sha256) {
@@ -98,11 +101,4 @@ export async function storeCached(cache, url, entry, bytes, sha256) {
 }
 
 /** Deletes the origin's model cache; resolves to whether there was one. */
-export async function clearModelCache() {
-  try {
-    const storage = globalThis.caches;
-    return storage ? await storage.delete(MODEL_CACHE) : false;
-  } catch {
-    return false;
-  }
-}
+export const clearModelCache = () => withCaches((c) => c.delete(MODEL_CACHE), false);

@@ -112,7 +112,13 @@ export function show(v) {
   if (typeof v === 'symbol') return 'Symbol()';
   if (typeof v === 'function') return 'a function';
   if (v === null || v === undefined || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v)) return `an array(${v.length})`;
+  // A revoked Proxy (one of the generated values, and a duplicate id may pick it) throws even on
+  // Array.isArray: the label must not (seed 1796630718193 failed here, in the generator).
+  try {
+    if (Array.isArray(v)) return `an array(${v.length})`;
+  } catch {
+    return 'a revoked Proxy';
+  }
   return 'an object';
 }
 
