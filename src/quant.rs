@@ -11,7 +11,7 @@
 //!    nibble the value (-7..=7) plus 8.
 //! Version 2 is version 3 without the bits byte (every tensor 8-bit); both load.
 //!
-//! Why 4 bits, and only for the token table (`compact_table`): the 30,523 x 64 int8 token table
+//! Why 4 bits, and only for the token table (`code_table`, the compact model): the 30,523 x 64 int8 token table
 //! was 1.95 of the shipped model's 2.28 MB and int8 data does not compress (gzip: 2.19 MB), while
 //! a product's text vector is the mean of its token rows, which averages the rounding out. The
 //! other tensors (~90 KB) stay 8-bit. Blocks of 64 are one token row of the shipped width.
@@ -43,8 +43,9 @@ pub const BLOCK4: usize = 64;
 /// The largest magnitude of a 4-bit value (symmetric: 15 levels).
 const MAX4: f32 = 7.0;
 /// Clipping ratios tried for each 4-bit block: the scale kept is the one with the least squared
-/// error. Clipping the largest value of a row a little rounds the rest more finely; on the
-/// shipped token table this search cut the rounding error by NOTE_MEASURED (see compact tests).
+/// error. Clipping the largest value of a row a little rounds the rest more finely
+/// (`four_bit_blocks_round_trip_within_half_a_step_or_the_clip`: less error than max-abs on
+/// blocks with an outlier; never more, since max-abs is among the ratios).
 const CLIPS4: [f32; 8] = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65];
 /// Rank of the largest tensor of the architecture is 2; 8 leaves room without trusting the file.
 const MAX_RANK: usize = 8;
