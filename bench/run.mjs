@@ -26,8 +26,10 @@ const ONLY = arg('--only', '');
 const ROUNDS = Number(arg('--rounds', 4));
 const NETWORK_RUNS = Number(arg('--network-runs', 3));  // fresh contexts per runtime and network profile (median)
 const NETWORK_ONLY = process.argv.includes('--network-only');  // phase 4 alone, merged into bench/results.json
-const COMPACT_MODEL = arg('--compact-model', '');  // a `localrank-train compact` directory to time as well
-if (COMPACT_MODEL) process.env.LOCALRANK_BENCH_COMPACT_MODEL = COMPACT_MODEL;
+const CROSSOVER_ONLY = process.argv.includes('--crossover-only');  // phase 5 alone, merged into bench/results.json
+const CROSSOVER_RUNS = Number(arg('--crossover-runs', 20));  // timed reranks per backend and work size
+const FULL_MODEL = arg('--full-model', '');  // the full model `all` keeps in models/full/ (or any model directory) to time as well
+if (FULL_MODEL) process.env.LOCALRANK_BENCH_FULL_MODEL = FULL_MODEL;
 const COLD_RUNS = Number(arg('--cold-runs', 5));  // fresh contexts per runtime for the cold start (median)  // warm runs split into rounds alternating between runtimes  // e.g. "ort-wasm,localrank-cpu" to run a subset
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu',
@@ -88,7 +90,7 @@ try {
     const ranker = await mod.LocalRanker.create(options);
     const tCreate = performance.now();
     const load = (c) => { ranker.clear(); for (const e of c.events) ranker.observe({ event: 'select_item', ...e }); };
-    const rerank = (c) => ranker.rerank(c.items, cold.ctx, { personalization: 1 });
+    const rerank = (c) => ranker.rerank(c.items, cold.ctx, { personalization: 1, ...(c.options ?? {}) });
     load(cold); const first = await rerank(cold);
     api = { backend: ranker.backend, load, rerank, first, stages: { runtime_ready: tInit, model_ready: tCreate },
       scores: (res, c) => { const by = new Map(res.map((r) => [r.id, r.score])); return c.items.map((i) => by.get(i.id)); } };
@@ -201,8 +203,8 @@ const NETWORKS = {
 const pinOf = (dir) => createHash('sha256').update(readFileSync(join(dir, 'manifest.json'))).digest('hex');
 const NETWORK_CONFIGS = [
   { id: 'localrank-cpu', runtime: 'localrank', backend: 'cpu', model: 'models/', q: `rt=localrank&pkg=pkg&device=cpu&pin=${pinOf(join(REPO, 'models'))}` },
-  ...(COMPACT_MODEL ? [{ id: 'localrank-cpu-compact', runtime: 'localrank', backend: 'cpu', model: `${COMPACT_MODEL} (localrank-train compact)`,
-    q: `rt=localrank&pkg=pkg&device=cpu&model=/models-compact/&pin=${pinOf(COMPACT_MODEL)}` }] : []),
+  ...(FULL_MODEL ? [{ id: 'localrank-cpu-full', runtime: 'localrank', backend: 'cpu', model: `${FULL_MODEL} (full model: tokenizer.json, 8-bit token table)`,
+    q: `rt=localrank&pkg=pkg&device=cpu&model=/models-full/&pin=${pinOf(FULL_MODEL)}` }] : []),
   { id: 'ort-wasm', runtime: 'onnxruntime-web', backend: 'wasm', threads: 1, model: 'bench/onnx/localrank.onnx', q: 'rt=ort&ep=wasm&threads=1' },
 ];
 
@@ -223,26 +225,87 @@ async function networkColdStarts(browser) {
           for (const visit of ['first', 'second']) {
             await page.goto(`${server.url}page.html?${cfg.q}`);
             await page.waitForFunction(() => window.bench, null, { timeout: 300_000 });
-            const r = await page.evaluate(() => ({ cold: window.bench.cold, error: window.bench.error }));
+            const r = await page.evaluate(() => ({ cold: window.bench.cold, stages: window.bench.stages, error: window.bench.error }));
             if (r.error) throw new Error(`${cfg.id}, ${network}, ${visit} visit: ${r.error}`);
             const key = `${cfg.id} ${visit}`;
-            runs.set(key, [...(runs.get(key) ?? []), r.cold]);
-            console.log(`${cfg.id} ${network} ${visit} visit: ${Math.round(r.cold)} ms`);
+            runs.set(key, [...(runs.get(key) ?? []), r]);
+            console.log(`${cfg.id} ${network} ${visit} visit: ${Math.round(r.cold)} ms (${Object.entries(r.stages).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')})`);
           }
           await context.close();
         }
       }
       for (const cfg of NETWORK_CONFIGS) {
         for (const visit of ['first', 'second']) {
-          const v = runs.get(`${cfg.id} ${visit}`).sort((a, b) => a - b);
+          const v = runs.get(`${cfg.id} ${visit}`).sort((a, b) => a.cold - b.cold);
+          // The stages of the median run (ms since navigation start), to see where the time goes.
+          const median = v[Math.floor(v.length / 2)];
           out.push({ id: cfg.id, runtime: cfg.runtime, backend: cfg.backend, ...(cfg.threads ? { threads: cfg.threads } : {}), model: cfg.model,
-            network, visit, cold_ms: Math.round(v[Math.floor(v.length / 2)]), cold_runs_ms: v.map(Math.round) });
+            network, visit, cold_ms: Math.round(median.cold), cold_runs_ms: v.map((r) => Math.round(r.cold)),
+            cold_stages_ms: Object.fromEntries(Object.entries(median.stages).map(([k, t]) => [k, Math.round(t)])) });
         }
       }
     }
   } finally {
     await server.close();
   }
+  return out;
+}
+
+// ---- Phase 5 (also alone: --crossover-only): where WebGPU beats the CPU path. The same page
+// per backend (pkg/ CPU, pkg/webgpu's CPU path and its WebGPU path), reranks of 100 / 1,000 /
+// 5,000 candidates (the catalogue repeated under new ids past its 1,682 products) after 5 / 50
+// events, with and without `explain`; the runs of each size alternate between backends.
+// CROSSOVER_RUNS timed reranks after 2 untimed ones (a new size compiles new WebGPU pipelines).
+const CROSSOVER_CONFIGS = CONFIGS.filter((c) => c.runtime === 'localrank');
+const manyItems = (n) => Array.from({ length: n }, (_, i) => {
+  const it = catalog[i % catalog.length];
+  return { id: i < catalog.length ? it.id : `${it.id}~${Math.floor(i / catalog.length)}`, title: it.title, category: it.category };
+});
+
+async function crossover(browser) {
+  const server = await startBenchServer(PAGE);
+  const pages = [];
+  const out = { date: new Date().toISOString(), machine: `${cpus().length} x ${cpus()[0].model}`, runs: CROSSOVER_RUNS, rows: [] };
+  try {
+    for (const cfg of CROSSOVER_CONFIGS.filter((c) => existsSync(join(REPO, c.needs)))) {
+      const page = await (await browser.newContext()).newPage();
+      page.setDefaultTimeout(600_000);
+      await page.goto(`${server.url}page.html?${cfg.q}`);
+      await page.waitForFunction(() => window.bench, null, { timeout: 300_000 });
+      const info = await page.evaluate(async () => ({ backend: window.bench.backend, error: window.bench.error,
+        adapter: await navigator.gpu?.requestAdapter().then((a) => a && { ...a.info?.toJSON?.() ?? {}, fallback: a.info?.isFallbackAdapter ?? a.isFallbackAdapter ?? null }) }));
+      if (info.error || info.backend !== cfg.backend) {
+        console.log(`crossover: skip ${cfg.id}: ${info.error ?? `backend is ${info.backend}`}`);
+        out.rows.push({ id: cfg.id, skipped: info.error ?? `backend is ${info.backend}` });
+        continue;
+      }
+      if (cfg.gpu) out.adapter = info.adapter;
+      pages.push({ cfg, page });
+    }
+    for (const candidates of [100, 1000, 5000]) {
+      for (const session of [5, 50]) {
+        for (const explain of [false, true]) {
+          const c = { items: manyItems(candidates), events: catalog.slice(600, 600 + session).map(item), options: explain ? { explain: true } : {} };
+          const times = new Map(pages.map((p) => [p, []]));
+          for (let round = 0; round < 2; round++) {
+            for (const p of pages) times.get(p).push(...(await measure(p.page, c, Math.ceil(CROSSOVER_RUNS / 2))).t);
+          }
+          for (const p of pages) {
+            const t = times.get(p).sort((x, y) => x - y);
+            out.rows.push({ id: p.cfg.id, backend: p.cfg.backend, candidates, session, explain, runs: t.length,
+              p50_ms: +t[Math.floor(t.length / 2)].toFixed(2), p95_ms: +t[Math.min(t.length - 1, Math.floor(t.length * 0.95))].toFixed(2) });
+          }
+          console.log(`crossover ${candidates} candidates, ${session} events${explain ? ', explain' : ''}: ${pages.map((p) => `${p.cfg.id} ${out.rows.at(-pages.length + pages.indexOf(p)).p50_ms} ms`).join(', ')}`);
+        }
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  // Per work size: is WebGPU faster than the default build's CPU path?
+  const p50 = (id, r) => out.rows.find((x) => x.id === id && x.candidates === r.candidates && x.session === r.session && x.explain === r.explain)?.p50_ms;
+  out.webgpu_faster_at = out.rows.filter((r) => r.id === 'localrank-webgpu').filter((r) => r.p50_ms < p50('localrank-cpu', r))
+    .map(({ candidates, session, explain }) => ({ candidates, session, explain }));
   return out;
 }
 
@@ -260,6 +323,23 @@ function networkTargets(entries) {
 
 const ratio = (a, b) => (a != null && b ? +(a / b).toFixed(3) : null);
 
+if (CROSSOVER_ONLY) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
+  let block;
+  try {
+    block = await crossover(browser);
+  } finally {
+    await browser.close();
+  }
+  const resultsPath = join(REPO, 'bench/results.json');
+  const results = JSON.parse(readFileSync(resultsPath));
+  results.webgpu_crossover = { ...block, command: `node bench/run.mjs --crossover-only --crossover-runs ${CROSSOVER_RUNS}`,
+    load_average_at_end: loadavg().map((x) => +x.toFixed(2)) };
+  writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
+  console.log(JSON.stringify(results.webgpu_crossover.webgpu_faster_at));
+  process.exit(0);
+}
+
 if (NETWORK_ONLY) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
   let entries;
@@ -272,7 +352,7 @@ if (NETWORK_ONLY) {
   const results = JSON.parse(readFileSync(resultsPath));
   results.runtimes = [...results.runtimes.filter((r) => !r.network), ...entries];
   results.targets.cold_network = networkTargets(entries);
-  results.network_cold_start = { date: new Date().toISOString(), command: `node bench/run.mjs --network-only${COMPACT_MODEL ? ` --compact-model ${COMPACT_MODEL}` : ''} --network-runs ${NETWORK_RUNS}`,
+  results.network_cold_start = { date: new Date().toISOString(), command: `node bench/run.mjs --network-only${FULL_MODEL ? ` --full-model ${FULL_MODEL}` : ''} --network-runs ${NETWORK_RUNS}`,
     machine: `${cpus().length} x ${cpus()[0].model}`, load_average_at_end: loadavg().map((x) => +x.toFixed(2)), profiles: NETWORKS };
   writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
   console.log(JSON.stringify(results.targets.cold_network, null, 1));

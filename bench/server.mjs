@@ -5,7 +5,7 @@
 //   /pkg/*       -> pkg/                    (scripts/build-wasm: pkg/ CPU only, pkg/webgpu/ CPU + WebGPU)
 //   /prof/*      -> target/wasm-cpu/prof/   (pkg/ before wasm-opt, with the name section, for profile.mjs)
 //   /models/*    -> models/
-//   /models-compact/* -> $LOCALRANK_BENCH_COMPACT_MODEL or target/compact-model/ (run.mjs --compact-model)
+//   /models-full/* -> $LOCALRANK_BENCH_FULL_MODEL or models/full/ (run.mjs --full-model)
 //   /data/*      -> www/data/
 //   /ort/*       -> node_modules/onnxruntime-web/dist/
 //   /onnx/*      -> bench/onnx/             (bench/onnx/export.py output)
@@ -22,8 +22,8 @@ export const ROOTS = [
   ['/prof/', join(REPO, 'target/wasm-cpu/prof')],
   ['/pkg/', join(REPO, 'pkg')],
   ['/models/', join(REPO, 'models')],
-  // A second model directory (e.g. `localrank-train compact`'s output): `--compact-model DIR`.
-  ['/models-compact/', process.env.LOCALRANK_BENCH_COMPACT_MODEL || join(REPO, 'target/compact-model')],
+  // A second model directory (the full model `all` compacted the shipped one from): `--full-model DIR`.
+  ['/models-full/', process.env.LOCALRANK_BENCH_FULL_MODEL || join(REPO, 'models/full')],
   ['/data/', join(REPO, 'www/data')],
   ['/ort/', join(REPO, 'node_modules/onnxruntime-web/dist')],
   ['/onnx/', join(REPO, 'bench/onnx')],

@@ -8,7 +8,10 @@
 //! the module's visiting order: u32 rank, u32 dims[rank], u8 bits (8 or 4), then
 //!  - 8 bits: f32 scales[ceil(n / 32)], i8 values[n] (-127..=127);
 //!  - 4 bits: f32 scales[ceil(n / 64)], values[n] packed two per byte (low nibble first), each
-//!    nibble the value (-7..=7) plus 8.
+//!    nibble the value (-7..=7) plus 8;
+//!  - 1 (row-coded, a rank-2 table [rows, width]): u32 k, u32 parts, a bitmap of the exact rows
+//!    (ceil(rows / 8) bytes, low bit first), the exact rows as 4 bits, u8 codes[parts] per other
+//!    row, then the codebooks [parts * k, width / parts] as 8 bits (`Coded`).
 //! Version 2 is version 3 without the bits byte (every tensor 8-bit); both load.
 //!
 //! Why 4 bits, and only for the token table (`code_table`, the compact model): the 30,523 x 64 int8 token table
@@ -84,15 +87,21 @@ struct QTensor {
 }
 
 /// The bits byte of a row-coded table (version 3): some rows kept exactly (4-bit), every other
-/// row one byte, the index of its nearest centroid in an 8-bit codebook (vector quantisation).
+/// row `parts` bytes, product quantisation: the row cut into `parts` equal pieces, each piece the
+/// index of its nearest centroid in that piece's 8-bit codebook.
 const CODED: u8 = 1;
+/// At most this many pieces per coded row.
+pub const MAX_PARTS: usize = 16;
 
 /// A row-coded table [rows, width]: `exact[r]` says whether row r is in `rows` (4-bit, in row
-/// order) or is `codebook` row `codes[i]` (the i-th row not kept exactly).
+/// order) or is coded: the i-th row not kept exactly is, piece j (`width / parts` values), row
+/// `codes[i * parts + j]` of piece j's codebook, the rows `j * k..(j + 1) * k` of `codebook`
+/// ([parts * k, width / parts]).
 #[derive(Clone, Debug, PartialEq)]
 struct Coded {
     exact: Vec<bool>,
     rows: QTensor,
+    parts: usize,
     codes: Vec<u8>,
     codebook: QTensor,
 }
@@ -148,12 +157,19 @@ impl QTensor {
 impl Coded {
     fn dequantize(&self, width: usize) -> Vec<f32> {
         let (rows, book) = (self.rows.dequantize(), self.codebook.dequantize());
+        let (piece, k) = (width / self.parts, self.codebook.shape[0] / self.parts);
         let mut out = Vec::with_capacity(self.exact.len() * width);
-        let (mut kept, mut coded) = (rows.chunks(width), self.codes.iter());
+        let (mut kept, mut coded) = (rows.chunks(width), self.codes.chunks(self.parts));
+        // `decode` checked that the counts and codes match the table.
         for &exact in &self.exact {
-            // `decode` checked that the counts and codes match the table.
-            let row = if exact { kept.next() } else { coded.next().map(|&c| &book[c as usize * width..(c as usize + 1) * width]) };
-            out.extend_from_slice(row.unwrap_or(&[]));
+            if exact {
+                out.extend_from_slice(kept.next().unwrap_or(&[]));
+                continue;
+            }
+            for (j, &c) in coded.next().unwrap_or(&[]).iter().enumerate() {
+                let at = (j * k + c as usize) * piece;
+                out.extend_from_slice(&book[at..at + piece]);
+            }
         }
         out
     }
@@ -192,52 +208,30 @@ pub fn bind(bytes: &[u8], config: &ModelConfig, categories: &[String]) -> Result
     Ok(encode(&config_digest(config, categories), &tensors))
 }
 
-/// `bytes` (an LRQ8 file) with its token table, the one tensor of shape `table` (rows x width),
-/// cut to the rows `keep` (in that order) and stored with 4 bits; every other tensor is copied bit
-/// for bit. The result is bound to no config: `bind` it to the config with `text_buckets` =
-/// `keep.len()` (`localrank-train compact`, docs/size.md).
-pub fn compact_table(bytes: &[u8], table: [usize; 2], keep: &[usize]) -> Result<Vec<u8>> {
-    let [rows, width] = table;
-    if let Some(r) = keep.iter().find(|&&r| r >= rows) {
-        return Err(Error::model(format!("compact: row {r} of a {rows}-row token table")));
-    }
-    let full = token_table(bytes, table)?;
-    let data: Vec<f32> = keep.iter().flat_map(|&r| full[r * width..(r + 1) * width].iter().copied()).collect();
-    replace_table(bytes, table, &data)
-}
-
-/// `bytes` with its token table (shape `table`) replaced by `data` (whole rows of the same width)
-/// stored with 4 bits; unbound, as `compact_table`.
-pub fn replace_table(bytes: &[u8], table: [usize; 2], data: &[f32]) -> Result<Vec<u8>> {
-    let (_, mut tensors) = decode(bytes)?;
-    let at = find_table(&tensors, table)?;
-    let width = table[1];
-    if data.is_empty() || data.len() % width != 0 {
-        return Err(Error::model(format!("compact: {} values are not whole rows of {width}", data.len())));
-    }
-    tensors[at] = QTensor::quantize4(vec![data.len() / width, width], data);
-    Ok(encode(&UNBOUND, &tensors))
-}
-
 /// `bytes` with its token table (shape `table`) replaced by a row-coded one of the same shape:
 /// the rows of `data` (the new table, row-major) where `exact` is set, kept with 4 bits, and every
-/// other row as its code (`codes`, one per such row in order) into `codebook` (whole rows,
-/// stored 8-bit); unbound, as `compact_table`. `localrank-train compact` (docs/size.md).
-pub fn code_table(bytes: &[u8], table: [usize; 2], data: &[f32], exact: &[bool], codes: &[u8], codebook: &[f32]) -> Result<Vec<u8>> {
+/// other row as `parts` codes (`codes`: `parts` per such row, in order) into `codebook` (`parts`
+/// codebooks of k rows of `width / parts`, one after the other, stored 8-bit), not yet bound
+/// (`bind` it). `localrank-train compact` (docs/size.md).
+pub fn code_table(bytes: &[u8], table: [usize; 2], data: &[f32], exact: &[bool], parts: usize, codes: &[u8], codebook: &[f32]) -> Result<Vec<u8>> {
     let (_, mut tensors) = decode(bytes)?;
     let at = find_table(&tensors, table)?;
     let [rows, width] = table;
+    if !(1..=MAX_PARTS).contains(&parts) || width % parts != 0 {
+        return Err(Error::model(format!("compact: {parts} pieces of a row of {width} (1..={MAX_PARTS}, dividing the width)")));
+    }
     let k = codebook.len() / width;
     let kept = exact.iter().filter(|&&e| e).count();
-    if data.len() != rows * width || exact.len() != rows || codes.len() != rows - kept || !(1..=256).contains(&k) || codebook.len() != k * width {
-        return Err(Error::model(format!("compact: a coded {table:?} table needs {rows} exact flags, {} codes and whole codebook rows", rows.saturating_sub(kept))));
+    if data.len() != rows * width || exact.len() != rows || codes.len() != (rows - kept) * parts || !(1..=256).contains(&k) || codebook.len() != k * width {
+        return Err(Error::model(format!("compact: a coded {table:?} table needs {rows} exact flags, {} codes and whole codebook rows", rows.saturating_sub(kept) * parts)));
     }
     if let Some(c) = codes.iter().find(|&&c| c as usize >= k) {
         return Err(Error::model(format!("compact: code {c} of a {k}-row codebook")));
     }
     let exact_rows: Vec<f32> = data.chunks(width).zip(exact).filter(|(_, e)| **e).flat_map(|(r, _)| r.iter().copied()).collect();
     let kept_rows = if kept > 0 { QTensor::quantize4(vec![kept, width], &exact_rows) } else { QTensor::plain(vec![0, width], 4, Vec::new(), Vec::new()) };
-    let coded = Coded { exact: exact.to_vec(), rows: kept_rows, codes: codes.to_vec(), codebook: QTensor::quantize(vec![k, width], codebook) };
+    let codebook = QTensor::quantize(vec![parts * k, width / parts], codebook);
+    let coded = Coded { exact: exact.to_vec(), rows: kept_rows, parts, codes: codes.to_vec(), codebook };
     tensors[at] = QTensor { shape: table.to_vec(), bits: CODED, scales: Vec::new(), values: Vec::new(), coded: Some(Box::new(coded)) };
     Ok(encode(&UNBOUND, &tensors))
 }
@@ -389,7 +383,8 @@ fn encode_plain(out: &mut Vec<u8>, t: &QTensor) {
 }
 
 fn encode_coded(out: &mut Vec<u8>, c: &Coded) {
-    out.extend_from_slice(&(c.codebook.shape[0] as u32).to_le_bytes());
+    out.extend_from_slice(&((c.codebook.shape[0] / c.parts) as u32).to_le_bytes());
+    out.extend_from_slice(&(c.parts as u32).to_le_bytes());
     let mut bitmap = vec![0u8; c.exact.len().div_ceil(8)];
     c.exact.iter().enumerate().filter(|(_, e)| **e).for_each(|(i, _)| bitmap[i / 8] |= 1 << (i % 8));
     out.extend_from_slice(&bitmap);
@@ -476,16 +471,19 @@ fn plain(r: &mut Reader, index: usize, bits: u8, n: usize) -> Result<(Vec<f32>, 
     Ok((scales, values))
 }
 
-/// A row-coded table at the reader's position: u32 k, the exact-row bitmap, the exact rows
-/// (4-bit), one code per other row, the k x width codebook (8-bit). Only what the file holds is
-/// allocated here; the full table is built by `dequantize`, after `load` has checked the shape
-/// against the architecture.
+/// A row-coded table at the reader's position: u32 k, u32 parts, the exact-row bitmap, the exact
+/// rows (4-bit), `parts` codes per other row, the codebooks ([parts * k, width / parts], 8-bit).
+/// Only what the file holds is allocated here; the full table is built by `dequantize`, after
+/// `load` has checked the shape against the architecture.
 fn coded(r: &mut Reader, index: usize, shape: Vec<usize>) -> Result<QTensor> {
     let bad = |what: String| Error::model(format!("LRQ8 tensor {index} (row-coded {shape:?}): {what}"));
     let [rows, width] = shape[..] else { return Err(bad("a row-coded table has rank 2".into())) };
-    let k = r.u32()?;
+    let (k, parts) = (r.u32()?, r.u32()?);
     if !(1..=256).contains(&k) || k.saturating_mul(width) > r.remaining() || rows > r.remaining().saturating_mul(8) {
         return Err(bad(format!("{k} centroids of width {width} for {rows} rows do not fit the {} bytes left", r.remaining())));
+    }
+    if !(1..=MAX_PARTS).contains(&parts) || width % parts != 0 {
+        return Err(bad(format!("{parts} pieces per row: expected 1..={MAX_PARTS}, dividing the width {width}")));
     }
     let bitmap = r.take(rows.div_ceil(8))?;
     let exact: Vec<bool> = (0..rows).map(|i| bitmap[i / 8] >> (i % 8) & 1 == 1).collect();
@@ -497,7 +495,8 @@ fn coded(r: &mut Reader, index: usize, shape: Vec<usize>) -> Result<QTensor> {
     let n_kept = kept.checked_mul(width).filter(|&n| n <= r.remaining().saturating_mul(2));
     let n_kept = n_kept.ok_or_else(|| bad(format!("{kept} exact rows of width {width} do not fit the {} bytes left", r.remaining())))?;
     let (scales, values) = if kept > 0 { plain(r, index, 4, n_kept)? } else { (Vec::new(), Vec::new()) };
-    let codes = r.take(rows - kept)?.to_vec();
+    let n_codes = (rows - kept).checked_mul(parts).ok_or_else(|| bad(format!("{} coded rows of {parts} pieces overflow", rows - kept)))?;
+    let codes = r.take(n_codes)?.to_vec();
     if let Some(c) = codes.iter().find(|&&c| c as usize >= k) {
         return Err(bad(format!("code {c} of a {k}-centroid codebook")));
     }
@@ -510,8 +509,9 @@ fn coded(r: &mut Reader, index: usize, shape: Vec<usize>) -> Result<QTensor> {
         coded: Some(Box::new(Coded {
             exact,
             rows: QTensor::plain(vec![kept, width], 4, scales, values),
+            parts,
             codes,
-            codebook: QTensor::plain(vec![k, width], 8, book_scales, book),
+            codebook: QTensor::plain(vec![parts * k, width / parts], 8, book_scales, book),
         })),
     })
 }
@@ -622,86 +622,59 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap().1, vec![q]);
     }
 
-    #[test]
-    fn a_compacted_token_table_keeps_the_chosen_rows_in_4_bits() {
-        let device = Device::flex();
-        let config = ModelConfig::new(2).with_text_buckets(64).with_d_model(8).with_max_session(4);
-        let names: Vec<String> = ["a", "b"].map(String::from).to_vec();
-        let (unbound, full) = quantize(config.init(&device));
-        let keep = [0, 9, 5, 63];
-        let small = config.clone().with_text_buckets(keep.len());
-        let bytes = bind(&compact_table(&unbound, [64, 8], &keep).unwrap(), &small, &names).unwrap();
-        assert!(bytes.len() < unbound.len());
-        let compact = load(&small, &names, &bytes, &device).unwrap();
-        let items = |m: &Model, ids: Vec<i64>| -> Vec<f32> {
-            let n = ids.len();
-            let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [n, 1]), &device);
-            let cats = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64; n], [n]), &device);
-            m.embed_items(tokens, cats).into_data().convert::<f32>().try_to_vec().unwrap()
-        };
-        // Item k of the compact table is nearest to row keep[k] of the full one, and close to it.
-        let (a, b) = (items(&full, (0..64).collect()), items(&compact, vec![1, 2, 3, 1]));
-        let row = |v: &[f32], k: usize| v[k * 8..(k + 1) * 8].to_vec();
-        let dist = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).powi(2)).sum::<f32>().sqrt();
-        for (k, &want) in keep.iter().enumerate().skip(1) {
-            let got = row(&b, k - 1);
-            let nearest = (1..64).min_by(|&i, &j| dist(&row(&a, i), &got).total_cmp(&dist(&row(&a, j), &got))).unwrap();
-            assert_eq!(nearest, want, "compact row {k}");
-            let norm = dist(&row(&a, want), &[0.0; 8]);
-            assert!(dist(&row(&a, want), &got) < 0.25 * norm, "compact row {k}: {} of {norm}", dist(&row(&a, want), &got));
-        }
-        let err = |keep: &[usize], shape: [usize; 2]| compact_table(&unbound, shape, keep).unwrap_err().to_string();
-        assert!(err(&[64], [64, 8]).contains("row 64"));
-        assert!(err(&[1], [65, 8]).contains("0 tensors"));
-        // The token table is tensor 0 (4 x 8: one scale): a nibble never written and a bits byte
-        // that is neither 8 nor 4 are errors.
-        let bits_at = 4 + 4 + 32 + 4 + 4 + 4 * 2;
-        assert_eq!(bytes[bits_at], 4);
-        let mut zero = bytes.clone();
-        zero[bits_at + 1 + 4] &= 0xf0;
-        assert!(load(&small, &names, &zero, &device).unwrap_err().to_string().contains("nibble 0"));
-        let mut odd = bytes.clone();
-        odd[bits_at] = 5;
-        assert!(load(&small, &names, &odd, &device).unwrap_err().to_string().contains("5 bits"));
-    }
-
     /// A dropout that serde_json writes as 17 digits and parses back one ulp off (found by a
     /// search over random f64s in 0.0625..0.125).
     const ODD_DROPOUT: f64 = 0.11809307903634775;
 
     #[test]
-    fn a_row_coded_table_rebuilds_exact_rows_and_codebook_rows() {
+    fn a_row_coded_table_rebuilds_exact_rows_and_codebook_pieces() {
         let device = Device::flex();
         let config = ModelConfig::new(2).with_text_buckets(12).with_d_model(8).with_max_session(4);
         let names: Vec<String> = ["a", "b"].map(String::from).to_vec();
         let (unbound, _) = quantize(config.init(&device));
+        // Synthetic values, for the arithmetic only.
         let data: Vec<f32> = (0..96).map(|i| ((i * 7 % 13) as f32 - 6.0) / 4.0).collect();
         let exact: Vec<bool> = (0..12).map(|r| r % 3 == 0).collect();
         let codebook: Vec<f32> = (0..16).map(|i| i as f32 / 8.0 - 1.0).collect();
-        let codes = [1u8, 0, 1, 1, 0, 0, 1, 0];
-        let bytes = bind(&code_table(&unbound, [12, 8], &data, &exact, &codes, &codebook).unwrap(), &config, &names).unwrap();
-        let table = token_table(&bytes, [12, 8]).unwrap();
-        let mut coded = codes.iter();
-        for (r, row) in table.chunks(8).enumerate() {
-            let want: &[f32] = if exact[r] { &data[r * 8..(r + 1) * 8] } else { let c = *coded.next().unwrap() as usize; &codebook[c * 8..(c + 1) * 8] };
-            for (a, b) in row.iter().zip(want) {
-                assert!((a - b).abs() <= 1.5 / MAX4 / 2.0 + 1e-6, "row {r}: {row:?} vs {want:?}");
+        for (parts, codes) in [(1, vec![1u8, 0, 1, 1, 0, 0, 1, 0]), (2, vec![1u8, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 1])] {
+            let bytes = bind(&code_table(&unbound, [12, 8], &data, &exact, parts, &codes, &codebook).unwrap(), &config, &names).unwrap();
+            let table = token_table(&bytes, [12, 8]).unwrap();
+            // Piece j of a coded row is row code of piece j's codebook (k = 2 rows of 8 / parts).
+            let piece = 8 / parts;
+            let mut coded = codes.chunks(parts);
+            for (r, row) in table.chunks(8).enumerate() {
+                let want: Vec<f32> = if exact[r] {
+                    data[r * 8..(r + 1) * 8].to_vec()
+                } else {
+                    coded.next().unwrap().iter().enumerate().flat_map(|(j, &c)| codebook[(j * 2 + c as usize) * piece..][..piece].to_vec()).collect()
+                };
+                for (a, b) in row.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1.5 / MAX4 / 2.0 + 1e-6, "parts {parts}, row {r}: {row:?} vs {want:?}");
+                }
             }
+            assert!(load(&config, &names, &bytes, &device).is_ok());
+            // The token table is tensor 0: bits, k, parts, a 2-byte bitmap, the 4 exact rows
+            // (one scale, 16 packed bytes), then the codes.
+            let bits_at = 4 + 4 + 32 + 4 + 4 + 4 * 2;
+            assert_eq!((bytes[bits_at], bytes[bits_at + 5] as usize), (CODED, parts));
+            let (bitmap_at, rows_at) = (bits_at + 1 + 8, bits_at + 1 + 8 + 2);
+            let fails = |at: usize, set: &dyn Fn(&mut u8), want: &str| {
+                let mut bad = bytes.clone();
+                set(&mut bad[at]);
+                let err = load(&config, &names, &bad, &device).unwrap_err().to_string();
+                assert!(err.contains(want), "parts {parts}, byte {at}: {err}");
+            };
+            fails(rows_at + 4 + 16, &|b| *b = 9, "code 9");
+            fails(bitmap_at + 1, &|b| *b |= 0x80, "past the last row");
+            fails(rows_at + 4, &|b| *b &= 0xf0, "nibble 0");
+            fails(bits_at, &|b| *b = 5, "5 bits");
+            fails(bits_at + 5, &|b| *b = 3, "3 pieces");
+            fails(bits_at + 5, &|b| *b = 0, "0 pieces");
         }
-        assert!(load(&config, &names, &bytes, &device).is_ok());
-        // A code past the codebook, and a bit set past the last row, are errors.
-        let bits_at = 4 + 4 + 32 + 4 + 4 + 4 * 2;
-        assert_eq!(bytes[bits_at], CODED);
-        // bits, k, a 2-byte bitmap, the 4 exact rows (one scale, 16 packed bytes), then codes.
-        let bitmap_at = bits_at + 1 + 4;
-        let mut beyond = bytes.clone();
-        beyond[bitmap_at + 2 + 4 + 16] = 9;
-        assert!(load(&config, &names, &beyond, &device).unwrap_err().to_string().contains("code 9"));
-        let mut past = bytes.clone();
-        past[bitmap_at + 1] |= 0x80;
-        assert!(load(&config, &names, &past, &device).unwrap_err().to_string().contains("past the last row"));
-        let err = code_table(&unbound, [12, 8], &data, &exact, &[2, 0, 1, 1, 0, 0, 1, 0], &codebook).unwrap_err().to_string();
-        assert!(err.contains("code 2"), "{err}");
+        let err = |parts: usize, codes: &[u8]| code_table(&unbound, [12, 8], &data, &exact, parts, codes, &codebook).unwrap_err().to_string();
+        assert!(err(1, &[2, 0, 1, 1, 0, 0, 1, 0]).contains("code 2"));
+        assert!(err(2, &[0; 8]).contains("16 codes"));
+        assert!(err(3, &[0; 24]).contains("3 pieces"));
     }
 
     /// An 8-bit file in the layout of version 1 (no digest) or 2 (digest, no bits bytes).

@@ -1,5 +1,6 @@
 //! Item and query text -> hashed token ids, through the BERT WordPiece tokenizer shipped in
-//! `models/tokenizer.json` (`wordpiece.rs`).
+//! `models/vocab.txt` (a compact vocabulary file; a `tokenizer.json` reads the same way:
+//! `wordpiece.rs`).
 //!
 //! Token ids are folded into `buckets - 1` rows (row 0 is padding). The shipped model has one
 //! row per vocabulary token (`buckets` = vocabulary + 1, so row = id + 1), initialised from the
@@ -79,7 +80,8 @@ impl Cache {
 }
 
 impl TextEncoder {
-    /// Loads a `tokenizer.json` from bytes (no network, no files: works in wasm).
+    /// Loads a `tokenizer.json` or a compact vocabulary file from bytes (no network, no files:
+    /// works in wasm).
     pub fn from_bytes(bytes: &[u8], buckets: usize, max_tokens: usize) -> Result<Self> {
         let tokenizer = WordPiece::from_bytes(bytes)?;
         if buckets < 2 || max_tokens == 0 {
@@ -150,7 +152,7 @@ impl TextEncoder {
 mod tests {
     use super::*;
 
-    const TOKENIZER: &[u8] = include_bytes!("../models/tokenizer.json");
+    const TOKENIZER: &[u8] = include_bytes!("../models/vocab.txt");
 
     fn encoder() -> TextEncoder {
         TextEncoder::from_bytes(TOKENIZER, 30_523, 24).unwrap()

@@ -140,6 +140,21 @@ pub fn vocab_file(header: &str, tokens: &[&str]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The `tokenizer.json` a compact vocabulary file was written from: its header with
+/// `model.vocab` put back (the same tokens and ids), for tools that read only Hugging Face's
+/// format, and for the parity test against `tokenizers`.
+pub fn tokenizer_json(bytes: &[u8]) -> Result<String> {
+    let bad = |what: String| Error::model(format!("tokenizer (compact vocabulary): {what}"));
+    let rest = bytes.strip_prefix(VOCAB_MAGIC.as_bytes()).ok_or_else(|| bad(format!("does not start with {VOCAB_MAGIC:?}")))?;
+    let vocab = read_vocab_file(rest)?.model.vocab;
+    let header = std::str::from_utf8(rest).ok().and_then(|t| t.split_once('\n')).map_or("", |(h, _)| h);
+    let mut json: serde_json::Value = serde_json::from_str(header).map_err(|e| bad(format!("header does not parse: {e}")))?;
+    let model = json.get_mut("model").and_then(|m| m.as_object_mut()).ok_or_else(|| bad("the header has no model object".into()))?;
+    let vocab: serde_json::Map<String, serde_json::Value> = vocab.into_iter().map(|(t, id)| (t, id.into())).collect();
+    model.insert("vocab".into(), vocab.into());
+    Ok(json.to_string())
+}
+
 fn unsupported(what: &str, kind: &str) -> Error {
     Error::model(format!(
         "tokenizer.json: {what} {kind:?} is not supported (localrank reads BERT WordPiece \
@@ -447,6 +462,10 @@ mod tests {
         assert!(err(&[&file[..header_end], b"x\n"].concat()).contains("no tab"));
         assert!(err(&[&file[..header_end], b"0\t\n"].concat()).contains("empty"));
         assert!(err(VOCAB_MAGIC.as_bytes()).contains("no header"));
+        // Expanded back, it is JSON's tokenizer: the same document.
+        let expanded: serde_json::Value = serde_json::from_str(&tokenizer_json(&file).unwrap()).unwrap();
+        assert_eq!(expanded, serde_json::from_str::<serde_json::Value>(JSON).unwrap());
+        assert!(tokenizer_json(JSON.as_bytes()).unwrap_err().to_string().contains("does not start"));
     }
 
     #[test]

@@ -293,17 +293,19 @@ mod v2 {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
 
+    /// The shipped model is compact (docs/size.md): LRQ8 version 3 (bits bytes, a row-coded
+    /// token table), bound to the shipped config.
     #[test]
-    fn shipped_weights_are_version_2_bound_to_the_shipped_config() {
+    fn shipped_weights_are_version_3_bound_to_the_shipped_config() {
         let m = Manifest::parse(common::MANIFEST).unwrap();
-        assert_eq!(&common::WEIGHTS[..8], &[&b"LRQ8"[..], &2u32.to_le_bytes()].concat()[..]);
+        assert_eq!(&common::WEIGHTS[..8], &[&b"LRQ8"[..], &3u32.to_le_bytes()].concat()[..]);
         assert_eq!(common::WEIGHTS[8..COUNT_AT], quant::config_digest(&m.config, &m.categories));
     }
 
     #[test]
     fn version_1_weights_are_refused_with_a_clear_message() {
-        let w = common::WEIGHTS;
-        let v1 = [&w[..4], &1u32.to_le_bytes(), &w[COUNT_AT..]].concat();
+        // A well-formed version 1 file (no digest, no bits bytes): one 8-bit tensor of one value.
+        let v1 = [&b"LRQ8"[..], &1u32.to_le_bytes(), &u32s(&[1, 1, 1]), &1f32.to_le_bytes(), &[1]].concat();
         expect_refused(vec![("v1".into(), load_weights(&v1), vec!["version 1".into(), "version 2".into()])]);
     }
 

@@ -2,10 +2,13 @@
 """Export the shipped localrank student to ONNX, check parity, and encode the benchmark inputs.
 
 Reads only models/manifest.json (ModelConfig, category vocabulary), models/localrank.q8 (LRQ8
-8-bit weights) and models/tokenizer.json; nothing about the architecture's sizes is hard-coded.
+weights) and the vocabulary the manifest lists (as tokenizer.json: `tokenizers` reads that only;
+the compact vocabulary file is expanded first, the same tokens and ids); nothing about the
+architecture's sizes is hard-coded.
 
-* Weights: LRQ8 is decoded exactly as src/quant.rs does (int8 * per-block f32 scale, blocks of 32
-  consecutive values) and assigned to the parameters in burn's Module visiting order (field
+* Weights: LRQ8 is decoded exactly as src/quant.rs does (int8 or 4-bit values * per-block f32
+  scale, blocks of 32 or 64 consecutive values; a row-coded token table as exact rows plus
+  product-quantised rows, codes into per-piece codebooks) and assigned to the parameters in burn's Module visiting order (field
   declaration order of `Model` and `Block` in src/model.rs; Embedding: weight; Linear: weight
   [d_in, d_out], bias; LayerNorm: gamma, beta).
 * Graph: the same computation as `Model::score` (src/model.rs), op for op: item = mean of the
@@ -14,8 +17,10 @@ Reads only models/manifest.json (ModelConfig, category vocabulary), models/local
   sees itself; masked logits set to -1e9), then LayerNorm(h + context) with context = pooled
   query tokens + the six context-field embeddings; score = user(last position) . item.
 * `--weights int8` (default) stores the int8 values and scales as initialisers with
-  Cast/Mul/Reshape(/Slice) dequantisation in the graph (onnxruntime folds those constants when the
-  session is created), so the ONNX file ships the same 8-bit weights as localrank.q8;
+  Cast/Mul/Reshape(/Slice) dequantisation in the graph, and a row-coded table as its exact rows,
+  uint8 codes, codebooks and row order with Gather/Concat (onnxruntime folds those constants when
+  the session is created), so the ONNX file ships the weights localrank.q8 ships (4-bit values
+  as int8: this opset has no 4-bit type);
   `--weights f32` stores the dequantised floats.
 * Inputs are the integer tensors src/features.rs builds (`Batch`, `Candidates`), int64:
   tokens [b, l, t], event [b, l], category [b, l], dwell [b, l], context [b, l, 6], query [b, l, t],
@@ -39,6 +44,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BLOCK = 32
+BLOCK4 = 64
 # src/model.rs: CONTEXT_SIZES (0 = sized from the category vocabulary), EVENT_KINDS, DWELL_BUCKETS.
 CONTEXT_SIZES = [25, 8, 4, 7, 0, 3]
 EVENT_KINDS = 6
@@ -51,6 +57,8 @@ TOLERANCE = 1e-4
 
 # ---------------------------------------------------------------- LRQ8 (src/quant.rs)
 def read_lrq8(path):
+    """The tensors of an LRQ8 file of version 2 or 3, each a dict: shape and bits, then scales and
+    values (bits 8 or 4) or, for a row-coded table (bits 1), its exact rows, codes and codebooks."""
     data = open(path, "rb").read()
     at = 0
 
@@ -65,30 +73,69 @@ def read_lrq8(path):
     def u32():
         return struct.unpack("<I", take(4))[0]
 
+    def plain(n, bits):
+        block = BLOCK if bits == 8 else BLOCK4
+        scales = np.frombuffer(take(math.ceil(n / block) * 4), dtype="<f4").astype(np.float32)
+        if bits == 8:
+            return scales, np.frombuffer(take(n), dtype=np.int8).copy()
+        packed = np.frombuffer(take((n + 1) // 2), dtype=np.uint8)
+        nibbles = np.stack([packed & 15, packed >> 4], axis=1).reshape(-1)[:n]
+        return scales, (nibbles.astype(np.int16) - 8).astype(np.int8)
+
     if take(4) != b"LRQ8":
         raise SystemExit(f"{path}: not an LRQ8 file")
-    if (v := u32()) != 2:
+    if (v := u32()) not in (2, 3):
         raise SystemExit(f"{path}: LRQ8 version {v}")
-    take(32)  # version 2: sha256 of the config and categories it was exported with (src/quant.rs)
+    take(32)  # sha256 of the config and categories it was exported with (src/quant.rs)
     tensors = []
     for _ in range(u32()):
         shape = [u32() for _ in range(u32())]
         n = int(np.prod(shape))
-        scales = np.frombuffer(take(math.ceil(n / BLOCK) * 4), dtype="<f4").astype(np.float32)
-        values = np.frombuffer(take(n), dtype=np.int8).copy()
-        tensors.append((shape, scales, values))
+        bits = take(1)[0] if v == 3 else 8
+        if bits in (8, 4):
+            scales, values = plain(n, bits)
+            tensors.append({"shape": shape, "bits": bits, "scales": scales, "values": values})
+            continue
+        if bits != 1:
+            raise SystemExit(f"{path}: {bits} bits per value")
+        rows, width = shape
+        k, parts = u32(), u32()
+        bitmap = np.frombuffer(take((rows + 7) // 8), dtype=np.uint8)
+        exact = np.unpackbits(bitmap, bitorder="little")[:rows].astype(bool)
+        kept = int(exact.sum())
+        rows_scales, rows_values = plain(kept * width, 4) if kept else (np.zeros(0, np.float32), np.zeros(0, np.int8))
+        codes = np.frombuffer(take((rows - kept) * parts), dtype=np.uint8).reshape(rows - kept, parts)
+        book_scales, book_values = plain(k * width, 8)
+        tensors.append({"shape": shape, "bits": 1, "exact": exact, "rows": (rows_scales, rows_values), "k": k, "parts": parts,
+                        "codes": codes, "book": (book_scales, book_values)})
     if at != len(data):
         raise SystemExit(f"{path}: trailing bytes")
     return tensors
 
 
-def dequantize(shape, scales, values):
-    """As QTensor::dequantize: block i of 32 values times scales[i], in f32."""
-    n = values.size
-    padded = np.zeros(len(scales) * BLOCK, dtype=np.float32)
+def dequantize_blocks(n, scales, values, block):
+    """As QTensor::dequantize: block i of `block` values times scales[i], in f32."""
+    padded = np.zeros(len(scales) * block, dtype=np.float32)
     padded[:n] = values.astype(np.float32)
-    out = (padded.reshape(-1, BLOCK) * scales[:, None]).reshape(-1)[:n]
-    return out.reshape(shape).astype(np.float32)
+    return (padded.reshape(-1, block) * scales[:, None]).reshape(-1)[:n]
+
+
+def dequantize(t):
+    """A tensor's values as f32 in its shape (a row-coded table as Coded::dequantize builds it)."""
+    if t["bits"] != 1:
+        n = int(np.prod(t["shape"]))
+        return dequantize_blocks(n, t["scales"], t["values"], BLOCK if t["bits"] == 8 else BLOCK4).reshape(t["shape"])
+    rows, width = t["shape"]
+    k, parts = t["k"], t["parts"]
+    piece = width // parts
+    kept = int(t["exact"].sum())
+    exact_rows = dequantize_blocks(kept * width, *t["rows"], BLOCK4).reshape(kept, width)
+    book = dequantize_blocks(k * width, *t["book"], BLOCK).reshape(parts, k, piece)
+    coded = np.concatenate([book[j][t["codes"][:, j]] for j in range(parts)], axis=1) if len(t["codes"]) else np.zeros((0, width), np.float32)
+    out = np.zeros((rows, width), dtype=np.float32)
+    out[t["exact"]] = exact_rows
+    out[~t["exact"]] = coded
+    return out
 
 
 def param_names(config):
@@ -117,8 +164,8 @@ def load_weights(config, path):
         raise SystemExit(f"{path}: {len(tensors)} tensors, the architecture has {len(names)}")
     out = {}
     for (name, shape), t in zip(names, tensors):
-        if t[0] != shape:
-            raise SystemExit(f"{path}: {name} has shape {t[0]}, expected {shape}")
+        if t["shape"] != shape:
+            raise SystemExit(f"{path}: {name} has shape {t['shape']}, expected {shape}")
         out[name] = t
     return out
 
@@ -144,20 +191,51 @@ class G:
 
 
 def weight(g, name, t, mode):
-    shape, scales, values = t
+    """A parameter as the graph reads it: f32 constants (`f32`), or (`int8`) the file's own
+    encoding dequantised in the graph, so that the ONNX file ships what localrank.q8 ships."""
     if mode == "f32":
-        return g.const(dequantize(shape, scales, values), name)
-    n = values.size
-    nb = len(scales)
-    padded = np.zeros(nb * BLOCK, dtype=np.int8)
+        return g.const(dequantize(t), name)
+    if t["bits"] == 1:
+        return coded_weight(g, name, t)
+    return blocks(g, name, t["shape"], t["scales"], t["values"], BLOCK if t["bits"] == 8 else BLOCK4)
+
+
+def blocks(g, name, shape, scales, values, block):
+    """int8 values (4-bit ones too: ONNX of this opset has no 4-bit type) times per-block scales."""
+    n, nb = values.size, len(scales)
+    padded = np.zeros(nb * block, dtype=np.int8)
     padded[:n] = values
-    q = g.const(padded.reshape(nb, BLOCK), name + ".q")
+    q = g.const(padded.reshape(nb, block), name + ".q")
     s = g.const(scales.reshape(nb, 1), name + ".scale")
     deq = g.op("Mul", [g.op("Cast", [q], to=TensorProto.FLOAT), s])
     flat = g.op("Reshape", [deq, g.const(np.array([-1], dtype=np.int64))])
-    if nb * BLOCK != n:
+    if nb * block != n:
         flat = g.op("Slice", [flat, g.const(np.array([0], dtype=np.int64)), g.const(np.array([n], dtype=np.int64))])
     return g.op("Reshape", [flat, g.const(np.array(shape, dtype=np.int64))], hint=name)
+
+
+def coded_weight(g, name, t):
+    """A row-coded table (Coded in src/quant.rs) in graph ops: the exact rows, then each coded row
+    as its pieces gathered from their codebooks, then one Gather that puts every row in place
+    (uint8 codes and a uint16 row order, cast in the graph)."""
+    rows, width = t["shape"]
+    k, parts = t["k"], t["parts"]
+    piece, kept = width // parts, int(t["exact"].sum())
+    exact = blocks(g, name + ".exact", [kept, width], *t["rows"], BLOCK4)
+    book = blocks(g, name + ".book", [parts * k, piece], *t["book"], BLOCK)
+    codes = g.op("Cast", [g.const(t["codes"], name + ".codes")], to=TensorProto.INT64)
+    # Piece j's codes index rows j * k.. of the stacked codebooks.
+    codes = g.op("Add", [codes, g.const((np.arange(parts) * k).astype(np.int64).reshape(1, parts))])
+    coded = g.op("Gather", [book, codes], axis=0)  # [coded rows, parts, piece]
+    coded = g.op("Reshape", [coded, g.const(np.array([-1, width], dtype=np.int64))])
+    stacked = g.op("Concat", [exact, coded], axis=0)
+    # Row r of the table is stacked row where[r]: exact rows first, in order, then coded ones.
+    where = np.empty(rows, dtype=np.int64)
+    where[t["exact"]] = np.arange(kept)
+    where[~t["exact"]] = kept + np.arange(rows - kept)
+    dtype = np.uint16 if rows <= 1 << 16 else np.int32
+    order = g.op("Cast", [g.const(where.astype(dtype), name + ".order")], to=TensorProto.INT64)
+    return g.op("Gather", [stacked, order], axis=0, hint=name)
 
 
 def build(config, weights, mode):
@@ -240,10 +318,29 @@ def build(config, weights, mode):
 
 
 # ---------------------------------------------------------------- encoding (src/text.rs, src/features.rs)
+VOCAB_MAGIC = "localrank-vocab 1\n"
+
+
+def tokenizer_json(path):
+    """tokenizer.json's text: the file itself, or a compact vocabulary file expanded (as
+    wordpiece::tokenizer_json: the header with model.vocab put back from the front-coded lines)."""
+    text = open(path, encoding="utf-8").read()
+    if not text.startswith(VOCAB_MAGIC):
+        return text
+    header, *lines = text[len(VOCAB_MAGIC):].rstrip("\n").split("\n")
+    doc, vocab, prev = json.loads(header), {}, ""
+    for i, line in enumerate(lines):
+        shared, rest = line.split("\t", 1)
+        prev = prev[:int(shared)] + rest
+        vocab[prev] = i
+    doc["model"]["vocab"] = vocab
+    return json.dumps(doc)
+
+
 class Encoder:
     def __init__(self, manifest):
         from tokenizers import Tokenizer
-        self.tok = Tokenizer.from_file(os.path.join(REPO, "models", manifest["files"]["tokenizer"]["path"]))
+        self.tok = Tokenizer.from_str(tokenizer_json(os.path.join(REPO, "models", manifest["files"]["tokenizer"]["path"])))
         self.config = manifest["config"]
         self.cats = manifest["categories"]
         # What training fed the model (features::TrainedInputs): anything else reads as unknown,

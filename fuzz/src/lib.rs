@@ -20,7 +20,7 @@ pub use proptest;
 
 pub const MANIFEST: &[u8] = include_bytes!("../../models/manifest.json");
 pub const WEIGHTS: &[u8] = include_bytes!("../../models/localrank.q8");
-pub const TOKENIZER: &[u8] = include_bytes!("../../models/tokenizer.json");
+pub const TOKENIZER: &[u8] = include_bytes!("../../models/vocab.txt");
 
 /// The shipped model files.
 pub fn files() -> ModelFiles<'static> {

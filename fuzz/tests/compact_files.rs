@@ -1,47 +1,22 @@
-//! Fuzz target 4: the compact model's files (`localrank-train compact`, docs/size.md) into
-//! `Ranker::load`: the LRQ8 v3 row-coded token table and the front-coded vocabulary file, the two
-//! decoders the shipped (full) files never reach. The compact files are built here from the
-//! shipped ones with the runtime's own writers (`quant::code_table`, `wordpiece::vocab_file`; a
-//! fixed code per row instead of k-means: the decoders, not the quality, are under test), then
-//! mutated: byte flips (most in the table's header, bitmap and codes), u32 overwrites, truncations
-//! and appended bytes, each file re-listed in the manifest with its new size and sha256 so that
-//! it reaches its decoder. Checked: nothing panics; an error has a message; a model that loads
-//! reranks a permutation of the candidates.
-
-use std::sync::OnceLock;
+//! Fuzz target 4: the compact model's files (`localrank-train compact`, docs/size.md; the shipped
+//! model is one) into `Ranker::load`, aimed at the two decoders the full format never reaches:
+//! the LRQ8 v3 row-coded token table (k, parts, bitmap, codes) and the front-coded vocabulary
+//! file. The shipped files are mutated: byte flips (most in the table's header, bitmap and
+//! codes, and the vocabulary's header and first lines), u32 overwrites, truncations and appended
+//! bytes, each file re-listed in the manifest with its new size and sha256 so that it reaches
+//! its decoder. Checked: nothing panics; an error has a message; a model that loads reranks a
+//! permutation of the candidates.
 
 use localrank::features::{Context, Event, EventKind, Item};
-use localrank::manifest::{sha256_hex, Manifest};
+use localrank::manifest::sha256_hex;
 use localrank::runtime::cpu_device;
-use localrank::{quant, wordpiece, ModelFiles, Ranker, RerankOptions};
+use localrank::{wordpiece, ModelFiles, Ranker, RerankOptions};
 use localrank_fuzz::proptest::prelude::*;
 use localrank_fuzz::{check_ranked, check_result, no_panic, run, MANIFEST, TOKENIZER, WEIGHTS};
 use serde_json::Value;
 
 /// The CI budget: each case decodes a 30,523-row table (~10 ms in the dev profile).
 const CI_CASES: u32 = 256;
-
-/// The compact files of the shipped model: (manifest, weights, vocabulary file).
-fn compact() -> &'static (Value, Vec<u8>, Vec<u8>) {
-    static FILES: OnceLock<(Value, Vec<u8>, Vec<u8>)> = OnceLock::new();
-    FILES.get_or_init(|| {
-        let m = Manifest::parse(MANIFEST).unwrap();
-        let table = [m.config.text_buckets, m.config.d_model];
-        let data = quant::token_table(WEIGHTS, table).unwrap();
-        let exact: Vec<bool> = (0..table[0]).map(|r| r % 4 == 0).collect();
-        let codes: Vec<u8> = exact.iter().enumerate().filter(|(_, e)| !**e).map(|(r, _)| (r % 256) as u8).collect();
-        let codebook = data[table[1]..257 * table[1]].to_vec();
-        let weights = quant::code_table(WEIGHTS, table, &data, &exact, &codes, &codebook).unwrap();
-        let weights = quant::bind(&weights, &m.config, &m.categories).unwrap();
-        let mut json: Value = serde_json::from_slice(TOKENIZER).unwrap();
-        let vocab = json["model"].as_object_mut().unwrap().remove("vocab").unwrap();
-        let mut tokens: Vec<(&String, u64)> = vocab.as_object().unwrap().iter().map(|(t, id)| (t, id.as_u64().unwrap())).collect();
-        tokens.sort_by_key(|&(_, id)| id);
-        let tokens: Vec<&str> = tokens.iter().map(|(t, _)| t.as_str()).collect();
-        let vocab = wordpiece::vocab_file(&json.to_string(), &tokens);
-        (serde_json::from_slice(MANIFEST).unwrap(), weights, vocab)
-    })
-}
 
 /// A mutation of one file: (offset, xor) flips, a u32 written at an offset, a cut, appended bytes.
 #[derive(Clone, Debug)]
@@ -89,9 +64,8 @@ fn apply(mut bytes: Vec<u8>, ops: &[Op]) -> Vec<u8> {
 }
 
 fn check((weight_ops, vocab_ops): (Vec<Op>, Vec<Op>)) -> Result<(), String> {
-    let (manifest, weights, vocab) = compact();
-    let (weights, vocab) = (apply(weights.clone(), &weight_ops), apply(vocab.clone(), &vocab_ops));
-    let mut m = manifest.clone();
+    let (weights, vocab) = (apply(WEIGHTS.to_vec(), &weight_ops), apply(TOKENIZER.to_vec(), &vocab_ops));
+    let mut m: Value = serde_json::from_slice(MANIFEST).unwrap();
     for (role, path, bytes) in [("weights", "localrank.q8", &weights), ("tokenizer", "vocab.txt", &vocab)] {
         m["files"][role] = serde_json::json!({ "path": path, "bytes": bytes.len(), "sha256": sha256_hex(bytes) });
     }
@@ -125,7 +99,6 @@ fn compact_files() {
 #[test]
 fn unmutated_compact_files_load_and_rerank() {
     check((Vec::new(), Vec::new())).unwrap();
-    let (_, weights, vocab) = compact();
-    assert_eq!(weights[44 + 4 + 8], 1, "the token table is row-coded");
-    assert!(vocab.starts_with(wordpiece::VOCAB_MAGIC.as_bytes()));
+    assert_eq!(WEIGHTS[44 + 4 + 8], 1, "the shipped token table is row-coded");
+    assert!(TOKENIZER.starts_with(wordpiece::VOCAB_MAGIC.as_bytes()), "the shipped vocabulary is a compact file");
 }

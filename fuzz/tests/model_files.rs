@@ -1,10 +1,11 @@
-//! Fuzz target 1: the model files (manifest.json, weights, tokenizer.json) into `Ranker::load`.
+//! Fuzz target 1: the model files (manifest.json, weights, the vocabulary) into `Ranker::load`.
 //!
 //! Cases are recipes applied to the shipped files in models/, so that a failure prints a few
 //! lines and not megabytes: byte flips, truncations, splices and u32 overwrites (aimed at the
 //! weights' headers too), JSON edits of manifest.json (config numbers to 0, negative, huge,
-//! fractions, strings; paths, sizes, digests, format_version, weights_format) and of
-//! tokenizer.json (normalizer, model type, vocabulary, added tokens), deep nesting, and
+//! fractions, strings; paths, sizes, digests, format_version, weights_format) and of the
+//! vocabulary as tokenizer.json (normalizer, model type, vocabulary, added tokens; the shipped
+//! compact vocabulary file expanded by `wordpiece::tokenizer_json`), deep nesting, and
 //! arbitrary bytes. Mutated weights and tokenizers are re-listed in the manifest with their new
 //! size and sha256 (`localrank::manifest::sha256_hex`) half of the time, so that they get past
 //! the digest check to the decoders. Checked: nothing panics; an error has a message; a model
@@ -16,8 +17,8 @@ use std::sync::OnceLock;
 
 use localrank::features::{Context, Event, EventKind, Item};
 use localrank::manifest::{sha256_hex, Manifest};
-use localrank::quant;
 use localrank::runtime::cpu_device;
+use localrank::{quant, wordpiece};
 use localrank::{ModelFiles, Ranker, RerankOptions};
 use localrank_fuzz::proptest::prelude::*;
 use localrank_fuzz::proptest::sample::Index;
@@ -49,13 +50,14 @@ enum ByteOp {
     Append(Vec<u8>),
 }
 
-/// Offsets of the header fields of an LRQ8 file (version 1 or 2): magic, version, count, each
-/// tensor's rank and dims.
+/// Offsets of the header fields of an LRQ8 file (version 1, 2 or 3): magic, version, count,
+/// each tensor's rank, dims and (version 3) bits byte, and a row-coded table's k and parts.
 fn lrq8_headers(bytes: &[u8]) -> Vec<usize> {
     let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
     let mut out = vec![0, 4];
-    // Version 2 has a 32-byte config digest after the version.
-    let mut at = if u32_at(4) == Some(2) { 40 } else { 8 };
+    let version = u32_at(4).unwrap_or(0);
+    // Versions 2 and 3 have a 32-byte config digest after the version.
+    let mut at = if version >= 2 { 40 } else { 8 };
     out.push(at);
     let Some(count) = u32_at(at) else { return out };
     at += 4;
@@ -63,8 +65,27 @@ fn lrq8_headers(bytes: &[u8]) -> Vec<usize> {
         let Some(rank) = u32_at(at).filter(|&r| (1..=8).contains(&r)) else { break };
         out.extend((0..=rank).map(|i| at + 4 * i));
         let dims: Option<Vec<usize>> = (1..=rank).map(|i| u32_at(at + 4 * i)).collect();
-        let Some(n) = dims.and_then(|d| d.iter().try_fold(1usize, |a, &d| a.checked_mul(d))) else { break };
-        at += 4 * (rank + 1) + n.div_ceil(32) * 4 + n;
+        let Some(dims) = dims else { break };
+        let Some(n) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else { break };
+        at += 4 * (rank + 1);
+        let bits = if version == 3 { bytes.get(at).copied() } else { Some(8) };
+        if version == 3 {
+            out.push(at);
+            at += 1;
+        }
+        let plain = |n: usize, bits: u8| if bits == 4 { n.div_ceil(64) * 4 + n.div_ceil(2) } else { n.div_ceil(32) * 4 + n };
+        match (bits, &dims[..]) {
+            (Some(1), &[rows, width]) => {
+                let (Some(k), Some(parts)) = (u32_at(at), u32_at(at + 4)) else { break };
+                out.extend([at, at + 4]);
+                at += 8;
+                let Some(bitmap) = bytes.get(at..at + rows.div_ceil(8)) else { break };
+                let kept = bitmap.iter().map(|b| b.count_ones() as usize).sum::<usize>().min(rows);
+                at += bitmap.len() + plain(kept * width, 4) + (rows - kept) * parts + plain(k * width, 8);
+            }
+            (Some(b @ (4 | 8)), _) => at += plain(n, b),
+            _ => break,
+        }
     }
     out
 }
@@ -348,9 +369,11 @@ fn shipped_json(bytes: &'static [u8]) -> Value {
     serde_json::from_slice(bytes).expect("a shipped JSON file parses")
 }
 
+/// The shipped vocabulary as `tokenizer.json` (`wordpiece::tokenizer_json`: the same tokens and
+/// ids), for the JSON edits: the runtime reads both formats.
 fn tokenizer_json() -> &'static Value {
     static T: OnceLock<Value> = OnceLock::new();
-    T.get_or_init(|| shipped_json(TOKENIZER))
+    T.get_or_init(|| serde_json::from_str(&wordpiece::tokenizer_json(TOKENIZER).expect("the shipped vocabulary expands")).expect("it parses"))
 }
 
 /// The bytes of `file`, starting from `shipped` (`json`: its parsed form, for edits).
@@ -375,6 +398,7 @@ struct Files {
 
 fn files_of(case: &Case) -> Files {
     let mut weights = build(&case.weights, WEIGHTS, None, "");
+    // Byte mutations apply to the shipped vocabulary file; edits and deep nesting to its JSON form.
     let tokenizer = build(&case.tokenizer, TOKENIZER, Some(tokenizer_json()), "decoder");
     let mut manifest_json = shipped_json(MANIFEST);
     let list = |m: &mut Value, role: &str, bytes: &[u8]| {

@@ -63,7 +63,8 @@ async function visit(h, { worker = false, options = {}, before = null } = {}) {
 
 const entry = (role, sha = manifest.files[role].sha256) => `/models/${manifest.files[role].path}?sha256=${sha}`;
 const MODEL_ENTRIES = [entry('weights'), entry('tokenizer')].sort();
-const ALL_FILES = ['/models/localrank.q8', '/models/manifest.json', '/models/tokenizer.json'];
+const TOKENIZER = `/models/${manifest.files.tokenizer.path}`;
+const ALL_FILES = ['/models/localrank.q8', '/models/manifest.json', TOKENIZER].sort();
 
 test('model cache: the second visit downloads no model byte (page and worker), checked like a download', { timeout: 180_000 }, async (t) => {
   const h = await openDemo(t, { timeout: 60_000 });
@@ -77,7 +78,7 @@ test('model cache: the second visit downloads no model byte (page and worker), c
   const second = await visit(h);
   assert.equal(second.source, 'cache');
   assert.deepEqual(second.requests, ['/models/manifest.json'], 'the second visit asks for the manifest only');
-  assert.deepEqual(second.progress.filter((p) => /q8|tokenizer/.test(p)).sort(), ['cache localrank.q8', 'cache tokenizer.json'], `progress: ${second.progress}`);
+  assert.deepEqual(second.progress.filter((p) => /q8|vocab|tokenizer/.test(p)).sort(), ['cache localrank.q8', `cache ${manifest.files.tokenizer.path}`].sort(), `progress: ${second.progress}`);
   assert.equal(second.ranked, 2);
 
   const inWorker = await visit(h, { worker: true });
@@ -118,16 +119,17 @@ test('model cache: the second visit downloads no model byte (page and worker), c
   const healed = await visit(h);
   assert.equal(healed.source, 'cache', 'the replaced entry is used on the next visit');
 
-  // A new model version: another tokenizer file (same tokens, other bytes) at the same URL.
-  const tokenizer = Buffer.concat([readFileSync(join(ROOT, 'models', 'tokenizer.json')), Buffer.from('\n')]);
+  // A new model version: another tokenizer file (same tokens, other bytes: a space in the JSON
+  // of its header line) at the same URL.
+  const tokenizer = Buffer.from(readFileSync(join(ROOT, 'models', manifest.files.tokenizer.path), 'utf8').replace('\n{', '\n{ '));
   const tokSha = (await import('node:crypto')).createHash('sha256').update(tokenizer).digest('hex');
   const next = structuredClone(manifest);
   next.files.tokenizer = { ...next.files.tokenizer, bytes: tokenizer.length, sha256: tokSha };
   await h.context.route('**/models/manifest.json', (r) => r.fulfill({ contentType: 'application/json', body: JSON.stringify(next) }));
-  await h.context.route('**/models/tokenizer.json', (r) => r.fulfill({ contentType: 'application/json', body: tokenizer }));
+  await h.context.route(`**${TOKENIZER}`, (r) => r.fulfill({ contentType: 'text/plain', body: tokenizer }));
   const updated = await visit(h);
   assert.equal(updated.source, 'network');
-  assert.deepEqual(updated.requests, ['/models/manifest.json', '/models/tokenizer.json'], 'only the changed file is downloaded');
+  assert.deepEqual(updated.requests, ['/models/manifest.json', TOKENIZER].sort(), 'only the changed file is downloaded');
   assert.deepEqual(updated.cache['localrank-models-v1'].filter((k) => !k.startsWith('/models/manifest.json')),
     [entry('weights'), entry('tokenizer', tokSha)].sort(), 'the new version replaces the old entry');
   await h.context.unrouteAll();

@@ -60,7 +60,7 @@ const sessionKey = (modelName) => `localrank.session.v2:${modelName}`; // SECURI
 // (page and worker). The model files are fetched on the first load only: the reload reads them
 // from the model cache (js/model-cache.js); manifest.json is fetched on both (the demo does not
 // pin it with `integrity`).
-const MODEL_FILES = { '/models/localrank.q8': 1, '/models/tokenizer.json': 1 };
+const MODEL_FILES = { '/models/localrank.q8': 1, '/models/vocab.txt': 1 };
 const PAGE_FILES = {
   '/style.css': 1, '/favicon.svg': 1, '/netlog.js': 1, '/app.js': 1, '/privacy.js': 1, '/ui.js': 1,
   '/data/catalog.json': 1, '/data/server-candidates.json': 1,

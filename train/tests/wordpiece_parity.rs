@@ -1,6 +1,9 @@
-//! The runtime's WordPiece (`localrank::wordpiece`) against Hugging Face `tokenizers` 0.23 on the
-//! shipped `models/tokenizer.json`: every catalogue title as the model reads it, edge cases, and
-//! seeded random strings over the Unicode ranges where BERT's normaliser does something.
+//! The runtime's WordPiece (`localrank::wordpiece`) reading the shipped compact vocabulary file
+//! `models/vocab.txt` against Hugging Face `tokenizers` 0.23 reading the same vocabulary as
+//! `tokenizer.json` (`wordpiece::tokenizer_json`): every catalogue title as the model reads it,
+//! edge cases, and seeded random strings over the Unicode ranges where BERT's normaliser does
+//! something. (The compact file's ids are the full MiniLM tokenizer.json's, renumbered:
+//! `localrank-train compact` checks that on every catalogue text.)
 
 use std::path::PathBuf;
 
@@ -15,8 +18,9 @@ fn repo(path: &str) -> PathBuf {
 /// Both tokenizers; `tokenizers`' padding and truncation (to 128, from the teacher's file) are
 /// switched off, since `TextEncoder` pads and truncates the ids itself.
 fn tokenizers() -> (WordPiece, Tokenizer) {
-    let bytes = std::fs::read(repo("models/tokenizer.json")).unwrap();
-    let mut hf = Tokenizer::from_bytes(&bytes).unwrap();
+    let bytes = std::fs::read(repo("models/vocab.txt")).unwrap();
+    let json = localrank::wordpiece::tokenizer_json(&bytes).unwrap();
+    let mut hf = Tokenizer::from_bytes(json.as_bytes()).unwrap();
     hf.with_padding(None).with_truncation(None).unwrap();
     (WordPiece::from_bytes(&bytes).unwrap(), hf)
 }

@@ -12,7 +12,7 @@ use localrank::{ModelFiles, Ranker};
 
 const MANIFEST: &[u8] = include_bytes!("../../../models/manifest.json");
 const WEIGHTS: &[u8] = include_bytes!("../../../models/localrank.q8");
-const TOKENIZER: &[u8] = include_bytes!("../../../models/tokenizer.json");
+const TOKENIZER: &[u8] = include_bytes!("../../../models/vocab.txt");
 
 fn ranker() -> &'static Mutex<Ranker> {
     static R: OnceLock<Mutex<Ranker>> = OnceLock::new();

@@ -14,7 +14,7 @@ use localrank::{ModelFiles, Ranker, RerankOptions};
 
 const MANIFEST: &[u8] = include_bytes!("../../../models/manifest.json");
 const WEIGHTS: &[u8] = include_bytes!("../../../models/localrank.q8");
-const TOKENIZER: &[u8] = include_bytes!("../../../models/tokenizer.json");
+const TOKENIZER: &[u8] = include_bytes!("../../../models/vocab.txt");
 
 fn relisted(weights: &[u8], tokenizer: &[u8]) -> Vec<u8> {
     let mut m: serde_json::Value = serde_json::from_slice(MANIFEST).expect("the shipped manifest parses");

@@ -9,7 +9,8 @@
 //!    words of the BERT vocabulary (its ids from 1,996 on are in descending frequency) up to
 //!    `budget` exact rows;
 //!  - every other row, the fallback for the words of products added later and of queries, is
-//!    one byte: its nearest of 256 centroids (k-means over those rows);
+//!    `parts` bytes: the row cut into `parts` pieces, each the nearest of 256 centroids of its
+//!    piece (product quantisation, k-means over those rows' pieces);
 //!  - the vocabulary is a compact file (`localrank::wordpiece::vocab_file`): [PAD] first (id 0 is
 //!    padding), then every other token sorted, front-coded; the table's rows follow the new ids.
 //!
@@ -126,16 +127,18 @@ pub fn vocab_file(full: &Value, order: &Order) -> Result<Vec<u8>, String> {
 }
 
 /// The token table of the compact model: `table` (rows = vocabulary + 1, old row = old id + 1)
-/// with its rows in the new order, which rows are exact, and the codes and codebook of the
-/// others (`CENTROIDS` centroids, k-means seeded with `seed`).
+/// with its rows in the new order, which rows are exact, and the codes and codebooks of the
+/// others: each cut into `parts` pieces, each piece coded by its own `CENTROIDS` centroids
+/// (product quantisation; k-means seeded with `seed` + piece).
 pub struct CodedTable {
     pub rows: Vec<f32>,
     pub exact: Vec<bool>,
+    pub parts: usize,
     pub codes: Vec<u8>,
     pub codebook: Vec<f32>,
 }
 
-pub fn code(table: &[f32], width: usize, order: &Order, exact_ids: &BTreeSet<u32>, seed: u64) -> CodedTable {
+pub fn code(table: &[f32], width: usize, order: &Order, exact_ids: &BTreeSet<u32>, parts: usize, seed: u64) -> CodedTable {
     let n_rows = table.len() / width;
     // New row r + 1 holds old row (old id + 1) of the token whose new id is r; row 0 stays.
     let mut old_of = vec![0usize; n_rows];
@@ -144,9 +147,20 @@ pub fn code(table: &[f32], width: usize, order: &Order, exact_ids: &BTreeSet<u32
     }
     let rows: Vec<f32> = old_of.iter().flat_map(|&o| table[o * width..(o + 1) * width].iter().copied()).collect();
     let exact: Vec<bool> = old_of.iter().map(|&o| o == 0 || exact_ids.contains(&(o as u32 - 1))).collect();
-    let others: Vec<f32> = rows.chunks(width).zip(&exact).filter(|(_, e)| !**e).flat_map(|(r, _)| r.iter().copied()).collect();
-    let (codes, codebook) = kmeans(&others, width, CENTROIDS, KMEANS_ROUNDS, seed);
-    CodedTable { rows, exact, codes, codebook }
+    let others: Vec<&[f32]> = rows.chunks(width).zip(&exact).filter(|(_, e)| !**e).map(|(r, _)| r).collect();
+    if others.is_empty() {
+        // Every row exact (a vocabulary within the budget): one zero centroid, never used.
+        return CodedTable { rows, exact, parts, codes: Vec::new(), codebook: vec![0.0; width] };
+    }
+    let piece = width / parts;
+    let (mut codes, mut codebook) = (vec![0u8; others.len() * parts], Vec::with_capacity(CENTROIDS * width));
+    for j in 0..parts {
+        let pieces: Vec<f32> = others.iter().flat_map(|r| r[j * piece..(j + 1) * piece].iter().copied()).collect();
+        let (c, book) = kmeans(&pieces, piece, CENTROIDS, KMEANS_ROUNDS, seed + j as u64);
+        c.iter().enumerate().for_each(|(i, &c)| codes[i * parts + j] = c);
+        codebook.extend(book);
+    }
+    CodedTable { rows, exact, parts, codes, codebook }
 }
 
 /// Lloyd's k-means of `rows` (whole rows of `width`) into `k` centroids, started from `k` rows
@@ -197,12 +211,12 @@ mod tests {
         assert!((c0[0] - 1.02).abs() < 0.01 && (c0[1] - 1.0).abs() < 1e-6, "{c0:?}");
     }
 
-    /// The shipped tokenizer.json as a compact vocabulary file: the same ids, renumbered, on
-    /// titles, edge cases and the special tokens.
+    /// MiniLM's tokenizer.json (what `all` trains with) as a compact vocabulary file: the same
+    /// ids, renumbered, on titles, edge cases and the special tokens.
     #[test]
-    fn the_vocabulary_file_tokenises_as_the_shipped_tokenizer_json() {
+    fn the_vocabulary_file_tokenises_as_minilms_tokenizer_json() {
         use localrank::wordpiece::WordPiece;
-        let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tokenizer.json")).unwrap();
+        let json = std::fs::read(crate::data::fetch::sources().unwrap().tokenizer).unwrap();
         let value: Value = serde_json::from_slice(&json).unwrap();
         let o = order(&value).unwrap();
         let file = vocab_file(&value, &o).unwrap();

@@ -24,11 +24,7 @@ pub fn write(
     let settings = serde_json::to_string(&run.settings).unwrap();
     let shipped = if ship_distilled { "student-distilled" } else { "student-alone" };
     let model = match files {
-        Some(files) => {
-            let total: u64 = files.iter().map(|f| f.1).sum();
-            let rows: String = files.iter().map(|(name, bytes)| format!("| {name} | {bytes} |\n")).collect();
-            format!("The shipped model is the {shipped} in 8-bit weights (chosen on validation NDCG@10).\n\n| file | bytes |\n|---|---:|\n{rows}| total | {total} |\n")
-        }
+        Some(files) => model_section(shipped, files, dir),
         None => format!("`eval` exports nothing; `all` would ship the {shipped} in 8-bit weights.\n"),
     };
     let text = format!(
@@ -51,6 +47,42 @@ pub fn write(
         blend_advice(&evaluation["personalization"]),
     );
     let path = dir.join("report.md");
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The text of the report's last section, "## Model": the files that ship from `dir` and, for
+/// a compact model (`dir/compact-check.json`), how it scores against the full one.
+fn model_section(shipped: &str, files: &[(String, u64)], dir: &Path) -> String {
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    let rows: String = files.iter().map(|(name, bytes)| format!("| {name} | {bytes} |\n")).collect();
+    let check: Option<serde_json::Value> = std::fs::read(dir.join("compact-check.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let compact = check.map_or(String::new(), |c| {
+        let slice = |name: &str, key: &str| {
+            let s = &c[key];
+            let ci = &s["difference"]["ndcg@10_ci"];
+            match (s["relative"].as_f64(), ci[0].as_f64(), ci[1].as_f64()) {
+                (Some(r), Some(lo), Some(hi)) => format!("- {name} ({} requests): NDCG@10 {:+.2}% against the full model (difference {lo:+.4} to {hi:+.4}, 95%)\n", s["requests"], 100.0 * r),
+                _ => format!("- {name}: not measured\n"),
+            }
+        };
+        format!(
+            "\nStored compactly (`compact`; bytes per coded token row: {}; the full model is in `full/`), measured on the same requests (compact-check.json):\n\n{}{}{}",
+            c["compact"]["parts"],
+            slice("candidate lists", "lists"),
+            slice("new products", "new_products"),
+            slice("held-out products (exact rows chosen without them)", "held_out_products"),
+        )
+    });
+    format!("The shipped model is the {shipped} in 8-bit weights (chosen on validation NDCG@10).\n\n| file | bytes |\n|---|---:|\n{rows}| total | {total} |\n{compact}")
+}
+
+/// Rewrites the "## Model" section of `dir/report.md` (if there is one) for the model now in
+/// `dir`: `compact` run after `all`.
+pub fn rewrite_model_section(dir: &Path, shipped: &str, files: &[(String, u64)]) -> Result<(), String> {
+    let path = dir.join("report.md");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+    let Some(at) = text.find("\n## Model\n\n") else { return Ok(()) };
+    let text = format!("{}\n## Model\n\n{}", &text[..at], model_section(shipped, files, dir));
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -55,7 +55,12 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
         let mut training = training;
         training["wall_seconds"] = started.elapsed().as_secs().into();
         let inputs = dataset::trained_inputs(&p.train_windows, &p.items);
-        model_dir::export(&s.out, &p.origin.name, &models.q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, inputs, personalization as f32, training)?;
+        // The shipped model is the compact one (docs/size.md); the full one stays in OUT/full/.
+        let full = if run.no_compact { s.out.clone() } else { s.out.join(compact::FULL) };
+        model_dir::export(&full, &p.origin.name, &models.q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, inputs, personalization as f32, training)?;
+        if !run.no_compact {
+            steps.time("compact", || compact::compact_dir(&full, &s.out, &p, run.repeat_candidates, &run.compact))?;
+        }
         if p.origin.example {
             model_dir::demo_data(&s.out.join("../www"), &p.data, &popular)?;
         }
@@ -106,7 +111,7 @@ fn popularity(data: &movielens::Data, until: i64) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Settings;
+    use crate::cli::{CompactSettings, Settings};
     use crate::evaluation::choices;
     use crate::evaluation::tables::TRAINED_ROWS;
 
@@ -116,7 +121,10 @@ mod tests {
         let out = root.join("models");
         std::fs::create_dir_all(&out).unwrap();
         let settings = Settings::for_test(1, 7, out.clone());
-        let run_args = Run { settings, events: None, catalogue: None, name: None, repeat_candidates: false, skip_loo: false };
+        // The held-out-products check of `compact` (one model per fold) is left to `compact`'s
+        // own runs: the lists and new-products checks still run.
+        let compact = CompactSettings { check_folds: 0, ..CompactSettings::default() };
+        let run_args = Run { settings, events: None, catalogue: None, name: None, repeat_candidates: false, skip_loo: false, no_compact: false, compact };
         run(&run_args, true).unwrap();
         let eval: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("evaluation.json")).unwrap()).unwrap();
         let rows = eval["rows"].as_array().unwrap();
@@ -163,7 +171,14 @@ mod tests {
         assert_eq!(eval["long_tail"].as_array().unwrap().len(), 3);
         let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
         let weights = manifest["files"]["weights"]["bytes"].as_u64().unwrap();
-        assert!(weights <= 3_000_000, "weights are {weights} bytes");
+        assert!(weights <= 700_000, "compact weights are {weights} bytes");
+        assert_eq!(manifest["files"]["tokenizer"]["path"], compact::VOCAB);
+        assert!(!out.join(model_dir::TOKENIZER).exists(), "the full vocabulary is not shipped");
+        let full: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(compact::FULL).join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(full["files"]["tokenizer"]["path"], model_dir::TOKENIZER);
+        let check: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("compact-check.json")).unwrap()).unwrap();
+        assert_eq!(check["compact"]["parts"], 1);
+        assert!(check["lists"].is_object() && check["held_out_products"].is_null(), "{check}");
         assert_eq!(manifest["training"]["settings"]["seed"], 7);
         // The blend chosen on validation (of 0, 0.1, .. 1) is the browser's default.
         let chosen = &eval["personalization"]["personalization"];
