@@ -505,9 +505,11 @@ const targets = {
   runtime_bytes_cpu_only: { localrank: lrCpuOnly?.runtime_bytes_gz ?? null, onnxruntime_web_wasm: rt('ort-wasm')?.runtime_bytes_gz ?? null,
     ratio: ratio(lrCpuOnly?.runtime_bytes_gz, rt('ort-wasm')?.runtime_bytes_gz), target: 0.3 },
   runtime_bytes_cpu_webgpu: { localrank: lrFull?.runtime_bytes_gz ?? null, onnxruntime_web_webgpu: rt('ort-webgpu')?.runtime_bytes_gz ?? null,
-    ratio: ratio(lrFull?.runtime_bytes_gz, rt('ort-webgpu')?.runtime_bytes_gz), target: 0.3 },
+    // Issue 20 withdrew 0.3x for the opt-in WebGPU build: at most 0.4x, reported.
+    ratio: ratio(lrFull?.runtime_bytes_gz, rt('ort-webgpu')?.runtime_bytes_gz), target: 0.4 },
   storefront_total_gz: { cpu_only: lrCpuOnly ? lrCpuOnly.runtime_bytes_gz + lrCpuOnly.model_bytes_gz : null,
-    cpu_webgpu: lrFull ? lrFull.runtime_bytes_gz + lrFull.model_bytes_gz : null, target: 3_000_000 },
+    // Issue 20: everything the default import ships (wasm + JS + model + vocabulary + manifest).
+    cpu_webgpu: lrFull ? lrFull.runtime_bytes_gz + lrFull.model_bytes_gz : null, target: 1_200_000 },
   cold_network: networkTargets(runtimes.filter((r) => r.network)),
 };
 
