@@ -666,3 +666,30 @@ export function storeBackendDecision(key, calibration) {
     console.warn(`localrank: the backend decision could not be kept in localStorage (${messageOf(e)})`);
   }
 }
+
+/**
+ * How `device: 'auto'` decides in the WebGPU build (docs/api.md "Choosing the backend"). A page
+ * (or a test) may change these before `create`.
+ *  - budgetMs: the calibration's timed reranks, CPU and WebGPU together, stop within this;
+ *  - webgpuAboveMs: WebGPU is loaded and timed only when a CPU rerank takes longer than this.
+ *    Loading it cannot be bounded (measured on Chromium's software adapter: the load holds the
+ *    page's thread 1.6 s and the first rerank of a new session length takes 5 s) and this
+ *    model's CPU rerank of 100 candidates is 0.1-1 ms, so below 8 ms (half a 60 Hz frame)
+ *    there is nothing for WebGPU to win;
+ *  - maxAgeDays: a stored decision older than this is measured again;
+ *  - fallbackAdapters: whether a fallback (software) adapter is calibrated at all. Off: measured
+ *    on Chromium's SwiftShader (bench/results.json `webgpu_crossover`, 2026-12-07), WebGPU was
+ *    40-260x slower than the CPU path at every work size, 100 to 5,000 candidates, 5 or 50
+ *    events, with and without `explain`; 'auto' takes the CPU without loading WebGPU.
+ */
+export const calibrationSettings = { budgetMs: 150, webgpuAboveMs: 8, candidates: 100, maxAgeDays: 30, fallbackAdapters: false };
+
+/** `calibrationSettings` as the page passes them to the worker (js/worker.js): the known keys
+ * of `given` with a value of the default's type; anything else keeps the default. */
+export function applyCalibrationSettings(given) {
+  if (!given || typeof given !== 'object') return;
+  for (const key of Object.keys(calibrationSettings)) {
+    const v = given[key];
+    if (typeof v === typeof calibrationSettings[key] && (typeof v !== 'number' || Number.isFinite(v))) calibrationSettings[key] = v;
+  }
+}

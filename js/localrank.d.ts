@@ -162,6 +162,9 @@ export const calibrationSettings: {
   candidates: number;
   /** A stored decision older than this is measured again (default 30 days). */
   maxAgeDays: number;
+  /** Calibrate a fallback (software) adapter too (default false: 'auto' takes the CPU, which was
+   * 40-260x faster than SwiftShader at every work size measured). */
+  fallbackAdapters: boolean;
 };
 
 /** An on-device reranker. Every method settles: it resolves (or returns) or rejects (or throws)

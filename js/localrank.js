@@ -19,7 +19,7 @@
 
 import initCore, { initSync as initCoreSync, RankerCore, limits as coreLimits, inspectManifest, setPanicListener } from './localrank_core.js';
 import {
-  backendCacheKey, encodeCandidates, hookDataLayer, inputError, messageOf, readCandidates, readContext, readCreateOptions, readDataLayer, readEvents,
+  backendCacheKey, calibrationSettings, encodeCandidates, hookDataLayer, inputError, messageOf, readCandidates, readContext, readCreateOptions, readDataLayer, readEvents,
   readBackendDecision, readOptions, readSessionText, storeBackendDecision,
 } from './input.js';
 import { loadModelFiles, sha256Hex } from './model.js';
@@ -116,12 +116,15 @@ function callAsync(fn, onBreak) {
   });
 }
 
-/** Whether `navigator.gpu.requestAdapter()` gives an adapter. */
-async function hasWebgpuAdapter() {
+/** `navigator.gpu.requestAdapter()`'s adapter (null if none): `{ fallback }`, whether it is a
+ * fallback (software) adapter such as Chromium's SwiftShader. */
+async function webgpuAdapter() {
   try {
-    return Boolean(await globalThis.navigator?.gpu?.requestAdapter());
+    const adapter = await globalThis.navigator?.gpu?.requestAdapter();
+    if (!adapter) return null;
+    return { fallback: Boolean(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter) };
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -133,25 +136,20 @@ async function chooseDevice(device) {
     if (device === 'webgpu') throw new Error("localrank: backend: device 'webgpu': this build has no WebGPU backend (import 'localrank/webgpu')");
     return { webgpu: false, reason: 'built without WebGPU' };
   }
-  if (await hasWebgpuAdapter()) return { webgpu: true, reason: null };
+  const adapter = await webgpuAdapter();
+  if (adapter) return { webgpu: true, reason: null, fallback: adapter.fallback };
   if (device === 'webgpu') {
     throw new Error("localrank: backend: device 'webgpu': this browser offers no WebGPU adapter (navigator.gpu.requestAdapter() gave none)");
   }
   return { webgpu: false, reason: 'no WebGPU adapter' };
 }
 
-/**
- * How `device: 'auto'` decides in the WebGPU build (docs/api.md "Choosing the backend"). A page
- * (or a test) may change these before `create`.
- *  - budgetMs: the calibration's timed reranks, CPU and WebGPU together, stop within this;
- *  - webgpuAboveMs: WebGPU is loaded and timed only when a CPU rerank takes longer than this.
- *    Loading it cannot be bounded (measured on Chromium's software adapter: the load holds the
- *    page's thread 1.6 s and the first rerank of a new session length takes 5 s) and this
- *    model's CPU rerank of 100 candidates is 0.1-1 ms, so below 8 ms (half a 60 Hz frame)
- *    there is nothing for WebGPU to win;
- *  - maxAgeDays: a stored decision older than this is measured again.
- */
-export const calibrationSettings = { budgetMs: 150, webgpuAboveMs: 8, candidates: 100, maxAgeDays: 30 };
+// How `device: 'auto'` decides: `calibrationSettings` (js/input.js, shared with js/worker.js,
+// which passes the page's settings to the worker).
+export { calibrationSettings };
+
+/** The reason 'auto' gives for not calibrating a fallback adapter. */
+const FALLBACK_REASON = 'the WebGPU adapter is a fallback (software) adapter, slower than the CPU at every work size measured';
 
 /** Where decisions are kept: localStorage; js/worker.js sets one seeded by the page's. */
 let backendCache = {
@@ -348,7 +346,9 @@ export class LocalRanker {
     let core;
     let reason = choice.reason;
     let calibration;
-    if (choice.webgpu && o.device === 'auto') {
+    if (choice.webgpu && o.device === 'auto' && choice.fallback && !calibrationSettings.fallbackAdapters) {
+      [core, reason] = [loadCpu(args), FALLBACK_REASON];
+    } else if (choice.webgpu && o.device === 'auto') {
       ({ core, reason, calibration } = await autoBackend(args, files.manifest, o.maxSession));
     } else {
       core = choice.webgpu ? await loadGpu(args) : loadCpu(args);

@@ -4,7 +4,7 @@
 // runs the calls one at a time. It never imports worker.js (a worker that starts itself is a
 // cycle Vite refuses to build); a bundler emits it, with localrank.js and the wasm, as a chunk.
 
-import { messageOf } from './input.js';
+import { applyCalibrationSettings, messageOf } from './input.js';
 
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
 
@@ -21,8 +21,9 @@ function watchRequests() {
   new PerformanceObserver((list) => list.getEntries().forEach(report)).observe({ type: 'resource', buffered: true });
 }
 
-async function create({ model, device, maxSession, integrity, cache, backendCache }) {
+async function create({ model, device, maxSession, integrity, cache, backendCache, calibration }) {
   const api = await import('./localrank.js');
+  applyCalibrationSettings(calibration);
   // Decisions are read from the page's copy; the page stores a new one (describe().calibration).
   const stored = backendCache && typeof backendCache === 'object' ? backendCache : {};
   api.useBackendCache({ get: (key) => (Object.hasOwn(stored, key) ? stored[key] : null), set: () => {} });

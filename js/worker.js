@@ -18,7 +18,7 @@
 // wins over session copies still on their way back from the worker.
 
 import {
-  backendCacheKey, backendCacheSnapshot, callback, copyEvent, hookDataLayer, inputError as invalid, messageOf, readCreateOptions,
+  backendCacheKey, backendCacheSnapshot, calibrationSettings, callback, copyEvent, hookDataLayer, inputError as invalid, messageOf, readCreateOptions,
   readDataLayer, resolveUrl, storeBackendDecision,
 } from './input.js';
 import { clearModelCache } from './model-cache.js';
@@ -68,7 +68,9 @@ export class LocalRankerWorker {
       // 'auto' in the WebGPU build: the worker has no localStorage, so the page passes the stored
       // backend decisions in and keeps the one a calibration in the worker made.
       const backendCache = o.device === 'auto' ? backendCacheSnapshot() : {};
-      const info = await ranker.#call('create', { model, device: o.device, maxSession: o.maxSession, integrity: o.integrity, cache: o.cache, backendCache });
+      // The page's calibrationSettings too: the worker's module has its own copy.
+      const calibration = { ...calibrationSettings };
+      const info = await ranker.#call('create', { model, device: o.device, maxSession: o.maxSession, integrity: o.integrity, cache: o.cache, backendCache, calibration });
       if (info.calibration && !info.calibration.cached) storeBackendDecision(backendCacheKey(info.modelVersion), info.calibration);
       Object.assign(ranker, info);
       ranker.#key = `localrank.session.v2:${info.modelName}`;

@@ -1,7 +1,9 @@
 // `device: 'auto'` in the WebGPU build decides by a bounded calibration (js/localrank.js
 // `calibrate`, docs/api.md "Choosing the backend") and keeps the decision per origin and model
 // version in localStorage. On this machine WebGPU is Chromium's software adapter (SwiftShader),
-// far slower than the CPU path: 'auto' must pick the CPU and say why, a second create must use
+// far slower than the CPU path: by default 'auto' takes the CPU without calibrating a fallback
+// adapter, and with calibrationSettings.fallbackAdapters it must pick the CPU by measurement and
+// say why, a second create must use
 // the stored decision without calibrating, the worker must read and write the same decision,
 // 'webgpu' must still force WebGPU, and the timed part must stay within its bound. Skipped
 // (visibly) without an adapter, unless LOCALRANK_REQUIRE_WEBGPU=1.
@@ -36,6 +38,14 @@ test('backend-auto: calibration picks the faster backend, bounded, cached per or
     };
     localStorage.removeItem(key);
     out.bound = calibrationSettings.budgetMs;
+    // By default a fallback adapter (SwiftShader here) is not calibrated: the CPU, nothing
+    // loaded or stored; in the worker too (the page's settings go with create).
+    out.adapterFallback = await navigator.gpu.requestAdapter().then((a) => a.info?.isFallbackAdapter ?? a.isFallbackAdapter);
+    out.fallback = await timed(() => LocalRanker.create({ model: '/models/', device: 'auto' }));
+    out.workerFallback = await timed(() => LocalRankerWorker.create({ model: '/models/', device: 'auto' }));
+    out.fallbackStored = localStorage.getItem(key);
+    // The calibration itself, exercised on the one adapter this machine has.
+    calibrationSettings.fallbackAdapters = true;
     out.first = await timed(() => LocalRanker.create({ model: '/models/', device: 'auto' }));
     out.stored = JSON.parse(localStorage.getItem(key));
     out.second = await timed(() => LocalRanker.create({ model: '/models/' }));
@@ -53,6 +63,7 @@ test('backend-auto: calibration picks the faster backend, bounded, cached per or
       out.both = await timed(() => LocalRanker.create({ model: '/models/', maxSession: 5 }));
     } finally {
       calibrationSettings.webgpuAboveMs = 8;
+      calibrationSettings.fallbackAdapters = false;
     }
     out.bothStored = JSON.parse(localStorage.getItem(key));
     return out;
@@ -64,8 +75,17 @@ test('backend-auto: calibration picks the faster backend, bounded, cached per or
     console.log(line);
     t.diagnostic(line);
   };
-  for (const k of ['first', 'second', 'forced', 'workerCached', 'workerFresh', 'both']) say(k, r[k]);
+  for (const k of ['fallback', 'workerFallback', 'first', 'second', 'forced', 'workerCached', 'workerFresh', 'both']) say(k, r[k]);
   assert.equal(logs.length, 0, logs.join('\n'));
+
+  // The default with a fallback adapter: the CPU, said why, nothing measured or stored.
+  assert.equal(r.adapterFallback, true, "this machine's adapter is SwiftShader, a fallback adapter");
+  for (const v of [r.fallback, r.workerFallback]) {
+    assert.equal(v.backend, 'cpu');
+    assert.match(v.reason ?? '', /^the WebGPU adapter is a fallback \(software\) adapter/);
+    assert.equal(v.cal, null);
+  }
+  assert.equal(r.fallbackStored, null);
 
   // First create: calibrated, the CPU wins, the timed part within the bound.
   assert.equal(r.first.backend, 'cpu');

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use localrank::features::{utc_hour_weekday, Context, EncodedSession, EventKind, Item, CONTEXT_FIELDS, DEVICES, PAGE_TYPES};
 use localrank::input::{parse_context, parse_event};
+use localrank::text::TextEncoder;
 use localrank::{ModelFiles, Ranker};
 
-use crate::data::dataset::{self, case_batch, cases, Case};
+use crate::data::dataset::{self, case_batch, cases, Case, ItemInputs};
 use crate::data::movielens::{Data, Interaction};
 use crate::pipeline::prepare::{self, Prepared};
 use crate::models::trainer::case_scores;
@@ -29,9 +30,15 @@ const SHIFT_S: i64 = 1_200 * 7 * 86_400;
 /// 3.0e-7 on the file-input log (printed by the tests).
 const SCORE_TOLERANCE: f32 = 1e-5;
 
-/// The model files of `dir` as bytes.
+/// The model files of `dir` as bytes: the manifest and the files it lists (the shipped model's
+/// vocabulary is `vocab.txt`, a full export's `tokenizer.json`).
 fn files(dir: &Path) -> [Vec<u8>; 3] {
-    ["manifest.json", "localrank.q8", "tokenizer.json"].map(|f| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display())))
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()));
+    let manifest = read("manifest.json");
+    let m = localrank::manifest::Manifest::parse(&manifest).expect("manifest parses");
+    let path = |role: &str| m.file(role).expect("listed").path.clone();
+    let (weights, tokenizer) = (read(&path("weights")), read(&path("tokenizer")));
+    [manifest, weights, tokenizer]
 }
 
 fn ranker(f: &[Vec<u8>; 3]) -> Ranker {
@@ -82,8 +89,8 @@ fn context_json(case: &Case, extras: bool) -> Vec<u8> {
 
 /// What training feeds the model for `case`, padding stripped: the same shape as
 /// `Ranker::model_inputs`.
-fn training_inputs(p: &Prepared, case: &Case) -> EncodedSession {
-    let batch = case_batch(&[case], &p.items, &p.config, &Device::flex());
+fn training_inputs(p: &Prepared, items: &ItemInputs, case: &Case) -> EncodedSession {
+    let batch = case_batch(&[case], items, &p.config, &Device::flex());
     let [_, l, t] = batch.tokens.dims();
     let event = ints(batch.event);
     let pad = event.iter().take_while(|&&e| e == 0).count();
@@ -119,7 +126,11 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
         .iter()
         .map(|d| Item { id: d.id.clone(), title: d.title.clone(), category: d.category(), popularity: None })
         .collect();
-    let trained = case_scores(&model, &p.config, &p.items, cases, &Device::flex());
+    // Training's path with the model's own vocabulary file: the compact model numbers the same
+    // tokens in another order (`localrank-train compact` checks the ids on every catalogue text).
+    let text = TextEncoder::from_bytes(&f[2], p.config.text_buckets, p.config.max_tokens).unwrap();
+    let items = ItemInputs::new(&p.data, &text);
+    let trained = case_scores(&model, &p.config, &items, cases, &Device::flex());
     let mut worst = 0f32;
     for (case, trained) in cases.iter().zip(trained) {
         ranker.clear();
@@ -131,7 +142,7 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
         let runtime = ranker.model_inputs(&ctx).unwrap();
         let window = &case.history[case.history.len().saturating_sub(p.config.max_session)..];
         assert_eq!(runtime.event.len(), window.len());
-        assert_eq!(runtime, training_inputs(p, case), "model inputs differ (user {}, target time {})", case.target.user, case.target.time);
+        assert_eq!(runtime, training_inputs(p, &items, case), "model inputs differ (user {}, target time {})", case.target.user, case.target.time);
         let scores = ranker.model_scores(&items, &ctx).unwrap();
         for (a, b) in scores.iter().zip(&trained) {
             worst = worst.max((a - b).abs());
