@@ -129,8 +129,8 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
     // Training's path with the model's own vocabulary file: the compact model numbers the same
     // tokens in another order (`localrank-train compact` checks the ids on every catalogue text).
     let text = TextEncoder::from_bytes(&f[2], p.config.text_buckets, p.config.max_tokens).unwrap();
-    let items = ItemInputs::new(&p.data, &text);
-    let trained = case_scores(&model, &p.config, &items, cases, &Device::flex());
+    let encoded = ItemInputs::new(&p.data, &text);
+    let trained = case_scores(&model, &p.config, &encoded, cases, &Device::flex());
     let mut worst = 0f32;
     for (case, trained) in cases.iter().zip(trained) {
         ranker.clear();
@@ -142,7 +142,7 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
         let runtime = ranker.model_inputs(&ctx).unwrap();
         let window = &case.history[case.history.len().saturating_sub(p.config.max_session)..];
         assert_eq!(runtime.event.len(), window.len());
-        assert_eq!(runtime, training_inputs(p, &items, case), "model inputs differ (user {}, target time {})", case.target.user, case.target.time);
+        assert_eq!(runtime, training_inputs(p, &encoded, case), "model inputs differ (user {}, target time {})", case.target.user, case.target.time);
         let scores = ranker.model_scores(&items, &ctx).unwrap();
         for (a, b) in scores.iter().zip(&trained) {
             worst = worst.max((a - b).abs());
