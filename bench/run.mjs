@@ -323,40 +323,39 @@ function networkTargets(entries) {
 
 const ratio = (a, b) => (a != null && b ? +(a / b).toFixed(3) : null);
 
-if (CROSSOVER_ONLY) {
+/** One phase alone (`--network-only`, `--crossover-only`): runs `phase(browser)` in a fresh
+ * Chromium, lets `merge(results, out)` write its part into bench/results.json, prints `shown`. */
+async function runAlone(phase, merge) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
-  let block;
+  let out;
   try {
-    block = await crossover(browser);
+    out = await phase(browser);
   } finally {
     await browser.close();
   }
   const resultsPath = join(REPO, 'bench/results.json');
   const results = JSON.parse(readFileSync(resultsPath));
-  results.webgpu_crossover = { ...block, command: `node bench/run.mjs --crossover-only --crossover-runs ${CROSSOVER_RUNS}`,
-    load_average_at_end: loadavg().map((x) => +x.toFixed(2)) };
+  console.log(JSON.stringify(merge(results, out), null, 1));
   writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
-  console.log(JSON.stringify(results.webgpu_crossover.webgpu_faster_at));
   process.exit(0);
 }
 
+if (CROSSOVER_ONLY) {
+  await runAlone(crossover, (results, block) => {
+    results.webgpu_crossover = { ...block, command: `node bench/run.mjs --crossover-only --crossover-runs ${CROSSOVER_RUNS}`,
+      load_average_at_end: loadavg().map((x) => +x.toFixed(2)) };
+    return block.webgpu_faster_at;
+  });
+}
+
 if (NETWORK_ONLY) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
-  let entries;
-  try {
-    entries = await networkColdStarts(browser);
-  } finally {
-    await browser.close();
-  }
-  const resultsPath = join(REPO, 'bench/results.json');
-  const results = JSON.parse(readFileSync(resultsPath));
-  results.runtimes = [...results.runtimes.filter((r) => !r.network), ...entries];
-  results.targets.cold_network = networkTargets(entries);
-  results.network_cold_start = { date: new Date().toISOString(), command: `node bench/run.mjs --network-only${FULL_MODEL ? ` --full-model ${FULL_MODEL}` : ''} --network-runs ${NETWORK_RUNS}`,
-    machine: `${cpus().length} x ${cpus()[0].model}`, load_average_at_end: loadavg().map((x) => +x.toFixed(2)), profiles: NETWORKS };
-  writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
-  console.log(JSON.stringify(results.targets.cold_network, null, 1));
-  process.exit(0);
+  await runAlone(networkColdStarts, (results, entries) => {
+    results.runtimes = [...results.runtimes.filter((r) => !r.network), ...entries];
+    results.targets.cold_network = networkTargets(entries);
+    results.network_cold_start = { date: new Date().toISOString(), command: `node bench/run.mjs --network-only${FULL_MODEL ? ` --full-model ${FULL_MODEL}` : ''} --network-runs ${NETWORK_RUNS}`,
+      machine: `${cpus().length} x ${cpus()[0].model}`, load_average_at_end: loadavg().map((x) => +x.toFixed(2)), profiles: NETWORKS };
+    return results.targets.cold_network;
+  });
 }
 
 const server = await startBenchServer(PAGE);
@@ -535,10 +534,11 @@ const result = {
   targets,
   parity: 'Python onnxruntime on bench/onnx/localrank.onnx vs models/golden.json (the Rust ranker, native CPU)',
 };
-// Other benchmarks keep their own keys (bench/hostile.mjs: "hostile").
+// Other benchmarks keep their own keys (bench/hostile.mjs: "hostile"; phase 5 alone,
+// --crossover-only: "webgpu_crossover", with its own date and command).
 const resultsPath = join(REPO, 'bench/results.json');
-const { hostile } = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath)) : {};
-writeFileSync(resultsPath, JSON.stringify({ ...result, ...(hostile && { hostile }) }, null, 2) + '\n');
+const { hostile, webgpu_crossover } = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath)) : {};
+writeFileSync(resultsPath, JSON.stringify({ ...result, ...(hostile && { hostile }), ...(webgpu_crossover && { webgpu_crossover }) }, null, 2) + '\n');
 
 const kb = (b) => (b / 1024).toFixed(0);
 console.log(`\n| runtime | backend | build | candidates | session | p50 ms | p95 ms | cold ms | runtime KiB gz | model KiB gz | × FLOP limit |`);
