@@ -70,7 +70,12 @@ fn examples_train_through_the_cli_into_a_model_that_beats_popularity() {
     }
     assert_eq!(json(&models.join("manifest.json"))["files"]["tokenizer"]["path"], "vocab.txt");
     let check = json(&models.join("compact-check.json"));
-    assert!(check["held_out_products"]["requests"].as_u64().is_some_and(|n| n > 0), "{}", check["held_out_products"]);
+    assert_eq!(check["compact"]["parts"], 1);
+    for slice in ["lists", "new_products", "held_out_products"] {
+        assert!(check[slice]["requests"].as_u64().is_some_and(|n| n > 0), "{slice}: {}", check[slice]);
+    }
+    assert!(!models.join("tokenizer.json").exists(), "the full vocabulary is not shipped");
+    assert!(report.contains("Stored compactly"), "report.md's Model section describes the compact model:\n{report}");
 }
 
 #[test]
