@@ -43,7 +43,7 @@ fn examples_train_through_the_cli_into_a_model_that_beats_popularity() {
     std::fs::remove_dir_all(&models).ok();
     let args = [
         "all", "--events", events, "--catalogue", catalogue, "--epochs", "3", "--seed", "42", "--seeds", "1", "--skip-loo",
-        "--name", "localrank-e2e", "--out", models.to_str().unwrap(), "--check-folds", "1",
+        "--name", "localrank-e2e", "--out", models.to_str().unwrap(), "--check-folds", "0",
     ];
     let (code, _, err) = cli(&args);
     assert_eq!(code, 0, "all failed:\n{err}");
@@ -71,9 +71,11 @@ fn examples_train_through_the_cli_into_a_model_that_beats_popularity() {
     assert_eq!(json(&models.join("manifest.json"))["files"]["tokenizer"]["path"], "vocab.txt");
     let check = json(&models.join("compact-check.json"));
     assert_eq!(check["compact"]["parts"], 1);
-    for slice in ["lists", "new_products", "held_out_products"] {
+    // The held-out-products check (one more model per fold) is skipped here to save CI time.
+    for slice in ["lists", "new_products"] {
         assert!(check[slice]["requests"].as_u64().is_some_and(|n| n > 0), "{slice}: {}", check[slice]);
     }
+    assert!(check["held_out_products"].is_null(), "--check-folds 0");
     assert!(!models.join("tokenizer.json").exists(), "the full vocabulary is not shipped");
     assert!(report.contains("Stored compactly"), "report.md's Model section describes the compact model:\n{report}");
 }
