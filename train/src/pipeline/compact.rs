@@ -62,6 +62,12 @@ impl Source<'_> {
         let weights = localrank::quant::bind(&unbound, c, &self.from.manifest.categories).map_err(|e| e.to_string())?;
         Ok((exact, weights))
     }
+
+    /// `weights` (the full model's or a compact one) as the model they hold.
+    fn load(&self, weights: &[u8]) -> Result<localrank::model::Model, String> {
+        let m = &self.from.manifest;
+        localrank::quant::load(&m.config, &m.categories, weights, &Device::flex()).map_err(|e| e.to_string())
+    }
 }
 
 /// `localrank-train compact`.
@@ -102,9 +108,7 @@ pub fn compact_dir(from_dir: &Path, out: &Path, p: &Prepared, repeat_candidates:
         exact.ids.len() + 1, config.text_buckets, exact.characters, exact.catalogue, texts.len(), exact.frequent, settings.parts, compact::CENTROIDS
     );
 
-    let flex = Device::flex();
-    let load = |w: &[u8]| localrank::quant::load(&config, &from.manifest.categories, w, &flex).map_err(|e| e.to_string());
-    let (full_model, compact_model) = (load(&from.weights)?, load(&weights)?);
+    let (full_model, compact_model) = (src.load(&from.weights)?, src.load(&weights)?);
     let blend = from.manifest.personalization.unwrap_or(localrank::RerankOptions::default().personalization);
     let full = Side { name: "full (tokenizer.json, 8-bit table)", config: &config, model: &full_model, tokenizer: &from.tokenizer };
     let small = Side { name: "compact", config: &config, model: &compact_model, tokenizer: &vocab };
@@ -165,7 +169,7 @@ fn held_out(p: &Prepared, src: &Source, order: &compact::Order, vocab: &[u8], se
     for pick in &picks {
         let (held_exact, w) = src.build(order, &texts_of(p, &|i| seen[i] && !pick(i)), settings)?;
         coded += coded_products(p, &src.text, &held_exact, pick)?;
-        models.push(localrank::quant::load(&src.from.manifest.config, &src.from.manifest.categories, &w, &Device::flex()).map_err(|e| e.to_string())?);
+        models.push(src.load(&w)?);
     }
     let name = "compact, exact rows chosen without the fold's products";
     let folds: Vec<(Side, &dyn Fn(usize) -> bool)> = models
