@@ -53,7 +53,6 @@ ensure_vulkan() {
 # Reads build $1 of wasm-pack.toml ([builds.cpu] or [builds.webgpu]) and exports what cargo and
 # scripts/build-wasm need for it: CARGO_TARGET_DIR, RUSTFLAGS, the release profile overrides,
 # and WASM_FEATURES, WASM_OUT_DIR, WASM_OUT_NAME, WASM_TARGET, WASM_OPT_FLAGS, WASM_TARGET_DIR.
-# `wasm-pack test` reads the same, so that it reuses the build's dependency graph.
 wasm_build_env() {
   local line
   line=$(python3 - "$1" <<'PY'

@@ -1,6 +1,7 @@
 // Personalisation on the CPU backend (in the page's main thread), plus the narrow layout and
 // keyboard use. The worker is exercised by controls.test.mjs and privacy.test.mjs.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { FIXED_TIME, genreScenario, gotoReady, openDemo, pinContext } from './helpers.mjs';
 
@@ -39,6 +40,36 @@ test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_
   console.log(said);
   t.diagnostic(said);
   assert.ok(builds.diff <= 1e-5, said);
+
+  // The shipped package gives the shipped model's native scores (models/golden.json, written by
+  // the Rust ranker at export): the wasm as built, wasm-opt included, in the browser.
+  const golden = JSON.parse(readFileSync(new URL('../../models/golden.json', import.meta.url), 'utf8'));
+  const inBrowser = await page.evaluate(async (g) => {
+    const mod = await import('/pkg/localrank.js');
+    await mod.default();
+    const r = await mod.LocalRanker.create({ model: '/models/', device: 'cpu' });
+    for (const e of g.session) {
+      r.observe({ event: e.kind, id: e.item_id, title: e.title, category: e.category, timestamp: e.timestamp_ms, dwellMs: e.dwell_ms ?? undefined });
+    }
+    const c = g.context;
+    const context = { hour: c.hour, weekday: c.weekday, device: c.device, pageType: c.page_type, promotion: c.promotion };
+    const out = await r.rerank(g.candidates, context, { personalization: 1 });
+    r.dispose();
+    return Object.fromEntries(out.map((x) => [x.id, x.score]));
+  }, golden);
+  // With personalization 1 a score is the model's, standardised over the candidates (src/rerank.rs
+  // `standardise`). src/golden.rs TOLERANCE (1e-4) bounds a raw difference; standardised, a raw
+  // error e moves a score by at most about 2e / sd.
+  const raw = golden.scores;
+  const mean = raw.reduce((a, b) => a + b, 0) / raw.length;
+  const sd = Math.sqrt(raw.reduce((a, b) => a + (b - mean) ** 2, 0) / raw.length);
+  assert.ok(sd > 0.1, `golden scores nearly constant (sd ${sd}): the check would prove nothing`);
+  const tolerance = (2 * 1e-4) / sd;
+  const diff = Math.max(...golden.candidates.map((c, i) => Math.abs(inBrowser[c.id] - (raw[i] - mean) / sd)));
+  const saidGolden = `pkg/ in Chromium vs native golden (${raw.length} candidates, ${golden.session.length} events): max |standardised score difference| ${diff.toExponential(2)} (tolerance ${tolerance.toExponential(2)})`;
+  console.log(saidGolden);
+  t.diagnostic(saidGolden);
+  assert.ok(diff <= tolerance, saidGolden);
 
   // Without explanations the result objects are built in JS from the candidates (js/localrank.js
   // rankedList); with them, parsed from JSON. Both give the same ids (numbers as String(n), the
