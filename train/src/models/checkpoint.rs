@@ -88,3 +88,14 @@ impl Checkpoint {
 fn at(path: &Path, e: impl std::fmt::Display) -> String {
     format!("{}: {e}", path.display())
 }
+
+/// The little-endian f32s of a file of exactly `len` of them, or None (missing, short, other).
+pub fn read_f32s(path: &Path, len: usize) -> Option<Vec<f32>> {
+    let bytes = std::fs::read(path).ok()?;
+    (bytes.len() == len * 4).then(|| bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// `values` as little-endian bytes (what `read_f32s` reads).
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}

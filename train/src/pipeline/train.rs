@@ -8,7 +8,7 @@ use burn::prelude::*;
 use crate::baselines::sequential;
 use crate::cli::{LossChoice, Settings};
 use crate::data::dataset;
-use crate::models::checkpoint::Checkpoint;
+use crate::models::checkpoint::{f32_bytes, read_f32s, Checkpoint};
 use crate::models::softmax::Softmax;
 use crate::models::trainer::{self, train, TrainConfig};
 use crate::models::{bert, model2vec, teacher};
@@ -43,7 +43,7 @@ pub fn teacher_text_checkpointed(p: &Prepared, s: &Settings) -> Result<TeacherTe
     let path = s.out.join("checkpoints").join("text.bin");
     let (n, rows, d) = (p.data.products.len(), p.config.text_buckets, p.config.d_model);
     if s.resume {
-        if let Some(v) = std::fs::read(&path).ok().and_then(|b| floats(&b, n * teacher::TEXT_DIM + rows * d)) {
+        if let Some(v) = read_f32s(&path, n * teacher::TEXT_DIM + rows * d) {
             eprintln!("resumed the text step from {}", path.display());
             let (items, table) = v.split_at(n * teacher::TEXT_DIM);
             let items = Tensor::from_data(TensorData::new(items.to_vec(), [n, teacher::TEXT_DIM]), &Device::flex());
@@ -53,18 +53,13 @@ pub fn teacher_text_checkpointed(p: &Prepared, s: &Settings) -> Result<TeacherTe
     let text = teacher_text(p)?;
     let mut bytes = Vec::new();
     for t in [text.items.to_data(), text.tokens.clone()] {
-        bytes.extend(t.convert::<f32>().as_slice::<f32>().map_err(|e| format!("{e:?}"))?.iter().flat_map(|x| x.to_le_bytes()));
+        bytes.extend(f32_bytes(t.convert::<f32>().as_slice::<f32>().map_err(|e| format!("{e:?}"))?));
     }
     let saved = std::fs::create_dir_all(path.parent().expect("under OUT")).and_then(|()| std::fs::write(&path, bytes));
     if let Err(e) = saved {
         eprintln!("warning: {}: {e}; --resume would compute the text step again", path.display());
     }
     Ok(text)
-}
-
-/// Little-endian f32s of exactly `len` values, or None.
-fn floats(bytes: &[u8], len: usize) -> Option<Vec<f32>> {
-    (bytes.len() == len * 4).then(|| bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 pub fn teacher_text(p: &Prepared) -> Result<TeacherText, String> {
