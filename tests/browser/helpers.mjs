@@ -271,3 +271,26 @@ export function artifactPath(name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
 }
+
+/**
+ * A model directory's golden case (golden.json: session, context, candidates and the scores the
+ * native Rust ranker wrote at export) reranked in `page` by `pkg/` on the CPU with
+ * personalization 1: the model's version and the result (ids and standardised scores, in order).
+ */
+export function rerankGolden(page, golden, model = '/models/') {
+  return page.evaluate(async ({ g, model }) => {
+    const mod = await import('/pkg/localrank.js');
+    await mod.default();
+    const ranker = await mod.LocalRanker.create({ model, device: 'cpu' });
+    for (const e of g.session) {
+      ranker.observe({ event: e.kind, id: e.item_id, title: e.title, category: e.category, timestamp: e.timestamp_ms, dwellMs: e.dwell_ms ?? undefined });
+    }
+    const c = g.context;
+    const context = { hour: c.hour, weekday: c.weekday, device: c.device, pageType: c.page_type, promotion: c.promotion };
+    const ranked = await ranker.rerank(g.candidates, context, { personalization: 1 });
+    const version = ranker.modelVersion;
+    ranker.dispose();
+    return { version, ranked: ranked.map((r) => ({ id: r.id, score: r.score })) };
+  }, { g: golden, model });
+}
+

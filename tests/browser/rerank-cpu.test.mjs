@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { FIXED_TIME, genreScenario, gotoReady, openDemo, pinContext } from './helpers.mjs';
+import { FIXED_TIME, genreScenario, gotoReady, openDemo, pinContext, rerankGolden } from './helpers.mjs';
 
 test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_000 }, async (t) => {
   const { page, url, logs } = await openDemo(t, { clock: FIXED_TIME });
@@ -44,19 +44,7 @@ test('rerank-cpu: viewing one category lifts its other members', { timeout: 120_
   // The shipped package gives the shipped model's native scores (models/golden.json, written by
   // the Rust ranker at export): the wasm as built, wasm-opt included, in the browser.
   const golden = JSON.parse(readFileSync(new URL('../../models/golden.json', import.meta.url), 'utf8'));
-  const inBrowser = await page.evaluate(async (g) => {
-    const mod = await import('/pkg/localrank.js');
-    await mod.default();
-    const r = await mod.LocalRanker.create({ model: '/models/', device: 'cpu' });
-    for (const e of g.session) {
-      r.observe({ event: e.kind, id: e.item_id, title: e.title, category: e.category, timestamp: e.timestamp_ms, dwellMs: e.dwell_ms ?? undefined });
-    }
-    const c = g.context;
-    const context = { hour: c.hour, weekday: c.weekday, device: c.device, pageType: c.page_type, promotion: c.promotion };
-    const out = await r.rerank(g.candidates, context, { personalization: 1 });
-    r.dispose();
-    return Object.fromEntries(out.map((x) => [x.id, x.score]));
-  }, golden);
+  const inBrowser = Object.fromEntries((await rerankGolden(page, golden)).ranked.map((x) => [x.id, x.score]));
   // With personalization 1 a score is the model's, standardised over the candidates (src/rerank.rs
   // `standardise`). src/golden.rs TOLERANCE (1e-4) bounds a raw difference; standardised, a raw
   // error e moves a score by at most about 2e / sd.

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
-import { ROOT, requireBuild } from './helpers.mjs';
+import { ROOT, requireBuild, rerankGolden } from './helpers.mjs';
 
 const MODELS = resolve(process.env.LOCALRANK_E2E_MODELS || join(ROOT, 'target', 'tmp', 'localrank-e2e', 'models'));
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -33,18 +33,8 @@ test('trained-model: a model trained from files by the CLI loads and scores as n
   await page.goto(`${server.url}/no-page`); // any same-origin document can import the package
   const golden = JSON.parse(readFileSync(join(MODELS, 'golden.json'), 'utf8'));
   const manifest = JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8'));
-  const result = await page.evaluate(async (g) => {
-    const mod = await import('/pkg/localrank.js');
-    await mod.default();
-    const ranker = await mod.LocalRanker.create({ model: '/models/', device: 'cpu' });
-    for (const e of g.session) {
-      ranker.observe({ event: e.kind, id: e.item_id, title: e.title, category: e.category, timestamp: e.timestamp_ms, dwellMs: e.dwell_ms ?? undefined });
-    }
-    const c = g.context;
-    const context = { hour: c.hour, weekday: c.weekday, device: c.device, pageType: c.page_type, promotion: c.promotion };
-    const ranked = await ranker.rerank(g.candidates, context, { personalization: 1 });
-    return { version: ranker.modelVersion, order: ranked.map((r) => r.id) };
-  }, golden);
+  const { version, ranked } = await rerankGolden(page, golden);
+  const result = { version, order: ranked.map((r) => r.id) };
   assert.equal(result.version, `${manifest.name}@${manifest.version}`);
   assert.equal(manifest.name, 'localrank-e2e', 'the browser must load the CLI-trained model, not the shipped one');
   const expected = golden.candidates.map((c, i) => [c.id, golden.scores[i]]).sort((a, b) => b[1] - a[1]).map(([id]) => id);
