@@ -679,7 +679,7 @@ export function storeBackendDecision(key, calibration) {
  *  - maxAgeDays: a stored decision older than this is measured again;
  *  - fallbackAdapters: whether a fallback (software) adapter is calibrated at all. Off: measured
  *    on Chromium's SwiftShader (bench/results.json `webgpu_crossover`, 2026-12-07), WebGPU was
- *    23-262x slower than the CPU path at every work size, 100 to 5,000 candidates, 5 or 50
+ *    20-166x slower (quiet; 23-262x loaded) than the CPU path at every work size, 100 to 5,000 candidates, 5 or 50
  *    events, with and without `explain`; 'auto' takes the CPU without loading WebGPU.
  */
 export const calibrationSettings = { budgetMs: 150, webgpuAboveMs: 8, candidates: 100, maxAgeDays: 30, fallbackAdapters: false };

@@ -163,7 +163,7 @@ export const calibrationSettings: {
   /** A stored decision older than this is measured again (default 30 days). */
   maxAgeDays: number;
   /** Calibrate a fallback (software) adapter too (default false: 'auto' takes the CPU, which was
-   * 23-262x faster than SwiftShader at every work size measured). */
+   * 20-166x faster than SwiftShader at every work size measured). */
   fallbackAdapters: boolean;
 };
 
