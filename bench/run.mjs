@@ -348,12 +348,17 @@ if (CROSSOVER_ONLY) {
   });
 }
 
+/** bench/results.json "network_cold_start": when, how and under which network profiles phase 4 ran. */
+function networkBlock(command) {
+  return { date: new Date().toISOString(), command, machine: `${cpus().length} x ${cpus()[0].model}`,
+    load_average_at_end: loadavg().map((x) => +x.toFixed(2)), profiles: NETWORKS };
+}
+
 if (NETWORK_ONLY) {
   await runAlone(networkColdStarts, (results, entries) => {
     results.runtimes = [...results.runtimes.filter((r) => !r.network), ...entries];
     results.targets.cold_network = networkTargets(entries);
-    results.network_cold_start = { date: new Date().toISOString(), command: `node bench/run.mjs --network-only${FULL_MODEL ? ` --full-model ${FULL_MODEL}` : ''} --network-runs ${NETWORK_RUNS}`,
-      machine: `${cpus().length} x ${cpus()[0].model}`, load_average_at_end: loadavg().map((x) => +x.toFixed(2)), profiles: NETWORKS };
+    results.network_cold_start = networkBlock(`node bench/run.mjs --network-only${FULL_MODEL ? ` --full-model ${FULL_MODEL}` : ''} --network-runs ${NETWORK_RUNS}`);
     return results.targets.cold_network;
   });
 }
@@ -515,7 +520,7 @@ const targets = {
 const result = {
   machine: `${cpus().length} x ${cpus()[0].model}, headless Debian Chromium (${execSync('/usr/bin/chromium --version').toString().trim()})`,
   date: new Date().toISOString(),
-  command: `node bench/run.mjs --runs ${RUNS}`,
+  command: `node bench/run.mjs --runs ${RUNS}${FULL_MODEL ? ` --full-model ${FULL_MODEL}` : ''}`,
   method: `warm runs in ${ROUNDS} rounds alternating between runtimes (3 warm-up calls before each round); p50/p95 over all runs of a runtime`,
   load_average_at_end: loadavg().map((x) => +x.toFixed(2)),
   model: `${manifest.name}@${manifest.version}`, config: manifest.config,
@@ -532,6 +537,7 @@ const result = {
   wasm_simd_gflops: +gflops.toFixed(2),
   parity_max_abs_diff: inputs.parity_max_abs_diff,
   targets,
+  network_cold_start: networkBlock(`node bench/run.mjs --runs ${RUNS}${FULL_MODEL ? ` --full-model ${FULL_MODEL}` : ''} (phase 4, --network-runs ${NETWORK_RUNS})`),
   parity: 'Python onnxruntime on bench/onnx/localrank.onnx vs models/golden.json (the Rust ranker, native CPU)',
 };
 // Other benchmarks keep their own keys (bench/hostile.mjs: "hostile"; phase 5 alone,
