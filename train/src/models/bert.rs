@@ -204,8 +204,8 @@ impl TextModel {
     ///
     /// The states depend on nothing but the model, so they are kept in its directory
     /// (`TOKEN_STATES`) and read back when the first chunk, computed again, equals the kept one
-    /// bit for bit: other code, weights or float kernels recompute all. Computing them took
-    /// 45-70 s of every `all` run and of four runs in the tests (2026-12-07, 2 cores).
+    /// bit for bit (`checkpoint::kept_or_computed`). Computing them took 45-70 s of every `all`
+    /// run, the smoke and CLI tests' included (2026-12-07, 2 cores).
     pub fn token_states(&self) -> Result<(usize, Vec<f32>), String> {
         let vocab = self.tokenizer.get_vocab_size(true);
         let special = |t: &str| self.tokenizer.token_to_id(t).ok_or(format!("tokenizer has no {t} token"));
@@ -221,26 +221,19 @@ impl TextModel {
             own.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))
         };
         let path = self.dir.join(TOKEN_STATES);
-        let probe = states_of(&ids[..TOKEN_CHUNK.min(vocab)])?;
-        if let Some(kept) = super::checkpoint::read_f32s(&path, vocab * HIDDEN) {
-            if kept[..probe.len()].iter().zip(&probe).all(|(a, b)| a.to_bits() == b.to_bits()) {
-                eprintln!("token table: the states kept in {}", path.display());
-                return Ok((vocab, kept));
+        let probe = || states_of(&ids[..TOKEN_CHUNK.min(vocab)]);
+        let all = || -> Result<Vec<f32>, String> {
+            let mut out = Vec::with_capacity(vocab * HIDDEN);
+            for s in crate::parallel::map_chunks(&ids, TOKEN_CHUNK, "token table", "tokens", states_of) {
+                out.extend(s?);
             }
+            Ok(out)
+        };
+        let (states, kept) = super::checkpoint::kept_or_computed(&path, vocab * HIDDEN, probe, all)?;
+        if kept {
+            eprintln!("token table: the states kept in {}", path.display());
         }
-        let states = crate::parallel::map_chunks(&ids, TOKEN_CHUNK, "token table", "tokens", states_of);
-        let mut out = Vec::with_capacity(vocab * HIDDEN);
-        for s in states {
-            out.extend(s?);
-        }
-        // Written under a temporary name and renamed: runs side by side (the tests) each see a
-        // whole file or none. A failure only costs the next run the same minute again.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        if let Err(e) = std::fs::write(&tmp, super::checkpoint::f32_bytes(&out)).and_then(|()| std::fs::rename(&tmp, &path)) {
-            eprintln!("warning: {}: {e}; the token states will be computed again next time", path.display());
-            std::fs::remove_file(&tmp).ok();
-        }
-        Ok((vocab, out))
+        Ok((vocab, states))
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<f32>, String> {

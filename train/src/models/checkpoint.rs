@@ -99,3 +99,54 @@ pub fn read_f32s(path: &Path, len: usize) -> Option<Vec<f32>> {
 pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
+
+/// `compute`'s `len` values, kept at `path` for later runs. A kept file is used only when `probe`
+/// (the first values of the result, computed again) equals its start bit for bit, so that other
+/// code, inputs or float kernels recompute instead of reading stale values. The file is written
+/// under a temporary name and renamed: runs side by side each see a whole file or none; a failed
+/// write only costs the next run the computation again. Returns the values and whether they
+/// were the kept ones.
+pub fn kept_or_computed(
+    path: &Path,
+    len: usize,
+    probe: impl FnOnce() -> Result<Vec<f32>, String>,
+    compute: impl FnOnce() -> Result<Vec<f32>, String>,
+) -> Result<(Vec<f32>, bool), String> {
+    if let Some(kept) = read_f32s(path, len) {
+        let probe = probe()?;
+        if probe.len() <= kept.len() && kept.iter().zip(&probe).all(|(a, b)| a.to_bits() == b.to_bits()) {
+            return Ok((kept, true));
+        }
+    }
+    let values = compute()?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if let Err(e) = std::fs::write(&tmp, f32_bytes(&values)).and_then(|()| std::fs::rename(&tmp, path)) {
+        eprintln!("warning: {}: {e}; computed again next time", path.display());
+        std::fs::remove_file(&tmp).ok();
+    }
+    Ok((values, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_values_are_used_only_when_the_probe_matches() {
+        let dir = std::env::temp_dir().join(format!("localrank-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("values.f32");
+        let unused = || -> Result<Vec<f32>, String> { panic!("computed although the kept values match") };
+        let (v, kept) = kept_or_computed(&path, 3, || Ok(vec![1.0]), || Ok(vec![1.0, 2.0, 3.0])).unwrap();
+        assert_eq!((v, kept), (vec![1.0, 2.0, 3.0], false));
+        let (v, kept) = kept_or_computed(&path, 3, || Ok(vec![1.0]), unused).unwrap();
+        assert_eq!((v, kept), (vec![1.0, 2.0, 3.0], true));
+        // Another first value (other weights or kernels), or another length: computed again.
+        let (v, kept) = kept_or_computed(&path, 3, || Ok(vec![1.5]), || Ok(vec![1.5, 2.0, 3.0])).unwrap();
+        assert_eq!((v, kept), (vec![1.5, 2.0, 3.0], false));
+        let (v, kept) = kept_or_computed(&path, 2, || Ok(vec![1.5]), || Ok(vec![1.5, 2.0])).unwrap();
+        assert_eq!((v, kept), (vec![1.5, 2.0], false));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
