@@ -337,9 +337,18 @@ export class LocalRanker {
    */
   static async create(options) {
     const o = readCreateOptions(options);
-    await init();
-    const inspect = (bytes) => callSync(() => inspectManifest(bytes, o.integrity));
-    const files = await loadModelFiles(o.model, { inspect, limits: LIMITS, onProgress: o.onProgress, cache: o.cache, pin: o.integrity });
+    // The wasm streams in and compiles while the manifest is read (model cache or network):
+    // on a second visit both come from the browser's caches and each took 40-60 ms of mostly
+    // waiting (bench/run.mjs, 2-core machine, 2026-12-07). A failure of either rejects create.
+    const ready = init();
+    ready.catch(() => {}); // awaited below; a model error first must not leave it unhandled
+    const limits = ready.then(() => LIMITS);
+    const inspect = async (bytes) => {
+      await ready;
+      return callSync(() => inspectManifest(bytes, o.integrity));
+    };
+    const files = await loadModelFiles(o.model, { inspect, limits, onProgress: o.onProgress, cache: o.cache, pin: o.integrity });
+    await ready;
     const digests = files.digests ?? await sha256Hex([files.weights, files.tokenizer]);
     const choice = await chooseDevice(o.device);
     const args = [files.manifest, files.weights, files.tokenizer, digests ?? undefined, o.maxSession];

@@ -39,14 +39,16 @@ export function confined(base, path, role) {
   return url;
 }
 
-/** The body of `url`, at most `cap` bytes (exactly `exact` when given), with progress. */
-export async function fetchCapped(url, { base, name, cap, exact, onProgress }) {
+/** The body of `url`, at most `cap` bytes (exactly `exact` when given), with progress. `cap`
+ * may be a promise (the wasm's limit, still loading): it is needed only once headers arrive. */
+export async function fetchCapped(url, { base, name, cap: capOrPromise, exact, onProgress }) {
   let res;
   try {
     res = await fetch(url, { credentials: 'same-origin' });
   } catch (e) {
     throw modelError(`network error fetching ${url} (${messageOf(e)})`);
   }
+  const cap = await capOrPromise;
   // A redirect must not lead out of the model directory either.
   if (res.redirected) confined(base, res.url, name);
   if (!res.ok) throw modelError(`HTTP ${res.status} for ${url}`);
@@ -102,18 +104,19 @@ function safeProgress(onProgress, p) {
  * came from (`cached`). `inspect(manifestBytes)` is Rust's `inspectManifest`, bound to the pin.
  * With `cache`, the weights and the tokenizer are read from and kept in the model cache
  * (js/model-cache.js); with a `pin` (create's `integrity`) the manifest too, so that a second
- * visit of a pinning site makes no request for the model at all.
+ * visit of a pinning site makes no request for the model at all. `inspect` and `limits` may be
+ * asynchronous (create passes them before the wasm is ready: the manifest is read meanwhile).
  */
 export async function loadModelFiles(model, { inspect, limits, onProgress, cache: useCache = false, pin }) {
   if (typeof model !== 'string') {
-    const files = JSON.parse(inspect(model.manifest));
+    const files = JSON.parse(await inspect(model.manifest));
     for (const role of ['weights', 'tokenizer']) checkSize(files, role, model[role].length);
     return { ...model, digests: null, cached: null };
   }
   const base = modelBase(model);
   const cache = useCache ? await openModelCache() : null;
   const { manifest, cached: manifestCached } = await loadManifest(base, { cache, pin, limits, onProgress });
-  const files = JSON.parse(inspect(manifest));
+  const files = JSON.parse(await inspect(manifest));
   const get = async (role) => {
     const entry = files[role];
     if (!entry) throw modelError(`manifest.json lists no ${role} file`);
@@ -145,8 +148,9 @@ async function loadManifest(base, { cache, pin, limits, onProgress }) {
   const url = new URL('manifest.json', base);
   const sha256 = cache ? pinHex(pin) : null;
   const hit = sha256 ? await readCached(cache, url, { sha256 }) : null;
-  if (hit && hit.bytes.length <= limits.maxManifestBytes) return { manifest: hit.bytes, cached: true };
-  const manifest = await fetchCapped(url, { base, name: 'manifest.json', cap: limits.maxManifestBytes, onProgress });
+  const cap = Promise.resolve(limits).then((l) => l.maxManifestBytes);
+  if (hit && hit.bytes.length <= await cap) return { manifest: hit.bytes, cached: true };
+  const manifest = await fetchCapped(url, { base, name: 'manifest.json', cap, onProgress });
   return { manifest, cached: false };
 }
 

@@ -61,6 +61,14 @@ pub struct Manifest {
     pub training: serde_json::Value,
 }
 
+/// The one field read before the rest: which format the file is in (any JSON value: a version
+/// that is not a number is named in the error like a missing one). Other fields are skipped.
+#[derive(Deserialize)]
+struct Versioned {
+    #[serde(default)]
+    format_version: Option<serde_json::Value>,
+}
+
 impl Manifest {
     /// Parses and checks a manifest: format version, config ranges, category count, weights
     /// format, and every file entry (confined path, size cap, sha256 syntax).
@@ -71,16 +79,19 @@ impl Manifest {
                 bytes.len()
             )));
         }
-        let value: serde_json::Value = serde_json::from_slice(bytes)
+        // The version first, alone (another version may have another shape), then the manifest
+        // straight from the bytes: through a `serde_json::Value` it was parsed and copied twice
+        // per `create` (its 24 KB of training metrics included).
+        let version: Versioned = serde_json::from_slice(bytes)
             .map_err(|e| Error::model(format!("manifest.json is not valid JSON: {e}")))?;
-        let version = value.get("format_version").and_then(|v| v.as_u64());
+        let version = version.format_version.as_ref().and_then(serde_json::Value::as_u64);
         if version != Some(FORMAT_VERSION as u64) {
             return Err(Error::model(format!(
                 "manifest.json format_version is {}, this build of localrank reads version {FORMAT_VERSION}",
                 version.map_or("missing".to_string(), |v| v.to_string())
             )));
         }
-        let manifest: Self = serde_json::from_value(value)
+        let manifest: Self = serde_json::from_slice(bytes)
             .map_err(|e| Error::model(format!("manifest.json is malformed: {e}")))?;
         manifest.validate()?;
         Ok(manifest)
@@ -329,6 +340,16 @@ mod tests {
     fn wrong_format_version_is_named() {
         let err = Manifest::parse(manifest(99).as_bytes()).unwrap_err().to_string();
         assert!(err.contains("format_version is 99"), "{err}");
+        // Read alone before the rest: a version of another type or none is named, not a JSON error.
+        let quoted = manifest(FORMAT_VERSION).replacen(&format!(r#""format_version":{FORMAT_VERSION}"#), r#""format_version":"1""#, 1);
+        let err = Manifest::parse(quoted.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("format_version is missing"), "{err}");
+        let none = manifest(FORMAT_VERSION).replacen(&format!(r#""format_version":{FORMAT_VERSION},"#), "", 1);
+        let err = Manifest::parse(none.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("format_version is missing"), "{err}");
+        let broken = &manifest(FORMAT_VERSION)[..40];
+        let err = Manifest::parse(broken.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("not valid JSON"), "{err}");
     }
 
     #[test]

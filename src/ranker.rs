@@ -11,9 +11,11 @@ use burn::prelude::*;
 use crate::error::{Error, Result};
 use crate::explain::{self, Encoded, Signal};
 use crate::features::{
-    category_index, context_indices, dwell_bucket, write_item_text, Batch, Candidates, Context, EncodedEvent,
-    EncodedSession, Event, EventKind, Item,
+    category_index, context_indices, dwell_bucket, write_item_text, Context, EncodedEvent, EncodedSession, Event,
+    EventKind, Item,
 };
+#[cfg(feature = "webgpu")]
+use crate::features::{Batch, Candidates};
 use crate::items::ItemVectors;
 use crate::manifest::{sha256_hex, Manifest};
 use crate::model::{FusedEncoder, Model};
@@ -49,7 +51,10 @@ pub struct Ranker {
 /// What computes the scores (one per ranker: the variants' sizes do not matter).
 #[allow(clippy::large_enum_variant)]
 enum Engine {
-    /// burn's `Model::score` on a device (WebGPU), read back asynchronously.
+    /// burn's `Model::score` on a device (WebGPU), read back asynchronously. Only in builds with
+    /// WebGPU: without it the CPU is the only device, and leaving burn's forward pass out of the
+    /// CPU-only wasm makes it smaller, which a returning shopper's page load waits for.
+    #[cfg(feature = "webgpu")]
     Device { model: Model, device: Device },
     /// The CPU backend: the model's computation as host loops over its weights
     /// (`model::FusedEncoder`, built from the burn model, which is then dropped), with the item
@@ -59,6 +64,7 @@ enum Engine {
 
 /// Model scores, `[sessions, n]`: still on the device (WebGPU) or already on the host (CPU).
 enum Scores {
+    #[cfg(feature = "webgpu")]
     Device(Box<Tensor<2>>),
     Host(Vec<f32>),
 }
@@ -66,6 +72,7 @@ enum Scores {
 impl Scores {
     fn read(self) -> Result<Vec<f32>> {
         match self {
+            #[cfg(feature = "webgpu")]
             Self::Device(t) => read_sync(*t),
             Self::Host(v) => Ok(v),
         }
@@ -73,6 +80,7 @@ impl Scores {
 
     async fn read_async(self) -> Result<Vec<f32>> {
         match self {
+            #[cfg(feature = "webgpu")]
             Self::Device(t) => read_async(*t).await,
             Self::Host(v) => Ok(v),
         }
@@ -117,7 +125,10 @@ impl Ranker {
         }
         let engine = match device == cpu_device() {
             true => Engine::Cpu { encoder: FusedEncoder::new(model)?, items: ItemVectors::default() },
+            #[cfg(feature = "webgpu")]
             false => Engine::Device { model, device },
+            #[cfg(not(feature = "webgpu"))]
+            false => return Err(Error::backend("this build of localrank computes on the CPU only (built without the `webgpu` feature)")),
         };
         Ok(Self { engine, text, manifest, session: VecDeque::new(), max_session })
     }
@@ -223,6 +234,7 @@ impl Ranker {
         }
         let t = self.text.max_tokens();
         match &self.engine {
+            #[cfg(feature = "webgpu")]
             Engine::Device { model, device } => {
                 let (batch, cands) = (Batch::new(sessions, device), Candidates::from_keys(&keys, t, device));
                 Ok(Scores::Device(Box::new(model.score(&batch, &cands))))
@@ -343,7 +355,10 @@ impl PendingRerank {
     /// True when the scores are already on the host (the CPU backend, or nothing to score):
     /// `complete_async` then finishes without waiting.
     pub fn is_ready(&self) -> bool {
-        !matches!(self.scores, Some(Scores::Device(_)))
+        #[cfg(feature = "webgpu")]
+        return !matches!(self.scores, Some(Scores::Device(_)));
+        #[cfg(not(feature = "webgpu"))]
+        true
     }
 
     pub async fn complete_async(mut self) -> Result<Vec<Ranked>> {
@@ -374,6 +389,7 @@ impl PendingRerank {
     }
 }
 
+#[cfg(feature = "webgpu")]
 fn read_sync(t: Tensor<2>) -> Result<Vec<f32>> {
     let data = t
         .try_into_data()
@@ -381,6 +397,7 @@ fn read_sync(t: Tensor<2>) -> Result<Vec<f32>> {
     to_f32(data)
 }
 
+#[cfg(feature = "webgpu")]
 async fn read_async(t: Tensor<2>) -> Result<Vec<f32>> {
     let data = t
         .into_data_async()
@@ -406,6 +423,7 @@ pub fn load_model(manifest: &Manifest, weights: &[u8], device: &Device) -> Resul
     }
 }
 
+#[cfg(feature = "webgpu")]
 fn to_f32(data: TensorData) -> Result<Vec<f32>> {
     data.convert::<f32>()
         .try_into_vec::<f32>()
