@@ -270,15 +270,7 @@ fn check_round_trip(config: &ModelConfig) -> Result<()> {
 /// Builds `config`'s model on `device` with the weights of an `LRQ8` v2 file exported for
 /// `config` and `categories` (the manifest's).
 pub fn load(config: &ModelConfig, categories: &[String], bytes: &[u8], device: &Device) -> Result<Model> {
-    // Also checked by `Manifest::parse`; again here because a `Manifest` can be built in code.
-    config.validate()?;
-    let (digest, tensors) = decode(bytes)?;
-    let digest = digest.ok_or_else(|| {
-        Error::model(format!(
-            "weights are LRQ8 version {VERSION_UNBOUND}, which does not bind the model config: this build reads version {VERSION_8BIT} or version {VERSION} (re-export with localrank-train, or migrate with quant::bind)"
-        ))
-    })?;
-    check_digest(&digest, config, categories)?;
+    let tensors = bound_tensors(config, categories, bytes)?;
     let mut load = Load { tensors: tensors.into_iter(), device: device.clone(), error: None, index: 0 };
     let model = config.init(device).map(&mut load);
     if let Some(e) = load.error {
@@ -288,6 +280,50 @@ pub fn load(config: &ModelConfig, categories: &[String], bytes: &[u8], device: &
         return Err(Error::model("q8 weights hold more tensors than the architecture has"));
     }
     Ok(model)
+}
+
+/// The tensors of an LRQ8 file bound to `config` and `categories`, in the burn module's visit order.
+fn bound_tensors(config: &ModelConfig, categories: &[String], bytes: &[u8]) -> Result<Vec<QTensor>> {
+    // Also checked by `Manifest::parse`; again here because a `Manifest` can be built in code.
+    config.validate()?;
+    let (digest, tensors) = decode(bytes)?;
+    let digest = digest.ok_or_else(|| {
+        Error::model(format!(
+            "weights are LRQ8 version {VERSION_UNBOUND}, which does not bind the model config: this build reads version {VERSION_8BIT} or version {VERSION} (re-export with localrank-train, or migrate with quant::bind)"
+        ))
+    })?;
+    check_digest(&digest, config, categories)?;
+    Ok(tensors)
+}
+
+/// `load` without burn: each parameter's shape and values, in the burn module's visit order,
+/// for `FusedEncoder::from_params` (the CPU path then links no burn tensor code). Every shape is
+/// checked against the architecture before any tensor is dequantised, as `load` does: a
+/// row-coded table's full size is only bounded once its shape is the config's.
+pub fn load_params(config: &ModelConfig, categories: &[String], bytes: &[u8]) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
+    let tensors = bound_tensors(config, categories, bytes)?;
+    let expected = crate::model::param_shapes(config);
+    match tensors.len().cmp(&expected.len()) {
+        std::cmp::Ordering::Less => return Err(Error::model("q8 weights hold fewer tensors than the architecture has")),
+        std::cmp::Ordering::Greater => return Err(Error::model("q8 weights hold more tensors than the architecture has")),
+        std::cmp::Ordering::Equal => {}
+    }
+    for (index, (q, want)) in tensors.iter().zip(&expected).enumerate() {
+        if q.shape != *want {
+            return Err(Error::model(format!(
+                "q8 tensor {} has shape {:?}, the architecture expects {want:?}",
+                index + 1,
+                q.shape
+            )));
+        }
+    }
+    Ok(tensors
+        .into_iter()
+        .map(|q| {
+            let values = q.dequantize();
+            (q.shape, values)
+        })
+        .collect())
 }
 
 fn check_digest(digest: &[u8; 32], config: &ModelConfig, categories: &[String]) -> Result<()> {

@@ -118,15 +118,17 @@ impl Ranker {
         }
         let config = &manifest.config;
         let text = TextEncoder::from_bytes(files.tokenizer, config.text_buckets, config.max_tokens)?;
-        let model = load_model(&manifest, files.weights, &device)?;
         let max_session = max_session.unwrap_or(config.max_session);
         if max_session == 0 || max_session > 10_000 {
             return Err(Error::input(format!("maxSession must be within 1..=10000, got {max_session}")));
         }
+        // The CPU path reads the weights straight into `FusedEncoder`, without a burn model: the
+        // CPU-only wasm then links no burn tensor code (1,645,253 -> 574,140 B; a second visit's
+        // wasm start ~50 -> ~35 ms, bench/target second-visit runs, 2026-12-07).
         let engine = match device == cpu_device() {
-            true => Engine::Cpu { encoder: FusedEncoder::new(model)?, items: ItemVectors::default() },
+            true => Engine::Cpu { encoder: load_fused(&manifest, files.weights)?, items: ItemVectors::default() },
             #[cfg(feature = "webgpu")]
-            false => Engine::Device { model, device },
+            false => Engine::Device { model: load_model(&manifest, files.weights, &device)?, device },
             #[cfg(not(feature = "webgpu"))]
             false => return Err(Error::backend("this build of localrank computes on the CPU only (built without the `webgpu` feature)")),
         };
@@ -404,6 +406,25 @@ async fn read_async(t: Tensor<2>) -> Result<Vec<f32>> {
         .await
         .map_err(|e| Error::backend(format!("reading scores failed: {e:?}")))?;
     to_f32(data)
+}
+
+/// `load_model`'s weights as the CPU path's `FusedEncoder`, without a burn model.
+pub fn load_fused(manifest: &Manifest, weights: &[u8]) -> Result<FusedEncoder> {
+    let path = &manifest.file("weights")?.path;
+    let named = |e: Error| match e {
+        Error::Model(m) => Error::model(format!("weights file {path}: {m}")),
+        other => other,
+    };
+    if manifest.weights_format != crate::manifest::WEIGHTS_FORMAT {
+        return Err(Error::model(format!(
+            "manifest.json weights_format {:?} is not accepted (expected {:?})",
+            manifest.weights_format,
+            crate::manifest::WEIGHTS_FORMAT
+        )));
+    }
+    let params = crate::quant::load_params(&manifest.config, &manifest.categories, weights)
+        .map_err(named)?;
+    FusedEncoder::from_params(&manifest.config, params).map_err(named)
 }
 
 /// The model in `weights`, decoded as the manifest's `weights_format` says: LRQ8 v2, the one

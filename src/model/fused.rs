@@ -17,7 +17,7 @@ use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 
 use super::matmul::{dot, matmul, sum, Rows};
-use super::{Block, Model};
+use super::{Block, Model, ModelConfig, CONTEXT_SIZES, DWELL_BUCKETS, EVENT_KINDS};
 use crate::error::{Error, Result};
 use crate::features::EncodedSession;
 
@@ -53,6 +53,82 @@ impl FusedEncoder {
             context: context.into_iter().map(table).collect::<Result<_>>()?,
             blocks: blocks.into_iter().map(|b| FusedBlock::new(b, d)).collect::<Result<_>>()?,
             norm: Norm::new(norm, d)?,
+        })
+    }
+
+    /// `new` without a burn model: the parameters as `quant::load_params` decodes them, in the
+    /// burn module's visit order (`param_shapes`), each checked against the architecture.
+    pub fn from_params(config: &ModelConfig, params: Vec<(Vec<usize>, Vec<f32>)>) -> Result<Self> {
+        let expected = param_shapes(config);
+        if params.len() != expected.len() {
+            return Err(Error::model(format!(
+                "q8 weights hold {} tensors, the architecture has {}",
+                params.len(),
+                expected.len()
+            )));
+        }
+        let mut it =
+            params
+                .into_iter()
+                .zip(expected)
+                .enumerate()
+                .map(|(i, ((shape, values), want))| {
+                    if shape != want {
+                        return Err(Error::model(format!(
+                            "q8 tensor {} has shape {shape:?}, the architecture expects {want:?}",
+                            i + 1
+                        )));
+                    }
+                    Ok(values)
+                });
+        let mut next = || it.next().expect("counted above");
+        let d = config.d_model;
+        let tokens = next()?;
+        let category = next()?;
+        let position = next()?;
+        let event = next()?;
+        let dwell = next()?;
+        let context = CONTEXT_SIZES
+            .iter()
+            .map(|_| next())
+            .collect::<Result<_>>()?;
+        let norm = |next: &mut dyn FnMut() -> Result<Vec<f32>>| -> Result<Norm> {
+            Ok(Norm {
+                gamma: next()?,
+                beta: next()?,
+                eps: LayerNormConfig::new(d).epsilon as f32,
+            })
+        };
+        let dense = |next: &mut dyn FnMut() -> Result<Vec<f32>>, inputs: usize| -> Result<Dense> {
+            Ok(Dense {
+                w: next()?,
+                b: next()?,
+                inputs,
+            })
+        };
+        let mut blocks = Vec::with_capacity(config.layers);
+        for _ in 0..config.layers {
+            blocks.push(FusedBlock {
+                norm1: norm(&mut next)?,
+                qkv: dense(&mut next, d)?,
+                out: dense(&mut next, d)?,
+                norm2: norm(&mut next)?,
+                ff1: dense(&mut next, d)?,
+                ff2: dense(&mut next, 2 * d)?,
+            });
+        }
+        let final_norm = norm(&mut next)?;
+        Ok(Self {
+            d,
+            heads: config.heads,
+            tokens,
+            category,
+            position,
+            event,
+            dwell,
+            context,
+            blocks,
+            norm: final_norm,
         })
     }
 
@@ -348,6 +424,36 @@ fn row(table: &[f32], d: usize, id: i64) -> Result<&[f32]> {
         .ok_or_else(|| Error::backend(format!("index {id} is outside an embedding table of {} rows", table.len() / d)))
 }
 
+/// The shapes of the model's parameters in the burn module's visit order (fields in declaration
+/// order; Linear: weight `[in, out]`, bias; LayerNorm: gamma, beta). A test checks it against
+/// burn's own visit of `ModelConfig::init`: burn's order is the definition.
+pub fn param_shapes(config: &ModelConfig) -> Vec<Vec<usize>> {
+    let d = config.d_model;
+    let mut out = vec![
+        vec![config.text_buckets, d],
+        vec![config.categories, d],
+        vec![config.max_session, d],
+        vec![EVENT_KINDS, d],
+        vec![DWELL_BUCKETS, d],
+    ];
+    out.extend(
+        CONTEXT_SIZES
+            .iter()
+            .map(|&n| vec![if n == 0 { config.categories } else { n }, d]),
+    );
+    let linear = |i: usize, o: usize| [vec![i, o], vec![o]];
+    for _ in 0..config.layers {
+        out.extend([vec![d], vec![d]]);
+        out.extend(linear(d, 3 * d));
+        out.extend(linear(d, d));
+        out.extend([vec![d], vec![d]]);
+        out.extend(linear(d, 2 * d));
+        out.extend(linear(2 * d, d));
+    }
+    out.extend([vec![d], vec![d]]);
+    out
+}
+
 fn table(e: Embedding) -> Result<Vec<f32>> {
     floats(e.weight.into_value())
 }
@@ -363,6 +469,104 @@ fn shape(what: &str, len: usize) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::{Module, ModuleVisitor, Param};
+
+    struct Shapes(Vec<Vec<usize>>);
+
+    impl ModuleVisitor for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.lazy_shape().dims::<D>().to_vec());
+        }
+    }
+
+    /// burn's visit of the architecture is the definition of the parameters' order and shapes.
+    #[test]
+    fn param_shapes_are_burns_visit_order() {
+        for config in [
+            ModelConfig::new(20),
+            ModelConfig {
+                layers: 3,
+                d_model: 8,
+                heads: 2,
+                ..ModelConfig::new(5)
+            },
+        ] {
+            let mut seen = Shapes(Vec::new());
+            config.init(&crate::runtime::cpu_device()).visit(&mut seen);
+            assert_eq!(param_shapes(&config), seen.0);
+        }
+    }
+
+    fn shipped() -> (crate::manifest::Manifest, Vec<u8>) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let manifest =
+            crate::manifest::Manifest::parse(&std::fs::read(dir.join("manifest.json")).unwrap())
+                .unwrap();
+        let weights = std::fs::read(dir.join(&manifest.file("weights").unwrap().path)).unwrap();
+        (manifest, weights)
+    }
+
+    /// The shipped model read straight into the encoder holds the very values the burn model does.
+    #[test]
+    fn from_params_equals_new_on_the_shipped_model() {
+        let (manifest, weights) = shipped();
+        let via_burn = FusedEncoder::new(
+            crate::ranker::load_model(&manifest, &weights, &crate::runtime::cpu_device()).unwrap(),
+        )
+        .unwrap();
+        let direct = crate::ranker::load_fused(&manifest, &weights).unwrap();
+        assert_eq!(flat(&via_burn), flat(&direct));
+        assert_eq!((via_burn.d, via_burn.heads), (direct.d, direct.heads));
+    }
+
+    /// Every number an encoder holds, in one order.
+    fn flat(e: &FusedEncoder) -> Vec<Vec<f32>> {
+        let norm = |n: &Norm| [n.gamma.clone(), n.beta.clone(), vec![n.eps]];
+        let dense = |x: &Dense| [x.w.clone(), x.b.clone(), vec![x.inputs as f32]];
+        let mut out = vec![
+            e.tokens.clone(),
+            e.category.clone(),
+            e.position.clone(),
+            e.event.clone(),
+            e.dwell.clone(),
+        ];
+        out.extend(e.context.iter().cloned());
+        for b in &e.blocks {
+            out.extend(norm(&b.norm1));
+            out.extend(dense(&b.qkv));
+            out.extend(dense(&b.out));
+            out.extend(norm(&b.norm2));
+            out.extend(dense(&b.ff1));
+            out.extend(dense(&b.ff2));
+        }
+        out.extend(norm(&e.norm));
+        out
+    }
+
+    #[test]
+    fn from_params_names_a_wrong_shape_and_count() {
+        let config = ModelConfig::new(3);
+        let mut params: Vec<(Vec<usize>, Vec<f32>)> = param_shapes(&config)
+            .into_iter()
+            .map(|s| {
+                let n = s.iter().product();
+                (s, vec![0.0; n])
+            })
+            .collect();
+        params[3].0 = vec![1, 1];
+        let err = FusedEncoder::from_params(&config, params.clone())
+            .err()
+            .expect("a wrong shape fails")
+            .to_string();
+        assert!(err.contains("q8 tensor 4 has shape [1, 1]"), "{err}");
+        params.pop();
+        let err = FusedEncoder::from_params(&config, params)
+            .err()
+            .expect("a missing tensor fails")
+            .to_string();
+        assert!(err.contains("the architecture has"), "{err}");
+    }
+
 
     #[test]
     fn erf_is_within_5e7_of_libm() {
