@@ -123,8 +123,8 @@ impl Ranker {
             return Err(Error::input(format!("maxSession must be within 1..=10000, got {max_session}")));
         }
         // The CPU path reads the weights straight into `FusedEncoder`, without a burn model: the
-        // CPU-only wasm then links no burn tensor code (1,645,253 -> 574,140 B; a second visit's
-        // wasm start ~50 -> ~35 ms, bench/target second-visit runs, 2026-12-07).
+        // CPU-only wasm then links no burn tensor code (1,645,253 -> 575,053 B; a second visit to
+        // the first rerank ~165 -> ~120 ms on the bench machine, 2026-12-07: docs/size.md).
         let engine = match device == cpu_device() {
             true => Engine::Cpu { encoder: load_fused(&manifest, files.weights)?, items: ItemVectors::default() },
             #[cfg(feature = "webgpu")]
