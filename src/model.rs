@@ -17,7 +17,7 @@ use crate::features::{Batch, Candidates, CONTEXT_FIELDS};
 
 mod fused;
 mod matmul;
-pub use fused::{param_shapes, FusedEncoder};
+pub use fused::{check_param_shapes, param_shapes, FusedEncoder};
 
 /// Architecture hyper-parameters. Saved in `models/manifest.json` and checked on load.
 #[derive(Config, Debug)]

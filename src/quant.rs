@@ -302,21 +302,7 @@ fn bound_tensors(config: &ModelConfig, categories: &[String], bytes: &[u8]) -> R
 /// row-coded table's full size is only bounded once its shape is the config's.
 pub fn load_params(config: &ModelConfig, categories: &[String], bytes: &[u8]) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
     let tensors = bound_tensors(config, categories, bytes)?;
-    let expected = crate::model::param_shapes(config);
-    match tensors.len().cmp(&expected.len()) {
-        std::cmp::Ordering::Less => return Err(Error::model("q8 weights hold fewer tensors than the architecture has")),
-        std::cmp::Ordering::Greater => return Err(Error::model("q8 weights hold more tensors than the architecture has")),
-        std::cmp::Ordering::Equal => {}
-    }
-    for (index, (q, want)) in tensors.iter().zip(&expected).enumerate() {
-        if q.shape != *want {
-            return Err(Error::model(format!(
-                "q8 tensor {} has shape {:?}, the architecture expects {want:?}",
-                index + 1,
-                q.shape
-            )));
-        }
-    }
+    crate::model::check_param_shapes(config, tensors.iter().map(|q| q.shape.as_slice()))?;
     Ok(tensors
         .into_iter()
         .map(|q| {

@@ -59,29 +59,9 @@ impl FusedEncoder {
     /// `new` without a burn model: the parameters as `quant::load_params` decodes them, in the
     /// burn module's visit order (`param_shapes`), each checked against the architecture.
     pub fn from_params(config: &ModelConfig, params: Vec<(Vec<usize>, Vec<f32>)>) -> Result<Self> {
-        let expected = param_shapes(config);
-        if params.len() != expected.len() {
-            return Err(Error::model(format!(
-                "q8 weights hold {} tensors, the architecture has {}",
-                params.len(),
-                expected.len()
-            )));
-        }
-        let mut it =
-            params
-                .into_iter()
-                .zip(expected)
-                .enumerate()
-                .map(|(i, ((shape, values), want))| {
-                    if shape != want {
-                        return Err(Error::model(format!(
-                            "q8 tensor {} has shape {shape:?}, the architecture expects {want:?}",
-                            i + 1
-                        )));
-                    }
-                    Ok(values)
-                });
-        let mut next = || it.next().expect("counted above");
+        check_param_shapes(config, params.iter().map(|(shape, _)| shape.as_slice()))?;
+        let mut it = params.into_iter().map(|(_, values)| Ok::<_, Error>(values));
+        let mut next = || it.next().expect("counted by check_param_shapes");
         let d = config.d_model;
         let tokens = next()?;
         let category = next()?;
@@ -452,6 +432,26 @@ pub fn param_shapes(config: &ModelConfig) -> Vec<Vec<usize>> {
     }
     out.extend([vec![d], vec![d]]);
     out
+}
+
+/// `shapes` (a weights file's tensors, in order) against `param_shapes(config)`: the count, then
+/// each shape, named by its 1-based index.
+pub fn check_param_shapes<'a>(config: &ModelConfig, shapes: impl ExactSizeIterator<Item = &'a [usize]>) -> Result<()> {
+    let expected = param_shapes(config);
+    match shapes.len().cmp(&expected.len()) {
+        std::cmp::Ordering::Less => return Err(Error::model("q8 weights hold fewer tensors than the architecture has")),
+        std::cmp::Ordering::Greater => return Err(Error::model("q8 weights hold more tensors than the architecture has")),
+        std::cmp::Ordering::Equal => {}
+    }
+    for (index, (shape, want)) in shapes.zip(&expected).enumerate() {
+        if shape != want.as_slice() {
+            return Err(Error::model(format!(
+                "q8 tensor {} has shape {shape:?}, the architecture expects {want:?}",
+                index + 1
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn table(e: Embedding) -> Result<Vec<f32>> {
