@@ -389,9 +389,19 @@ export function callback(v, where) {
   return v;
 }
 
+/** `v instanceof URL`, false for a revoked Proxy (whose prototype cannot be read: found by
+ * tests/browser/fuzz.test.mjs, a revoked Proxy as `workerUrl`). */
+function isUrl(v) {
+  try {
+    return v instanceof URL;
+  } catch {
+    return false;
+  }
+}
+
 /** An absolute URL from a string or URL resolved against the page, or a named error. */
 export function resolveUrl(v, where) {
-  if (!(typeof v === 'string' || v instanceof URL)) throw inputError(`${where}: expected a URL string, got ${typeName(v)}`);
+  if (!(typeof v === 'string' || isUrl(v))) throw inputError(`${where}: expected a URL string, got ${typeName(v)}`);
   try {
     return new URL(v, globalThis.location?.href);
   } catch (e) {
