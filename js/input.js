@@ -356,7 +356,7 @@ export function readOptions(options) {
   return { json: utf8.encode(JSON.stringify(out)), explain: out.explain };
 }
 
-const CREATE_FIELDS = ['model', 'device', 'maxSession', 'persist', 'integrity', 'cache', 'onProgress'];
+const CREATE_FIELDS = ['model', 'device', 'maxSession', 'persist', 'remember', 'integrity', 'cache', 'onProgress'];
 
 /** `LocalRanker.create`'s options, read once; `extraKeys` are further fields a caller allows
  * (the worker's `onRequest`, `workerUrl`), returned unchecked in `extra`. */
@@ -375,11 +375,52 @@ export function readCreateOptions(options, extraKeys = []) {
     device,
     maxSession: number(field('maxSession'), `${where}.maxSession`),
     persist: bool(field('persist'), `${where}.persist`) ?? false,
+    remember: readRemember(field('remember'), `${where}.remember`),
     integrity: text(field('integrity'), `${where}.integrity`, 128),
     cache: bool(field('cache'), `${where}.cache`) ?? true,
     onProgress,
     extra: Object.fromEntries(extraKeys.map((k) => [k, field(k)])),
   };
+}
+
+/** `remember` (js/device-store.js) and its bounds: the events kept on this device. */
+export const REMEMBER_DEFAULTS = Object.freeze({ days: 30, maxEvents: 500 });
+const REMEMBER_MAX = { days: 365, maxEvents: 5000 };
+
+/** `remember`: absent or false (null: off), true (the defaults) or `{ days?, maxEvents? }`,
+ * each an integer from 1 to its maximum. */
+export function readRemember(v, where) {
+  if (absent(v) || v === false) return null;
+  if (v === true) return { ...REMEMBER_DEFAULTS };
+  object(v, where, 'true, false or { days, maxEvents }');
+  rejectUnknown(v, Object.keys(REMEMBER_DEFAULTS), where);
+  const out = {};
+  for (const [k, max] of Object.entries(REMEMBER_MAX)) {
+    const n = read(v, k, where);
+    if (n === undefined) out[k] = REMEMBER_DEFAULTS[k];
+    else if (Number.isInteger(n) && n >= 1 && n <= max) out[k] = n;
+    else throw inputError(`${where}.${k}: ${typeof n === 'number' ? String(n) : typeName(n)} is not an integer from 1 to ${max}`);
+  }
+  return out;
+}
+
+/** `assignArm(options)`: `{ experiment = 'localrank', share = 0.5 }`, an experiment name of 1..64
+ * characters and a share in [0, 1]. */
+export function readArmOptions(options) {
+  const where = 'assignArm: options';
+  if (options === undefined) options = {};
+  object(options, where, "an object such as { experiment: 'localrank', share: 0.5 }");
+  rejectUnknown(options, ['experiment', 'share'], where);
+  const experiment = read(options, 'experiment', where) ?? 'localrank';
+  if (typeof experiment !== 'string' || experiment.length === 0 || experiment.length > 64) {
+    const got = typeof experiment === 'string' ? `${experiment.length} characters` : typeName(experiment);
+    throw inputError(`${where}.experiment: expected a name of 1 to 64 characters, got ${got}`);
+  }
+  const share = read(options, 'share', where) ?? 0.5;
+  if (typeof share !== 'number' || !(share >= 0 && share <= 1)) {
+    throw inputError(`${where}.share: expected a number from 0 to 1, got ${typeof share === 'number' ? String(share) : typeName(share)}`);
+  }
+  return { experiment, share };
 }
 
 /** An optional function (a callback of the page's). */

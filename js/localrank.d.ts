@@ -15,6 +15,11 @@ export interface CreateOptions {
   maxSession?: number;
   /** Keep the session in sessionStorage across reloads of this tab (default false). */
   persist?: boolean;
+  /** Keep the shopper's events across visits on this device (localStorage of the site's origin,
+   * `historyKey`), never sent anywhere; the next `create` reads them back into the session.
+   * `true`: the defaults `{ days: 30, maxEvents: 500 }`; `days` 1..365, `maxEvents` 1..5000.
+   * Default off. docs/api.md "Returning shoppers". */
+  remember?: boolean | RememberOptions;
   /** The sha256 of the manifest.json the site reviewed (64 hex characters, or SRI
    * "sha256-<base64>"): any other manifest (and so any other model file) is refused. */
   integrity?: string;
@@ -25,6 +30,33 @@ export interface CreateOptions {
   cache?: boolean;
   onProgress?: (p: LoadProgress) => void;
 }
+/** Bounds of the remembered events: none older than `days`, at most `maxEvents` (the newest). */
+export interface RememberOptions { days?: number; maxEvents?: number; }
+/** One remembered event (`rememberedEvents()`): `at` in ms since 1970; `earlierVisit` when it is
+ * before the current visit (a visit ends after 30 minutes without an event). */
+export interface RememberedEvent {
+  event: EventName; itemId: string | null; title: string; category: string; query?: string | null; at: number; earlierVisit: boolean;
+}
+/** `assignArm` options: the experiment's name (1..64 characters, default 'localrank') and the
+ * share of browsers in the reranked arm (0..1, default 0.5). */
+export interface ArmOptions { experiment?: string; share?: number; }
+export interface Arm {
+  experiment: string;
+  /** 'reranked': show localrank's order; 'server': show the server's order. */
+  arm: 'reranked' | 'server';
+  share: number;
+  /** When this browser's draw was made (ms since 1970). */
+  assignedAt: number;
+  /** false where localStorage is unavailable: the draw then holds for this page load only. */
+  stable: boolean;
+}
+/**
+ * Assigns this browser to an arm of an experiment, locally: one random 32-bit draw kept in
+ * localStorage (`localrank.arm.v1:<experiment>`); 'reranked' when draw / 2^32 < share. Stable
+ * across reloads and tabs; a changed share re-reads the same draw. Sends nothing: the storefront
+ * tags the orders it already receives with the arm. docs/api.md "Measuring uplift".
+ */
+export function assignArm(options?: ArmOptions): Arm;
 /** The event names localrank records (GA4's e-commerce names). */
 export type EventName = 'view_item' | 'select_item' | 'add_to_cart' | 'purchase' | 'search';
 /** GA4's other recommended and automatically collected event names: `observe` accepts them and
@@ -118,7 +150,11 @@ export interface RerankOptions {
 /** A session event or a context field that raised (effect > 0) or lowered (effect < 0) a
  * candidate: its blended score with the signal minus without it (occlusion). */
 export type Reason =
-  | { source: 'event'; index: number; event: EventName; itemId?: string; title?: string; query?: string; effect: number }
+  | {
+    source: 'event'; index: number; event: EventName; itemId?: string; title?: string; query?: string; effect: number;
+    /** Set when the event is from an earlier visit (before the current one), with its time `at`. */
+    earlierVisit?: true; at?: number;
+  }
   | { source: 'context'; field: 'hour' | 'weekday' | 'device' | 'pageType' | 'category' | 'promotion' | 'query'; value: string; effect: number };
 export interface Ranked {
   id: string; score: number; serverRank: number;
@@ -190,6 +226,8 @@ export class LocalRanker {
   readonly sessionLength: number;
   /** The sessionStorage key of this model's session. */
   readonly storageKey: string;
+  /** The localStorage key of this model's remembered events (`remember`). */
+  readonly historyKey: string;
   /** Records the event (GA4 items: one event each, all or none); records nothing for
    * `{ ecommerce: null }` and for `IgnoredGa4EventName`s. */
   observe(event: ShopperEvent | Ga4ClearPush): void;
@@ -208,9 +246,15 @@ export class LocalRanker {
   connectDataLayer(dataLayer?: DataLayer): () => void;
   rerank(candidates: Candidate[], context?: PageContext | null, options?: RerankOptions | null): Promise<Ranked[]>;
   setPersist(on: boolean): void;
+  /** Keeps (true or bounds: this session's events and every later one) or stops keeping and
+   * deletes (false) the remembered events. */
+  setRemember(on: boolean | RememberOptions): void;
+  /** The remembered events, oldest first (copies); [] when `remember` is off. */
+  rememberedEvents(): RememberedEvent[];
   exportSession(): string;
   importSession(json: string): void;
-  /** Forgets the session and the candidates remembered for id-only events. */
+  /** Forgets the session, the remembered events (`remember` stays on) and the candidates
+   * remembered for id-only events. */
   clear(): void;
   dispose(): void;
 }

@@ -20,10 +20,14 @@
 import initCore, { initSync as initCoreSync, RankerCore, limits as coreLimits, inspectManifest, setPanicListener } from './localrank_core.js';
 import {
   backendCacheKey, calibrationSettings, encodeCandidates, hookDataLayer, inputError, messageOf, readCandidates, readContext, readCreateOptions, readDataLayer, readEvents,
-  readBackendDecision, readOptions, readSessionText, storeBackendDecision,
+  readBackendDecision, readOptions, readRemember, readSessionText, storeBackendDecision,
 } from './input.js';
+import { currentVisitStart, describeHistory, DeviceHistory, historyKey } from './device-store.js';
 import { loadModelFiles, sha256Hex } from './model.js';
 import { clearModelCache } from './model-cache.js';
+
+// The experiment arm for measuring uplift without click logs (docs/api.md "Measuring uplift").
+export { assignArm } from './device-store.js';
 
 /** A stored or imported session larger than this is refused (10,000 events of capped text). */
 const MAX_SESSION_TEXT = 32 << 20;
@@ -160,6 +164,15 @@ let backendCache = {
 /** For js/worker.js: `{ get(key) -> string | null, set(key, calibration) }`. */
 export function useBackendCache(cache) {
   backendCache = cache;
+}
+
+/** Where `remember` keeps events: localStorage (js/device-store.js). A worker has none, so
+ * js/worker-entry.js sets a store that hands each observe's events to the page, which keeps them. */
+let historyStore = (modelName, limits) => new DeviceHistory(historyKey(modelName), limits);
+
+/** For js/worker-entry.js: `(modelName, limits) -> { load(), append(events), remove() }`. */
+export function useHistoryStore(factory) {
+  historyStore = factory;
 }
 
 const loadCpu = (args) => callSync(() => RankerCore.load(...args));
@@ -320,6 +333,8 @@ export class LocalRanker {
   #broken = null;
   #persist = false;
   #key;
+  #history = null; // the remembered events (`remember`), or null when off
+  #historyKey;
   #fallbackReason;
   #backend;
   #calibration;
@@ -364,7 +379,11 @@ export class LocalRanker {
     }
     const ranker = new LocalRanker(TOKEN, core, reason, calibration);
     ranker.#modelSource = modelSource(files.cached);
-    if (o.persist) ranker.#restore();
+    // With `remember` the stored events are a superset of this tab's session: restoring from
+    // them loses nothing and counts nothing twice, so sessionStorage is then only written.
+    ranker.#persist = o.persist;
+    if (o.remember) ranker.#recall(o.remember);
+    else if (o.persist) ranker.#restore();
     return ranker;
   }
 
@@ -375,6 +394,7 @@ export class LocalRanker {
     this.#fallbackReason = fallbackReason ?? undefined;
     this.#calibration = calibration ? Object.freeze({ ...calibration }) : undefined;
     this.#key = `localrank.session.v2:${core.modelName}`;
+    this.#historyKey = historyKey(core.modelName);
   }
 
   /** `'webgpu'` or `'cpu'`: the backend in use. */
@@ -429,6 +449,11 @@ export class LocalRanker {
     return this.#key;
   }
 
+  /** The localStorage key of the remembered events (`remember`) of this model's rankers. */
+  get historyKey() {
+    return this.#historyKey;
+  }
+
   /** Records a shopper event locally (GA4 names: view_item, select_item, add_to_cart,
    * purchase, search; the GA4 `ecommerce.items` shape too: one event per item, all or none).
    * Nothing is sent anywhere. */
@@ -439,6 +464,7 @@ export class LocalRanker {
     if (events.length === 0) return;
     if (events.length === 1) {
       this.#sync(() => core.observe(events[0].json));
+      this.#keep(1);
       return this.#save();
     }
     // Several items: all are recorded or none (the core checks each event as it records it).
@@ -457,6 +483,7 @@ export class LocalRanker {
         throw new Error(`${messageOf(e)} (at ${at}; no item of this event was recorded)`);
       }
     }
+    this.#keep(events.length);
     this.#save();
   }
 
@@ -491,6 +518,8 @@ export class LocalRanker {
     const opts = readOptions(options);
     const core = this.#live();
     const json = encodeCandidates(rows);
+    // The event times before an async rerank: an observe may land while it runs.
+    const times = opts.explain ? this.#eventTimes() : null;
     let ranked;
     if (this.#backend === 'webgpu') {
       ranked = JSON.parse(await callAsync(() => core.rerankAsync(json.slice(), ctx, opts.json), this.#breaker()));
@@ -499,8 +528,14 @@ export class LocalRanker {
     } else {
       ranked = rankedList(ids, this.#sync(() => core.rerankPositions(json, ctx, opts.json)));
     }
+    if (times) markEarlierVisits(ranked, times);
     this.#remember(rows);
     return ranked;
+  }
+
+  /** The time of each session event, oldest first (the index of an event reason). */
+  #eventTimes() {
+    return JSON.parse(this.exportSession()).map((e) => e.timestamp_ms);
   }
 
   /** Keeps the titles and categories of reranked candidates for events that name only an id
@@ -525,6 +560,33 @@ export class LocalRanker {
     else removeStored(this.#key);
   }
 
+  /**
+   * Keeps (true, or `{ days, maxEvents }`) or stops keeping (false) the shopper's events across
+   * visits in this origin's localStorage (`historyKey`). Turning it on keeps this session's
+   * events and every later one; turning it off deletes the stored events. On bad input nothing
+   * changes.
+   */
+  setRemember(on) {
+    if (on === undefined || on === null) throw inputError('setRemember(on): expected true, false or { days, maxEvents }, got ' + String(on));
+    const limits = readRemember(on, 'setRemember(on)');
+    const core = this.#live();
+    if (!limits) {
+      this.#history?.remove();
+      this.#history = null;
+      return;
+    }
+    const was = this.#history;
+    this.#history = historyStore(core.modelName, limits);
+    if (was) this.#history.load(); // the new bounds, applied now
+    else this.#history.append(JSON.parse(this.exportSession()));
+  }
+
+  /** The remembered events, oldest first (copies): `[{ event, itemId, title, category, query?,
+   * at, earlierVisit }]` (`at`: ms since 1970); `[]` when `remember` is off. */
+  rememberedEvents() {
+    return this.#history ? describeHistory(this.#history.load(), Date.now()) : [];
+  }
+
   /** The session as an opaque JSON string, for `importSession`. It never leaves the device
    * unless the caller sends it. */
   exportSession() {
@@ -539,9 +601,11 @@ export class LocalRanker {
     this.#save();
   }
 
-  /** Forgets the session, in memory and in sessionStorage (the stored copy first, so that it
-   * goes even when this ranker is disposed or broken). */
+  /** Forgets the session, in memory, in sessionStorage and the remembered events in localStorage
+   * (the stored copies first, so that they go even when this ranker is disposed or broken).
+   * `remember` stays on: later events are kept again. */
   clear() {
+    this.#history?.remove();
     removeStored(this.#key);
     this.#seen.clear();
     this.#sync((c) => c.clear());
@@ -587,9 +651,34 @@ export class LocalRanker {
     }
   }
 
+  /** Adds the last `n` events the core recorded to the remembered ones. Never throws: the
+   * event is recorded in memory whatever the storage does (DeviceHistory warns once). */
+  #keep(n) {
+    if (!this.#history) return;
+    try {
+      const session = JSON.parse(this.exportSession());
+      this.#history.append(session.slice(Math.max(session.length - n, 0)));
+    } catch (e) {
+      console.warn(`localrank: the event could not be remembered (${messageOf(e)})`);
+    }
+  }
+
+  /** Starts remembering and restores the session from the remembered events (expired ones are
+   * pruned first); a stored list the core refuses is dropped with a warning. */
+  #recall(limits) {
+    this.#history = historyStore(this.modelName, limits);
+    const events = this.#history.load();
+    if (events.length === 0) return;
+    try {
+      this.importSession(JSON.stringify(events));
+    } catch (e) {
+      console.warn(`localrank: dropped remembered events that no longer validate (${messageOf(e)})`);
+      this.#history.remove();
+    }
+  }
+
   /** Restores the stored session; one that no longer validates is dropped with a warning. */
   #restore() {
-    this.#persist = true;
     let json = null;
     try {
       json = globalThis.sessionStorage?.getItem(this.#key) ?? null;
@@ -611,6 +700,18 @@ function removeStored(key) {
     globalThis.sessionStorage?.removeItem(key);
   } catch (e) {
     console.warn(`localrank: sessionStorage refused to delete the stored session (${messageOf(e)})`);
+  }
+}
+
+/** Marks each event reason whose event is from an earlier visit (device-store.js
+ * `currentVisitStart`) with `earlierVisit: true` and the event's time `at`. */
+function markEarlierVisits(ranked, times) {
+  const start = currentVisitStart(times, Date.now());
+  if (start === 0) return;
+  for (const r of ranked) {
+    for (const reason of r.reasons ?? []) {
+      if (reason.source === 'event' && reason.index < start) Object.assign(reason, { earlierVisit: true, at: times[reason.index] });
+    }
   }
 }
 

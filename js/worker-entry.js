@@ -9,6 +9,9 @@ import { applyCalibrationSettings, messageOf } from './input.js';
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
 
 let ranker = null;
+// `remember`: a worker has no localStorage, so the page keeps the remembered events (js/worker.js);
+// the events each observe recorded are collected here and handed back with its result.
+const recorded = [];
 
 const post = (msg) => self.postMessage(msg);
 const progress = (data) => post({ type: 'progress', ...data });
@@ -21,12 +24,13 @@ function watchRequests() {
   new PerformanceObserver((list) => list.getEntries().forEach(report)).observe({ type: 'resource', buffered: true });
 }
 
-async function create({ model, device, maxSession, integrity, cache, backendCache, calibration }) {
+async function create({ model, device, maxSession, integrity, cache, remember, backendCache, calibration }) {
   const api = await import('./localrank.js');
   applyCalibrationSettings(calibration);
   // Decisions are read from the page's copy; the page stores a new one (describe().calibration).
   const stored = backendCache && typeof backendCache === 'object' ? backendCache : {};
   api.useBackendCache({ get: (key) => (Object.hasOwn(stored, key) ? stored[key] : null), set: () => {} });
+  api.useHistoryStore(() => ({ load: () => [], append: (events) => recorded.push(...events), remove: () => {} }));
   const { fetchCapped } = await import('./model.js');
   // Written literally so that a bundler emits the wasm as an asset and rewrites the URL; its
   // own directory confines a redirect (no other new URL(..., import.meta.url) here: a bundler
@@ -42,6 +46,7 @@ async function create({ model, device, maxSession, integrity, cache, backendCach
   if (maxSession !== undefined) options.maxSession = maxSession;
   if (integrity !== undefined) options.integrity = integrity;
   if (cache !== undefined) options.cache = cache;
+  if (remember) options.remember = true; // the page applies the bounds and restores the events
   ranker = await api.LocalRanker.create(options);
   progress({ stage: 'ready' });
   return describe();
@@ -68,8 +73,16 @@ function need() {
 const METHODS = {
   create,
   observe: ({ event, persist }) => {
+    recorded.length = 0;
     need().observe(event);
-    return { sessionLength: ranker.sessionLength, session: persist ? ranker.exportSession() : undefined };
+    const events = recorded.splice(0);
+    return { sessionLength: ranker.sessionLength, session: persist ? ranker.exportSession() : undefined, recorded: events };
+  },
+  // Returns the session when turned on: the page keeps its events (later ones come with observe).
+  setRemember: ({ on }) => {
+    need().setRemember(on);
+    recorded.length = 0;
+    return on ? ranker.exportSession() : undefined;
   },
   rerank: ({ candidates, context, options }) => need().rerank(candidates, context, options),
   exportSession: () => need().exportSession(),

@@ -1,5 +1,10 @@
 // Types for pkg/worker.js (the Web Worker entry point of localrank).
-import type { Calibration, Candidate, CreateOptions, DataLayer, Ga4ClearPush, PageContext, Ranked, RerankOptions, ShopperEvent } from './localrank.js';
+import type {
+  Calibration, Candidate, CreateOptions, DataLayer, Ga4ClearPush, PageContext, Ranked, RememberedEvent, RememberOptions, RerankOptions, ShopperEvent,
+} from './localrank.js';
+
+export { assignArm } from './localrank.js';
+export type { Arm, ArmOptions } from './localrank.js';
 
 export type Progress =
   | { type: 'progress'; stage: 'download' | 'cache'; file: string; loaded: number; total: number }
@@ -34,6 +39,9 @@ export class LocalRankerWorker {
   /** As LocalRanker.modelSource: 'cache' or 'network' (the worker always loads from a URL). */
   readonly modelSource: 'cache' | 'network';
   readonly sessionLength: number;
+  /** As LocalRanker.historyKey: `remember` keeps the events in the page's localStorage (a worker
+   * has none): the page passes them in at create and appends what each observe recorded. */
+  readonly historyKey: string;
   /** As LocalRanker.observe; resolves to the session length. */
   observe(event: ShopperEvent | Ga4ClearPush): Promise<number>;
   /** As LocalRanker.connectDataLayer; each entry is read on the page into a plain copy of the
@@ -43,6 +51,8 @@ export class LocalRankerWorker {
   exportSession(): Promise<string>;
   importSession(json: string): Promise<void>;
   setPersist(on: boolean): Promise<void>;
+  setRemember(on: boolean | RememberOptions): Promise<void>;
+  rememberedEvents(): Promise<RememberedEvent[]>;
   clear(): Promise<void>;
   dispose(): void;
 }

@@ -11,7 +11,9 @@
 // ({ stage, file, loaded, total }); every request it makes is reported to the page
 // (onRequest) because the page's own PerformanceObserver cannot see a worker's requests.
 // The session lives in the worker; with `persist` the page keeps a copy in sessionStorage
-// (workers have none), under the key the in-page LocalRanker uses for the same model.
+// (workers have none), under the key the in-page LocalRanker uses for the same model; with
+// `remember` the page keeps the remembered events in localStorage the same way: it passes them to
+// the worker at create and appends the events each observe recorded.
 //
 // Every call settles: arguments that cannot be sent to the worker reject at once; a worker that
 // crashes is terminated and every pending and later call rejects with the reason; `clear()`
@@ -19,9 +21,13 @@
 
 import {
   backendCacheKey, backendCacheSnapshot, calibrationSettings, callback, copyEvent, hookDataLayer, inputError as invalid, messageOf, readCreateOptions,
-  readDataLayer, resolveUrl, storeBackendDecision,
+  readDataLayer, readRemember, resolveUrl, storeBackendDecision,
 } from './input.js';
+import { describeHistory, DeviceHistory, historyKey } from './device-store.js';
 import { clearModelCache } from './model-cache.js';
+
+// The experiment arm (js/device-store.js), also from this entry point.
+export { assignArm } from './device-store.js';
 
 const inWorker = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
 // The worker says hello once its script has run; a URL that is not localrank's worker (a wrong
@@ -41,6 +47,10 @@ export class LocalRankerWorker {
   // Bumped by clear() and setPersist(false): a session copy that an earlier call brings back
   // afterwards is not stored (it would write the forgotten session back).
   #generation = 0;
+  #history = null; // the remembered events (`remember`) in this page's localStorage
+  // Bumped by clear() and setRemember(false): events an earlier observe brings back afterwards
+  // are not remembered (they would write forgotten events back).
+  #forgets = 0;
   #hello;
   #stopHello = () => {};
   #disconnects = new Set();
@@ -70,12 +80,18 @@ export class LocalRankerWorker {
       const backendCache = o.device === 'auto' ? backendCacheSnapshot() : {};
       // The page's calibrationSettings too: the worker's module has its own copy.
       const calibration = { ...calibrationSettings };
-      const info = await ranker.#call('create', { model, device: o.device, maxSession: o.maxSession, integrity: o.integrity, cache: o.cache, backendCache, calibration });
+      const info = await ranker.#call('create', {
+        model, device: o.device, maxSession: o.maxSession, integrity: o.integrity, cache: o.cache, remember: o.remember !== null, backendCache, calibration,
+      });
       if (info.calibration && !info.calibration.cached) storeBackendDecision(backendCacheKey(info.modelVersion), info.calibration);
       Object.assign(ranker, info);
       ranker.#key = `localrank.session.v2:${info.modelName}`;
-      if (o.persist) await ranker.#restore();
+      ranker.historyKey = historyKey(info.modelName);
+      // As in LocalRanker.create: the remembered events are a superset of this tab's session.
+      if (o.remember) await ranker.#recall(o.remember);
+      else if (o.persist) await ranker.#restore();
       ranker.#persist = o.persist;
+      if (o.persist && o.remember) ranker.#store(await ranker.exportSession(), ranker.#generation);
     } catch (err) {
       ranker.dispose();
       throw err;
@@ -169,14 +185,30 @@ export class LocalRankerWorker {
     }
   }
 
+  /** Restores the session from the remembered events (pruned first); a list the worker's core
+   * refuses is dropped with a warning. */
+  async #recall(limits) {
+    this.#history = new DeviceHistory(this.historyKey, limits);
+    const events = this.#history.load();
+    if (events.length === 0) return;
+    try {
+      this.sessionLength = await this.#call('importSession', { session: JSON.stringify(events) });
+    } catch (e) {
+      console.warn(`localrank: dropped remembered events that no longer validate (${messageOf(e)})`);
+      this.#history.remove();
+    }
+  }
+
   /** Records an event in the worker (a GA4 event with several items: one per item, all or
    * none; `{ ecommerce: null }` and GA4's other event names: nothing); resolves to the
    * session length. */
   async observe(event) {
     const generation = this.#generation;
-    const { sessionLength, session } = await this.#call('observe', { event, persist: this.#persist });
+    const forgets = this.#forgets;
+    const { sessionLength, session, recorded } = await this.#call('observe', { event, persist: this.#persist });
     if (generation === this.#generation) this.sessionLength = sessionLength;
     this.#store(session, generation);
+    if (forgets === this.#forgets && recorded?.length) this.#history?.append(recorded);
     return sessionLength;
   }
 
@@ -226,9 +258,41 @@ export class LocalRankerWorker {
     this.#store(await this.exportSession(), generation);
   }
 
-  /** Forgets the session, in sessionStorage at once and in the worker. */
+  /** Same as LocalRanker.setRemember: keep (true or `{ days, maxEvents }`) or stop keeping and
+   * delete (false) the remembered events; they are kept in this page's localStorage. */
+  async setRemember(on) {
+    if (on === undefined || on === null) throw invalid(`setRemember(on): expected true, false or { days, maxEvents }, got ${String(on)}`);
+    const limits = readRemember(on, 'setRemember(on)');
+    if (!limits) {
+      this.#forgets++;
+      this.#history?.remove();
+      this.#history = null;
+      await this.#call('setRemember', { on: false });
+      return;
+    }
+    if (this.#history) {
+      this.#history = new DeviceHistory(this.historyKey, limits);
+      this.#history.load(); // the new bounds, applied now
+      return;
+    }
+    const forgets = this.#forgets;
+    const session = await this.#call('setRemember', { on: true });
+    if (forgets !== this.#forgets) return;
+    this.#history = new DeviceHistory(this.historyKey, limits);
+    this.#history.append(JSON.parse(session));
+  }
+
+  /** Same as LocalRanker.rememberedEvents (read from this page's localStorage). */
+  async rememberedEvents() {
+    return this.#history ? describeHistory(this.#history.load(), Date.now()) : [];
+  }
+
+  /** Forgets the session, in sessionStorage and the remembered events in localStorage at once,
+   * and in the worker. */
   async clear() {
     this.#generation++;
+    this.#forgets++;
+    this.#history?.remove();
     removeStored(this.#key);
     this.sessionLength = await this.#call('clear');
   }

@@ -627,6 +627,7 @@ export function createOptions(r, env, mode) {
   if (spoil()) o.device = r.chance(0.5) ? junk(r, 'options.device') : (r.tag('options.device', 'webgpu/auto/GPU'), r.pick(['webgpu', 'auto', 'GPU']));
   if (r.chance(0.3)) o.maxSession = r.chance(0.5) ? r.pick([1, 2, 50, 1000, 10_000]) : (r.tag('options.maxSession', 'bad'), r.pick([0, -1, 1.5, 10_001, NaN, '5', 1e300]));
   if (r.chance(0.2)) o.persist = r.chance(0.5) ? r.chance(0.5) : junk(r, 'options.persist');
+  if (r.chance(0.15)) o.remember = r.chance(0.3) ? true : rememberArg(r, 'options.remember');
   if (r.chance(0.15)) o.integrity = r.chance(0.3) ? junk(r, 'options.integrity') : (r.tag('options.integrity', 'wrong pin'), r.pick(['0'.repeat(64), 'sha256-AAAA', 'md5-x', '']));
   if (r.chance(0.2)) {
     o.onProgress = r.weighted([[2, () => () => {}], [2, () => () => { throw new Error('progress callback threw'); }], [1, () => junk(r, 'options.onProgress')]]);
@@ -647,6 +648,17 @@ export function createOptions(r, env, mode) {
     r.tag(`options.${k}`, 'unknown field');
   }
   return { value: wrap(r, o, 'create(options)', { unknownOk: true }) };
+}
+
+/** `remember` / setRemember's argument: false, small bounds (every observe then rewrites the
+ * stored events: a small store keeps that cheap), out-of-range bounds or junk. */
+function rememberArg(r, path) {
+  return r.weighted([
+    [2, () => false],
+    [3, () => { const v = { days: r.range(1, 365), maxEvents: r.range(1, 20) }; r.tag(path, JSON.stringify(v)); return v; }],
+    [1, () => { const v = r.pick([{ days: 0 }, { maxEvents: 5001 }, { days: 1.5 }, { maxEvents: '5' }, { days: 1, extra: 1 }]); r.tag(path, show(v)); return v; }],
+    [1, () => junk(r, path)],
+  ]);
 }
 
 /** The model as bytes: the real files (fetched once by the test) or some of them spoiled. */
@@ -679,6 +691,7 @@ export function generateInput(r, env) {
     [10, 'importSession'],
     [3, 'clear'],
     [4, 'setPersist'],
+    [2, 'setRemember'],
     [env.mode === 'worker' ? 2 : 0.7, 'create'],
   ]);
   const input = { op, args: [], expect: {}, notes: r.notes };
@@ -710,6 +723,9 @@ export function generateInput(r, env) {
     case 'setPersist':
       input.args = [r.chance(0.8) ? r.chance(0.5) : junk(r, 'setPersist(on)')];
       break;
+    case 'setRemember':
+      input.args = [rememberArg(r, 'setRemember(on)')];
+      break;
     case 'create':
       input.args = [createOptions(r, env, env.mode).value];
       break;
@@ -734,6 +750,7 @@ function summary(input) {
       return [`${n ?? '?'} candidates`, topK !== null && `topK ${topK ?? "?"}`, explain && 'explain', input.reenterWith && 're-entrant'].filter(Boolean).join(', ');
     }
     case 'setPersist': return typeof input.args[0] === 'boolean' ? String(input.args[0]) : 'see notes';
+    case 'setRemember': return typeof input.args[0] === 'boolean' ? String(input.args[0]) : 'see notes';
     default: return '';
   }
 }

@@ -56,8 +56,8 @@ const sessionKey = (modelName) => `localrank.session.v2:${modelName}`; // SECURI
 // the demo loads (www/index.html, www/app.js, pkg/*.js, models/manifest.json). A new file, a file
 // fetched once more, or a query string on a subresource fails the test; update this list only
 // for a deliberate change of the demo's files. In worker mode the page imports worker.js, the
-// worker's own script is worker-entry.js, and input.js and model-cache.js are fetched twice
-// (page and worker). The model files are fetched on the first load only: the reload reads them
+// worker's own script is worker-entry.js, and input.js, device-store.js and model-cache.js are
+// fetched twice (page and worker). The model files are fetched on the first load only: the reload reads them
 // from the model cache (js/model-cache.js); manifest.json is fetched on both (the demo does not
 // pin it with `integrity`).
 const MODEL_FILES = { '/models/localrank.q8': 1, '/models/vocab.txt': 1 };
@@ -65,9 +65,11 @@ const PAGE_FILES = {
   '/style.css': 1, '/favicon.svg': 1, '/netlog.js': 1, '/app.js': 1, '/privacy.js': 1, '/ui.js': 1,
   '/data/catalog.json': 1, '/data/server-candidates.json': 1,
   '/pkg/localrank.js': 1, '/pkg/localrank_core.js': 1, '/pkg/input.js': 1, '/pkg/model.js': 1,
-  '/pkg/model-cache.js': 1, '/pkg/localrank_core_bg.wasm': 1, '/models/manifest.json': 1,
+  '/pkg/model-cache.js': 1, '/pkg/device-store.js': 1, '/pkg/localrank_core_bg.wasm': 1, '/models/manifest.json': 1,
 };
-const WORKER_FILES = { ...PAGE_FILES, '/pkg/worker.js': 1, '/pkg/worker-entry.js': 1, '/pkg/input.js': 2, '/pkg/model-cache.js': 2 };
+const WORKER_FILES = {
+  ...PAGE_FILES, '/pkg/worker.js': 1, '/pkg/worker-entry.js': 1, '/pkg/input.js': 2, '/pkg/device-store.js': 2, '/pkg/model-cache.js': 2,
+};
 const EXPECTED_LOAD = {
   page: { '/?device=cpu&worker=0': 1, ...PAGE_FILES },
   worker: { '/?device=cpu&worker=1': 1, ...WORKER_FILES },
@@ -498,8 +500,12 @@ const filesPerLoad = (rec) => pageLoads(rec.wire).map((load) => Object.fromEntri
  * Storage left by a run compared with the idle run's (`control`): cookies and IndexedDB must be
  * empty; CacheStorage, OPFS and service-worker registrations as in the idle run (the model
  * cache; nothing else);
- * localStorage empty; sessionStorage exactly `session` ({} or the documented keys).
+ * localStorage empty but for the demo's experiment arm (a random draw and its date);
+ * sessionStorage exactly `session` ({} or the documented keys).
  */
+const ARM_KEY = 'localrank.arm.v1:demo';
+const ARM_VALUE = /^\{"v":1,"draw":\d+,"at":\d+\}$/;
+
 function storageProblems(snap, control, { session = {} } = {}) {
   const out = [];
   if (snap.cookie !== '') out.push(`document.cookie = ${JSON.stringify(snap.cookie)}`);
@@ -508,7 +514,10 @@ function storageProblems(snap, control, { session = {} } = {}) {
   for (const k of ['caches', 'opfs', 'serviceWorkers']) {
     if (JSON.stringify(snap[k]) !== JSON.stringify(control[k])) out.push(`${k}: ${JSON.stringify(snap[k])}, the idle run has ${JSON.stringify(control[k])}`);
   }
-  if (Object.keys(snap.localStorage).length) out.push(`localStorage: ${Object.keys(snap.localStorage).join(', ')}`);
+  // The one documented key: the demo's experiment arm (assignArm), a random draw and its date.
+  const { [ARM_KEY]: arm, ...rest } = snap.localStorage;
+  if (arm !== undefined && !ARM_VALUE.test(arm)) out.push(`localStorage ${ARM_KEY}: unexpected value ${arm.slice(0, 200)}`);
+  if (Object.keys(rest).length) out.push(`localStorage: ${Object.keys(rest).join(', ')}`);
   const keys = (o) => Object.keys(o).sort().join(', ');
   if (keys(snap.sessionStorage) !== keys(session)) out.push(`sessionStorage keys [${keys(snap.sessionStorage)}], expected [${keys(session)}]`);
   for (const [k, check] of Object.entries(session)) {
