@@ -4,11 +4,14 @@
 // static file, and the privacy panel shows them all (netlog.js).
 
 import * as netlog from '/netlog.js';
-import { updatePrivacy, watchNetwork } from '/privacy.js';
+import { renderArm, renderRemembered, updatePrivacy, watchNetwork } from '/privacy.js';
 import { $, el, FOLD, HEAD, card, fmtBytes, hourLabel, movementBadge, primaryGenre, setStatus, weekdayName, whyHere } from '/ui.js';
 
 const EVENTS_WITH_ITEM = new Set(['view_item', 'select_item', 'add_to_cart', 'purchase']);
 const KEEP_KEY = 'localrank.demo.keep'; // the persistence switch itself (no event data)
+// The "returning visitor" switch itself (no event data), in localStorage: it must outlive the tab.
+const REMEMBER_KEY = 'localrank.demo.remember';
+const REMEMBER = { days: 30, maxEvents: 500 };
 
 let readyResolve, readyReject;
 let byId = new Map(); // catalogue item id -> item
@@ -19,6 +22,8 @@ const demo = {
   candidates: [], // [{id, title, category}] in server order
   lastOrder: [], // [{id, score, serverRank, reasons}] from the latest rerank
   events: [], // what this session recorded, for the privacy check (kept in this tab only)
+  remembered: [], // ranker.rememberedEvents(): what `remember` keeps on this device
+  arm: null, // assignArm({ experiment: 'demo' })
   progress: [], // loading progress messages
   network: netlog.requests(),
   rerank: () => Promise.reject(new Error('demo not ready')),
@@ -132,6 +137,14 @@ function renderSession() {
   updatePrivacy(demo);
 }
 
+/** The privacy panel's list of remembered events (an await: in the worker mode it is async). */
+async function renderHistory() {
+  const events = await demo.ranker.rememberedEvents();
+  demo.remembered = events;
+  renderRemembered(events);
+  updatePrivacy(demo);
+}
+
 // ------------------------------------------------------------------ reranking
 
 // Ranker calls run one at a time, in the order they were asked for: a rerank queued after a
@@ -165,6 +178,7 @@ function observe(event, said) {
     demo.events.push(event);
     $('#message').textContent = '';
     renderSession();
+    await renderHistory();
   });
   recorded.catch(showError);
   // Queued now, behind the event, so whatever is queued next sees the reranked list; skipped
@@ -189,15 +203,19 @@ function onProductClick(e) {
 
 async function forgetMe() {
   await enqueue(async () => {
-    await demo.ranker.clear();
+    await demo.ranker.clear(); // the session, its sessionStorage copy and the remembered events
     await demo.ranker.setPersist(false);
+    await demo.ranker.setRemember(false);
+    await renderHistory();
   });
   sessionStorage.removeItem(KEEP_KEY);
+  localStorage.removeItem(REMEMBER_KEY);
   $('#persist').checked = false;
+  $('#remember').checked = false;
   demo.events = [];
   demo.query = null;
   $('#search-input').value = '';
-  $('#message').textContent = 'Session forgotten: nothing of it is left in this tab.';
+  $('#message').textContent = 'Session forgotten: nothing of it is left in this tab or on this device.';
   return rerank('Forget me');
 }
 
@@ -206,6 +224,18 @@ async function setKeep(on) {
   else sessionStorage.removeItem(KEEP_KEY);
   await enqueue(() => demo.ranker.setPersist(on));
   $('#message').textContent = on ? 'Your session will survive a reload of this tab (sessionStorage).' : 'Your session is no longer stored.';
+}
+
+async function setRemember(on) {
+  if (on) localStorage.setItem(REMEMBER_KEY, '1');
+  else localStorage.removeItem(REMEMBER_KEY);
+  await enqueue(async () => {
+    await demo.ranker.setRemember(on ? REMEMBER : false);
+    await renderHistory();
+  });
+  $('#message').textContent = on
+    ? 'This device remembers your events for 30 days (localStorage, this site only): reload or open a new tab to come back as a returning visitor.'
+    : 'Your events are no longer remembered on this device; the stored ones were deleted.';
 }
 
 // ------------------------------------------------------------------ start-up
@@ -234,10 +264,12 @@ function showProgress(p) {
 // backends and, here, pick the CPU: docs/api.md "Choosing the backend").
 const buildFor = (device) => (device === 'webgpu' ? '/pkg/webgpu' : '/pkg');
 
-async function startRanker(mode, device, persist) {
+async function startRanker(mode, device, persist, remember) {
   const options = { model: '/models/', device, maxSession: 50, persist };
+  if (remember) options.remember = REMEMBER;
   if (mode === 'worker') {
-    const { LocalRankerWorker } = await import(`${buildFor(device)}/worker.js`);
+    const { LocalRankerWorker, assignArm } = await import(`${buildFor(device)}/worker.js`);
+    demo.assignArm = assignArm;
     return LocalRankerWorker.create({
       ...options,
       onProgress: showProgress,
@@ -246,6 +278,7 @@ async function startRanker(mode, device, persist) {
   }
   showProgress({ stage: 'download', file: 'localrank.js + localrank_core_bg.wasm', loaded: 0, total: 0 });
   const mod = await import(`${buildFor(device)}/localrank.js`);
+  demo.assignArm = mod.assignArm;
   await mod.default();
   showProgress({ stage: 'start', device });
   const ranker = await mod.LocalRanker.create(options);
@@ -275,8 +308,10 @@ async function loadCatalogue() {
 function wireControls() {
   $('#forget').disabled = false;
   $('#persist').disabled = false;
+  $('#remember').disabled = false;
   $('#forget').addEventListener('click', () => forgetMe().catch(showError));
   $('#persist').addEventListener('change', (e) => setKeep(e.target.checked).catch(showError));
+  $('#remember').addEventListener('change', (e) => setRemember(e.target.checked).catch(showError));
   $('#use-worker').addEventListener('change', (e) => {
     const params = new URLSearchParams(location.search);
     params.set('worker', e.target.checked ? '1' : '0');
@@ -312,11 +347,13 @@ async function main() {
   renderServer();
 
   const persist = sessionStorage.getItem(KEEP_KEY) === '1';
+  const remember = localStorage.getItem(REMEMBER_KEY) === '1';
   $('#persist').checked = persist;
+  $('#remember').checked = remember;
   setStatus('backend', `starting (${device})…`);
   setStatus('runs-in', demo.mode === 'worker' ? 'Web Worker' : 'page (main thread)');
   try {
-    demo.ranker = await startRanker(demo.mode, device, persist);
+    demo.ranker = await startRanker(demo.mode, device, persist, remember);
   } catch (err) {
     setStatus('backend', 'unavailable');
     throw new Error(`could not start the ranker with device=${device}: ${err?.message ?? err}`);
@@ -325,11 +362,16 @@ async function main() {
   setStatus('backend', r.backend + (r.fallbackReason ? ` (${r.fallbackReason})` : ''));
   setStatus('model-version', r.modelVersion);
   setStatus('model-size', `· ${fmtBytes(r.modelBytes)}`);
-  demo.events = persist ? await sessionEvents() : [];
+  // The experiment arm of this browser (docs/api.md "Measuring uplift"): kept in localStorage.
+  demo.arm = demo.assignArm({ experiment: 'demo', share: 0.5 });
+  renderArm(demo.arm);
+  demo.events = persist || remember ? await sessionEvents() : [];
+  await renderHistory();
   demo.rerank = rerank;
   wireControls();
   demo.readyAt = performance.now();
-  await rerank(persist && demo.events.length ? 'Session restored' : 'Start');
+  const restored = demo.ranker.sessionLength > 0;
+  await rerank(restored ? (remember ? 'Welcome back: remembered events restored' : 'Session restored') : 'Start');
 }
 
 /** The session the ranker holds (restored from sessionStorage), as the page's events. */

@@ -76,7 +76,8 @@ export function movementBadge(rank, serverRank) {
 /** Words for one reason the library returned (an event of this session or a context field). */
 export function reasonText(r) {
   if (r.source === 'event') {
-    return r.event === 'search' ? `You searched “${r.query}”` : `${DID[r.event] ?? r.event} “${r.title}”`;
+    const text = r.event === 'search' ? `You searched “${r.query}”` : `${DID[r.event] ?? r.event} “${r.title}”`;
+    return r.earlierVisit ? `${text} (an earlier visit, ${ago(r.at)})` : text;
   }
   const v = r.value;
   switch (r.field) {
@@ -115,6 +116,7 @@ export function whyHere(ranked, sessionLength) {
     if (r.itemId != null) li.dataset.itemId = r.itemId;
     if (r.field) li.dataset.field = r.field;
     li.dataset.effect = r.effect;
+    if (r.earlierVisit) li.dataset.earlierVisit = 'true';
     list.append(li);
   }
   details.append(list, el('p', { className: 'muted', textContent: 'Computed by the model: the score change when that signal is taken away.' }));
@@ -124,6 +126,15 @@ export function whyHere(ranked, sessionLength) {
 const fmtBytes = (b) =>
   b == null ? '…' : Number.isNaN(b) ? '?' : b < 1024 ? `${b} B` : b < 1 << 20 ? `${(b / 1024).toFixed(1)} KB` : `${(b / (1 << 20)).toFixed(2)} MB`;
 export { fmtBytes };
+
+/** "just now", "5 minutes ago", "2 days ago": the age of a time in ms since 1970. */
+export function ago(at, now = Date.now()) {
+  const s = Math.max(0, (now - at) / 1000);
+  const [n, unit] = s < 60 ? [0, ''] : s < 3600 ? [s / 60, 'minute'] : s < 86_400 ? [s / 3600, 'hour'] : [s / 86_400, 'day'];
+  if (!unit) return 'just now';
+  const k = Math.floor(n);
+  return `${k} ${unit}${k === 1 ? '' : 's'} ago`;
+}
 
 export function netlogRow(r) {
   const u = new URL(r.url, location.href);
