@@ -63,6 +63,18 @@ pub enum Command {
     /// the item-id order of the file and three seeded shuffles; the baselines on both protocols
     /// and the model exported in OUT on the session protocol; writes OUT/order-sensitivity.json.
     OrderSensitivity(Settings),
+    /// Returning shoppers (docs/evaluation.md): the same model and candidate lists reading the
+    /// current session only, the history a device keeps with `remember` (30 days, 500 events),
+    /// or every earlier event, on the same test requests: the model exported in OUT on the
+    /// MovieLens example and a student trained on the Instacart sample (--seeds, --epochs);
+    /// sets `returning` in OUT/evaluation.json.
+    Returning(Settings),
+    /// Whether reranking pays, from what the store already receives: the orders it tagged with
+    /// the arm `assignArm` drew in the browser (reranked or server order) and the visits per arm;
+    /// prints the uplift of orders per visit (and of revenue per visit with --orders-csv) with a
+    /// 95% interval. With --plan, the visits a test needs to detect --lift (docs/evaluation.md,
+    /// "Uplift").
+    Uplift(UpliftArgs),
     /// The student alone (or the teacher) trained with full and with sampled softmax (same
     /// seeds, split and metric code): test NDCG@10 of each with 95% intervals, the paired
     /// difference, and the training time of each; adds its block to OUT/softmax-check.json.
@@ -90,6 +102,45 @@ pub enum Command {
     /// Quick ablation: one teacher, then the distilled student at several (alpha, temperature)
     /// settings; prints each one's validation NDCG@10 (writes nothing).
     Distill(Settings),
+}
+
+/// `uplift`: per-arm totals, or a plan.
+#[derive(ClapArgs, Clone, Debug)]
+pub struct UpliftArgs {
+    /// Visits in the server-order arm (or shoppers, if your analytics counts them: see the docs).
+    #[arg(long, required_unless_present = "plan")]
+    pub server_visits: Option<u64>,
+    /// Visits in the reranked arm.
+    #[arg(long, required_unless_present = "plan")]
+    pub reranked_visits: Option<u64>,
+    /// Orders tagged `server`.
+    #[arg(long, required_unless_present_any = ["plan", "orders_csv"], conflicts_with = "orders_csv")]
+    pub server_orders: Option<u64>,
+    /// Orders tagged `reranked`.
+    #[arg(long, required_unless_present_any = ["plan", "orders_csv"], conflicts_with = "orders_csv")]
+    pub reranked_orders: Option<u64>,
+    /// The tagged orders as CSV (header, then `arm,value` per order), instead of the two order
+    /// counts: adds revenue per visit.
+    #[arg(long)]
+    pub orders_csv: Option<PathBuf>,
+    /// Plan a test instead: the visits needed to detect --lift from --baseline-rate.
+    #[arg(long, requires_all = ["baseline_rate", "lift"], conflicts_with_all = ["server_visits", "reranked_visits"])]
+    pub plan: bool,
+    /// Orders per visit today (e.g. 0.03).
+    #[arg(long)]
+    pub baseline_rate: Option<f64>,
+    /// The relative lift to detect (e.g. 0.05 for +5%).
+    #[arg(long, allow_hyphen_values = true)]
+    pub lift: Option<f64>,
+    /// Share of shoppers in the reranked arm (`assignArm`'s `share`).
+    #[arg(long, default_value_t = 0.5)]
+    pub share: f64,
+    /// Two-sided significance level (0.05: 95% intervals).
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// The chance of detecting the lift, for --plan.
+    #[arg(long, default_value_t = 0.8)]
+    pub power: f64,
 }
 
 /// `compact`: where the full model is, where the compact one goes, and its data.
@@ -264,8 +315,8 @@ impl Command {
     pub fn settings(&self) -> Option<&Settings> {
         match self {
             Command::All(r) | Command::Eval(r) | Command::SoftmaxCheck { run: r, .. } => Some(&r.settings),
-            Command::Context(s) | Command::OrderSensitivity(s) | Command::Students(s) | Command::Teacher(s) | Command::Distill(s) => Some(s),
-            Command::Fetch | Command::Validate(_) | Command::Ingest { .. } | Command::ConvertExamples { .. } | Command::Compact(_) => None,
+            Command::Context(s) | Command::OrderSensitivity(s) | Command::Returning(s) | Command::Students(s) | Command::Teacher(s) | Command::Distill(s) => Some(s),
+            Command::Fetch | Command::Validate(_) | Command::Ingest { .. } | Command::ConvertExamples { .. } | Command::Compact(_) | Command::Uplift(_) => None,
         }
     }
 }

@@ -38,6 +38,8 @@ fn main() -> std::process::ExitCode {
         Command::ConvertExamples { out } => data::ingest::convert::run(&out.unwrap_or_else(data::ingest::convert::default_dir)),
         Command::Context(s) => evaluation::ablations::run_context(&s),
         Command::OrderSensitivity(s) => evaluation::order::run(&s),
+        Command::Returning(s) => evaluation::returning::run(&s),
+        Command::Uplift(a) => evaluation::uplift::run(&a),
         Command::SoftmaxCheck { run, model } => evaluation::softmax_check::run(&run, model),
         Command::Compact(args) => pipeline::compact::run(&args),
         Command::Students(s) => evaluation::ablations::run_students(&s),

@@ -47,6 +47,13 @@ impl ItemInputs {
         Self { tokens, category, time_context: true }
     }
 
+    /// The products' inputs as a model directory's own tokenizer file (the compact vocabulary or
+    /// tokenizer.json) reads their texts: what the browser feeds that model.
+    pub fn from_tokenizer(data: &Data, tokenizer: &[u8], config: &ModelConfig) -> Result<Self, String> {
+        let text = TextEncoder::from_bytes(tokenizer, config.text_buckets, config.max_tokens).map_err(|e| e.to_string())?;
+        Ok(Self::new(data, &text))
+    }
+
     pub fn tensors(&self, device: &Device) -> (Tensor<2, Int>, Tensor<1, Int>) {
         let (n, t) = (self.tokens.len(), self.tokens[0].len());
         (

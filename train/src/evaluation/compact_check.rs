@@ -7,7 +7,6 @@
 
 use burn::prelude::*;
 use localrank::model::{Model, ModelConfig};
-use localrank::text::TextEncoder;
 
 use crate::data::dataset::{Case, ItemInputs};
 use crate::data::protocol;
@@ -29,8 +28,7 @@ pub struct Side<'a> {
 
 impl Side<'_> {
     fn items(&self, p: &Prepared) -> Result<ItemInputs, String> {
-        let text = TextEncoder::from_bytes(self.tokenizer, self.config.text_buckets, self.config.max_tokens).map_err(|e| e.to_string())?;
-        Ok(ItemInputs::new(&p.data, &text))
+        ItemInputs::from_tokenizer(&p.data, self.tokenizer, self.config)
     }
 }
 

@@ -38,16 +38,25 @@ impl ByUser {
 
     /// The request-weighted mean of series `k` minus series `minus` (if any) in each resample.
     fn resampled(&self, k: usize, minus: Option<usize>) -> Vec<f64> {
+        self.resampled_by(|means| means[k] - minus.map_or(0.0, |m| means[m]))
+    }
+
+    /// `stat` of the series' request-weighted means in each resample (the same users drawn for
+    /// every series), sorted.
+    fn resampled_by(&self, stat: impl Fn(&[f64]) -> f64) -> Vec<f64> {
         let n = self.counts.len();
         let mut out: Vec<f64> = (0..RESAMPLES)
             .map(|r| {
-                let (mut sum, mut count) = (0.0, 0.0);
+                let (mut sums, mut count) = (vec![0.0; self.sums.len()], 0.0);
                 for draw in 0..n {
                     let u = (mix(&[SEED, r as u64, draw as u64]) % n as u64) as usize;
-                    sum += self.sums[k][u] - minus.map_or(0.0, |m| self.sums[m][u]);
+                    for (s, series) in sums.iter_mut().zip(&self.sums) {
+                        *s += series[u];
+                    }
                     count += self.counts[u];
                 }
-                sum / count.max(1.0)
+                let means: Vec<f64> = sums.iter().map(|s| s / f64::max(count, 1.0)).collect();
+                stat(&means)
             })
             .collect();
         out.sort_by(f64::total_cmp);
@@ -89,6 +98,21 @@ pub fn difference(users: &[u32], (a, va): (&str, &[f64]), (b, vb): (&str, &[f64]
     Difference { a: a.into(), b: b.into(), mean, ci, separated: ci[0] > 0.0 || ci[1] < 0.0 }
 }
 
+/// The share of the gap between `base` and `top` that `mid` closes, `(mid - base) / (top - base)`
+/// of the means over the requests of `users`, and its 95% interval (the same users resampled for
+/// all three). `None` unless `top` is above `base` with an interval above 0: a share of nothing
+/// is noise, and a share of a loss is not a gain.
+pub fn gap_closed(users: &[u32], base: &[f64], mid: &[f64], top: &[f64]) -> Option<(f64, [f64; 2])> {
+    let gap = difference(users, ("top", top), ("base", base));
+    if gap.ci[0] <= 0.0 {
+        return None;
+    }
+    let n = base.len().max(1) as f64;
+    let share = (mid.iter().sum::<f64>() - base.iter().sum::<f64>()) / n / gap.mean;
+    let resampled = ByUser::new(users, &[base, mid, top]).resampled_by(|m| (m[1] - m[0]) / (m[2] - m[0]));
+    Some((share, quantiles(&resampled)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +139,18 @@ mod tests {
         assert!((d.mean - 0.01).abs() < 1e-9 && d.separated, "{d:?}");
         let same = difference(&users, ("b", &b), ("b", &b));
         assert!(!same.separated && same.ci == [0.0, 0.0], "{same:?}");
+    }
+
+    #[test]
+    fn the_gap_closed_is_a_share_with_an_interval_and_none_without_a_gap() {
+        let users: Vec<u32> = (0..1000).map(|r| r / 5).collect();
+        let base: Vec<f64> = (0..1000).map(|r| (r % 3) as f64 / 10.0).collect();
+        let top: Vec<f64> = base.iter().zip(0..).map(|(x, r)| x + 0.1 + (r % 7) as f64 / 100.0).collect();
+        // Three quarters of each request's gain.
+        let mid: Vec<f64> = base.iter().zip(&top).map(|(b, t)| b + 0.75 * (t - b)).collect();
+        let (share, [lo, hi]) = gap_closed(&users, &base, &mid, &top).unwrap();
+        assert!((share - 0.75).abs() < 1e-9 && lo <= 0.75 && 0.75 <= hi && hi - lo < 0.01, "{share} {lo}..{hi}");
+        assert!(gap_closed(&users, &base, &mid, &base).is_none(), "no gap, no share");
+        assert!(gap_closed(&users, &top, &mid, &base).is_none(), "a loss is not a gap to close");
     }
 }

@@ -8,7 +8,9 @@ pub mod eval;
 pub mod intervals;
 pub mod metrics;
 pub mod order;
+pub mod returning;
 pub mod softmax_check;
 pub mod tables;
+pub mod uplift;
 #[cfg(test)]
 mod parity;

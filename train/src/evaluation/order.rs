@@ -11,6 +11,7 @@ use crate::baselines::sknn::{self, Sknn};
 use crate::cli::Settings;
 use crate::data::{dataset, protocol};
 use crate::evaluation::eval::{Bench, Scorer};
+use crate::export::model_dir;
 use crate::models::trainer;
 use crate::pipeline::prepare::{prepare, Prepared};
 
@@ -18,16 +19,16 @@ use crate::pipeline::prepare::{prepare, Prepared};
 const ORDERS: [Option<u64>; 4] = [None, Some(1), Some(2), Some(3)];
 
 pub fn run(s: &Settings) -> Result<(), String> {
-    let manifest_bytes = std::fs::read(s.out.join("manifest.json")).map_err(|e| format!("{}: {e}", s.out.display()))?;
-    let manifest = localrank::manifest::Manifest::parse(&manifest_bytes).map_err(|e| e.to_string())?;
-    let weights = std::fs::read(s.out.join(&manifest.file("weights").map_err(|e| e.to_string())?.path)).map_err(|e| e.to_string())?;
-    let model = localrank::quant::load(&manifest.config, &manifest.categories, &weights, &Device::flex()).map_err(|e| e.to_string())?;
-    let blend = manifest.personalization.unwrap_or(localrank::RerankOptions::default().personalization);
+    let dir = model_dir::read_dir(&s.out)?;
+    let (manifest, model, blend) = (&dir.manifest, dir.load(&dir.weights)?, dir.personalization());
     let mut rows = Vec::new();
     for order in ORDERS {
         let p = prepare(None, None, order)?;
         let label = order.map_or("item id (the file's)".to_string(), |seed| format!("shuffle, seed {seed}"));
-        rows.push(measure(&p, &label, &model, blend));
+        // The products as the directory's own tokenizer file reads them (the compact vocabulary
+        // of the shipped model), as in the browser.
+        let items = dir.items(&p.data)?;
+        rows.push(measure(&p, &label, (&model, &items), blend));
     }
     let mut table = String::from("| same-second order | server | item-knn | sknn | exported model | LOO server | LOO item-knn | LOO sknn |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in &rows {
@@ -46,7 +47,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
 /// One order's figures: list NDCG@10 of the baselines and the model on the session protocol,
 /// and the baselines' leave-one-out NDCG@10. V-SKNN keeps one setting (100 neighbours of 1,000
 /// sampled sessions) so that only the order changes.
-fn measure(p: &Prepared, label: &str, model: &localrank::model::Model, blend: f32) -> serde_json::Value {
+fn measure(p: &Prepared, label: &str, (model, items): (&localrank::model::Model, &dataset::ItemInputs), blend: f32) -> serde_json::Value {
     eprintln!("order: {label}");
     let n = p.data.products.len();
     let setting = sknn::Params { neighbours: 100, sample: 1000 };
@@ -56,7 +57,7 @@ fn measure(p: &Prepared, label: &str, model: &localrank::model::Model, blend: f3
     let sknn_model = Sknn::fit(&p.users, n, p.split.test_from);
     let sknn_scores = |s: &[_]| sknn_model.scores(s, setting);
     let flex = Device::flex();
-    let scores = |cs: &[dataset::Case]| trainer::case_scores(model, &p.config, &p.items, cs, &flex);
+    let scores = |cs: &[dataset::Case]| trainer::case_scores(model, &p.config, items, cs, &flex);
     let ndcg = |scorer: &Scorer| bench.row("", scorer).list.ndcg10;
     let (train_seqs, _, test) = dataset::leave_one_out(&p.users);
     let loo_stats = protocol::Stats::fit(&train_seqs, n, i64::MAX);

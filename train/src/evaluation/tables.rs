@@ -10,7 +10,7 @@ use crate::baselines::sequential;
 use crate::baselines::sknn::{self, Sknn};
 use crate::cli::{Run, Settings};
 use crate::data::{dataset, movielens, protocol};
-use crate::evaluation::choices;
+use crate::evaluation::{choices, returning};
 use crate::evaluation::eval::{self, Bench, Row, Scorer};
 use crate::evaluation::intervals::{self, mean_ci};
 use crate::evaluation::metrics::{ndcg_gain, Accumulator};
@@ -94,7 +94,7 @@ pub fn evaluate_all(
     }
     let mut shipped = bench.row("student-q8 shipped", &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: 0.0 });
     shipped.seeds = Some(1);
-    rows.push(shipped);
+    rows.push(shipped.clone());
     for row in &mut rows {
         if let Some(l) = loo.iter().find(|l| l["model"] == row.model.as_str()) {
             (row.loo_ndcg10, row.loo_hr10) = (l["ndcg@10"].as_f64(), l["hr@10"].as_f64());
@@ -105,6 +105,7 @@ pub fn evaluate_all(
         .map(|&lt| bench.row(&format!("student-q8 shipped longTail={lt}"), &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: lt }))
         .collect();
     let differences = differences(&bench, &rows);
+    let returning = returning_block(run, p, &stats, &requests, &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: 0.0 }, &shipped);
     let (attribution, attribution_md) = distillation_attribution(&bench, p, &per_seed[0], attribution, blend);
     let (new_products, new_products_md) = new_products(run, p, &stats, &requests, seeds, &chosen);
     let recall = bench.recall();
@@ -129,7 +130,8 @@ pub fn evaluate_all(
         "new_products": new_products,
         "distillation_attribution": attribution,
         "long_tail": long_tail,
-        "context_ablation": previous_context_ablation(&s.out),
+        "context_ablation": previous_block(&s.out, "context_ablation"),
+        "returning": returning,
     });
     std::fs::write(s.out.join("evaluation.json"), serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| e.to_string())?;
     let md = format!(
@@ -146,7 +148,7 @@ pub fn evaluate_all(
          retrained on it (same settings), so those rows are named for it.\n\n\
          ## New products\n\n{}\n\
          ## Distillation, attributed (first seed)\n\n{}\n\
-         ## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n",
+         ## Long tail and diversity (`rerank` option `longTail`)\n\n{}\n\n{}",
         s.seed,
         s.epochs,
         s.lr,
@@ -161,18 +163,38 @@ pub fn evaluate_all(
         loo_table(loo),
         new_products_md,
         attribution_md,
-        eval::table(&long_tail)
+        eval::table(&long_tail),
+        returning::section(&returning)
     );
     println!("{md}");
     if p.origin.example {
         let md_path = s.out.join("..").join("EVALUATION.md");
         // Keep the context ablation section (written by `context`), which this run does not redo.
         let old = std::fs::read_to_string(&md_path).unwrap_or_default();
-        let context = old.find("## Context ablation").map(|i| old[i..].to_string()).unwrap_or_default();
+        // (Only that section: the returning section is this run's.)
+        let context = old.find("## Context ablation").map(|i| {
+            let rest = &old[i..];
+            rest[..rest[1..].find("\n## ").map_or(rest.len(), |j| j + 2)].to_string()
+        });
+        let context = context.unwrap_or_default();
         std::fs::write(&md_path, format!("{md}\n{context}")).map_err(|e| e.to_string())?;
     }
     Ok((json, chosen.personalization))
 
+}
+
+/// The `returning` block for the shipped model (its session-only row is `shipped`, the same
+/// scorer on the same requests), with the Instacart part of an earlier `returning` run kept:
+/// `all` does not train on Instacart.
+fn returning_block(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[protocol::Request], scorer: &Scorer, shipped: &Row) -> serde_json::Value {
+    let rows = returning::rows(&p.data, stats, requests, run.repeat_candidates, scorer, Some(shipped));
+    let users: Vec<u32> = requests.iter().map(|r| r.target.user).collect();
+    let mut block = returning::block("student-q8 shipped", &rows, requests, &users, p.config.max_session);
+    let instacart = &previous_block(&run.settings.out, "returning")["instacart"];
+    if instacart.is_object() {
+        block["instacart"] = instacart.clone();
+    }
+    block
 }
 
 /// The new-products slice: test requests whose target is a product no model or statistic has
@@ -199,7 +221,7 @@ fn new_products(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[pr
     let shipped_scores = student_scores(p, &seeds[0].q8);
     let mut shipped = bench.row("student-q8 shipped", &Scorer::Model { scores: &shipped_scores, personalization: blend, long_tail: 0.0 });
     shipped.seeds = Some(1);
-    rows.push(shipped);
+    rows.push(shipped.clone());
     let row = |name: &str| rows.iter().find(|r| r.model == name).expect("evaluated");
     let differences: Vec<intervals::Difference> = ["popularity", "item-knn", "sknn", "server"]
         .iter()
@@ -277,11 +299,12 @@ fn loo_table(loo: &[serde_json::Value]) -> String {
 }
 
 /// The `context_ablation` block of an earlier `evaluation.json` in `dir`, if any.
-fn previous_context_ablation(dir: &Path) -> serde_json::Value {
+/// Block `key` of DIR/evaluation.json as an earlier run left it (null if none).
+fn previous_block(dir: &Path, key: &str) -> serde_json::Value {
     std::fs::read(dir.join("evaluation.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map(|j| j["context_ablation"].clone())
+        .map(|j| j[key].clone())
         .unwrap_or(serde_json::Value::Null)
 }
 

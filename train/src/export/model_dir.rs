@@ -7,9 +7,10 @@ use burn::prelude::*;
 use localrank::features::{Context, Event, EventKind, Item, TrainedInputs};
 use localrank::golden::Golden;
 use localrank::manifest::{sha256_hex, FileEntry, Manifest, FORMAT_VERSION};
-use localrank::model::ModelConfig;
+use localrank::model::{Model, ModelConfig};
 use localrank::{ModelFiles, Ranker};
 
+use crate::data::dataset::ItemInputs;
 use crate::data::movielens::Data;
 
 pub const WEIGHTS: &str = "localrank.q8";
@@ -32,6 +33,42 @@ fn entry(path: &Path, bytes: &[u8]) -> FileEntry {
 fn item(data: &Data, i: usize) -> Item {
     let p = &data.products[i];
     Item { id: p.id.clone(), title: p.title.clone(), category: p.category(), popularity: None }
+}
+
+/// A model directory's three files, each checked against its manifest entry.
+pub struct ModelDir {
+    pub manifest: Manifest,
+    pub weights: Vec<u8>,
+    pub tokenizer: Vec<u8>,
+}
+
+pub fn read_dir(dir: &Path) -> Result<ModelDir, String> {
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    let manifest = Manifest::parse(&read("manifest.json")?).map_err(|e| e.to_string())?;
+    let file = |role: &str| manifest.file(role).map(|f| f.path.clone()).map_err(|e| e.to_string());
+    let (weights, tokenizer) = (read(&file("weights")?)?, read(&file("tokenizer")?)?);
+    manifest.verify("weights", &weights).map_err(|e| e.to_string())?;
+    manifest.verify("tokenizer", &tokenizer).map_err(|e| e.to_string())?;
+    Ok(ModelDir { manifest, weights, tokenizer })
+}
+
+impl ModelDir {
+    /// `weights` (this directory's or others of the same config) as the model they hold.
+    pub fn load(&self, weights: &[u8]) -> Result<Model, String> {
+        let m = &self.manifest;
+        localrank::quant::load(&m.config, &m.categories, weights, &Device::flex()).map_err(|e| e.to_string())
+    }
+
+    /// The products' inputs read through this directory's own tokenizer file, as the browser
+    /// reads them for this model.
+    pub fn items(&self, data: &Data) -> Result<ItemInputs, String> {
+        ItemInputs::from_tokenizer(data, &self.tokenizer, &self.manifest.config)
+    }
+
+    /// The browser's default blend with the server order (chosen on validation at export).
+    pub fn personalization(&self) -> f32 {
+        self.manifest.personalization.unwrap_or(localrank::RerankOptions::default().personalization)
+    }
 }
 
 /// Exports the trained model to `dir`. `popular`: product indices by training popularity;

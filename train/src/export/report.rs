@@ -150,6 +150,16 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
+    fn a_section_is_replaced_up_to_the_next_heading_or_appended() {
+        let path = std::env::temp_dir().join(format!("section-{}.md", std::process::id()));
+        std::fs::write(&path, "# T\n\n## A\nold a\n\n## B\nb\n").unwrap();
+        replace_section(&path, "## A", "## A\nnew a\n").unwrap();
+        replace_section(&path, "## C", "## C\nc\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# T\n\n## A\nnew a\n## B\nb\n\n## C\nc\n");
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
     fn dates_are_civil_utc() {
         assert_eq!(utc_date_time(UNIX_EPOCH), "1970-01-01 00:00");
         // 2024-02-29 12:34 UTC = 1709210040.
@@ -164,4 +174,32 @@ mod tests {
         let half = blend_advice(&serde_json::json!({"personalization": 0.5, "blends": blends}));
         assert!(!half.contains("Do not deploy") && half.contains("`personalization` 0.5"), "{half}");
     }
+}
+
+/// Replaces the section of the markdown file at `path` that starts with `heading` (up to the
+/// next `## ` heading or the end) with `section`, or appends it; a missing file is created. The
+/// commands that add one block to evaluation.json (`context`, `returning`) keep EVALUATION.md's
+/// other sections this way.
+pub fn replace_section(path: &Path, heading: &str, section: &str) -> Result<(), String> {
+    let md = std::fs::read_to_string(path).unwrap_or_default();
+    let md = match md.find(heading) {
+        Some(i) => {
+            let end = md[i + heading.len()..].find("\n## ").map_or(md.len(), |j| i + heading.len() + j + 1);
+            format!("{}{section}{}", &md[..i], &md[end..])
+        }
+        None => format!("{md}\n{section}"),
+    };
+    std::fs::write(path, md).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Sets block `key` of OUT/evaluation.json (created if missing), keeping the other blocks: for
+/// the commands that measure one study (`context`, `returning`).
+pub fn set_evaluation_block(out: &Path, key: &str, block: serde_json::Value) -> Result<(), String> {
+    let path = out.join("evaluation.json");
+    let mut json: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    json[key] = block;
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -6,15 +6,15 @@
 
 use std::path::Path;
 
-use burn::prelude::*;
 use localrank::features::item_text;
-use localrank::manifest::{sha256_hex, Manifest};
+use localrank::manifest::sha256_hex;
 use localrank::text::TextEncoder;
 use localrank::wordpiece::WordPiece;
 
 use crate::cli::{CompactArgs, CompactSettings, Input};
 use crate::evaluation::compact_check::{self, Side};
-use crate::export::{compact, model_dir};
+use crate::export::model_dir::{self, read_dir, ModelDir};
+use crate::export::compact;
 use crate::pipeline::popular;
 use crate::pipeline::prepare::{prepare, Prepared};
 
@@ -24,23 +24,6 @@ pub const VOCAB: &str = "vocab.txt";
 pub const FULL: &str = "full";
 /// Seed of the k-means start and of the products left out of the held-out check's exact rows.
 const SEED: u64 = 20_261_207;
-
-/// The model directory's three files.
-struct ModelDir {
-    manifest: Manifest,
-    weights: Vec<u8>,
-    tokenizer: Vec<u8>,
-}
-
-fn read_dir(dir: &Path) -> Result<ModelDir, String> {
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
-    let manifest = Manifest::parse(&read("manifest.json")?).map_err(|e| e.to_string())?;
-    let file = |role: &str| manifest.file(role).map(|f| f.path.clone()).map_err(|e| e.to_string());
-    let (weights, tokenizer) = (read(&file("weights")?)?, read(&file("tokenizer")?)?);
-    manifest.verify("weights", &weights).map_err(|e| e.to_string())?;
-    manifest.verify("tokenizer", &tokenizer).map_err(|e| e.to_string())?;
-    Ok(ModelDir { manifest, weights, tokenizer })
-}
 
 /// What every compact model of one run shares: the full model, its token table and the order.
 struct Source<'a> {
@@ -65,8 +48,7 @@ impl Source<'_> {
 
     /// `weights` (the full model's or a compact one) as the model they hold.
     fn load(&self, weights: &[u8]) -> Result<localrank::model::Model, String> {
-        let m = &self.from.manifest;
-        localrank::quant::load(&m.config, &m.categories, weights, &Device::flex()).map_err(|e| e.to_string())
+        self.from.load(weights)
     }
 }
 

@@ -156,6 +156,17 @@ mod tests {
             let r = new_products["rows"].as_array().unwrap().iter().find(|r| r["model"] == name).unwrap_or_else(|| panic!("new_products: {name}"));
             assert!(r["ndcg@10"].is_f64() && r["hr@10"].is_f64(), "{r}");
         }
+        // Returning shoppers: the same shipped model reading the session, the device-held history
+        // and the full history; the session-only row is the shipped row itself.
+        let returning = &eval["returning"];
+        let views: Vec<&str> = returning["rows"].as_array().unwrap().iter().map(|r| r["model"].as_str().unwrap()).collect();
+        assert_eq!(views, ["session-only", "device-history", "full-history"]);
+        assert_eq!(returning["rows"][0]["ndcg@10"], row("student-q8 shipped")["ndcg@10"]);
+        let read = |v: &str| returning["reach"][v]["mean_events_read"].as_f64().unwrap();
+        assert!(read("session-only") < read("device-history") && read("device-history") <= read("full-history"), "{}", returning["reach"]);
+        for r in returning["rows"].as_array().unwrap() {
+            assert!(r["ndcg@10"].is_f64() && r["hr@10"].is_f64() && r["ndcg@10_ci"].is_array(), "{r}");
+        }
         let attribution = eval["distillation_attribution"]["rows"].as_array().unwrap();
         assert_eq!(attribution.len(), 4, "neither, token table only, teacher logits only, both");
         assert_eq!(attribution[0]["ndcg@10"], row("student-alone")["ndcg@10"], "one seed: neither is the student alone");

@@ -1,0 +1,287 @@
+//! Returning shoppers (issue 21): what a model gains when the shopper's device keeps their
+//! earlier visits (`remember` in js/localrank.js) instead of the current session alone. The same
+//! test requests, server candidates, model, blend and metric code; three views of what the model
+//! reads before each request:
+//!
+//! * `session-only`: the current session's earlier events (the library without `remember`);
+//! * `device-history`: what a device with `remember: { days, maxEvents }` holds: the user's
+//!   events of the last `days` before the request, at most the newest `maxEvents`, this session
+//!   included;
+//! * `full-history`: every earlier event of the user, as a server that logs everything holds.
+//!
+//! The model reads the newest `max_session` (50) events of whichever view. Assumed: one device
+//! per shopper, remembering since the shopper's first event. Shoppers on several devices, or who
+//! clear their storage, sit between `session-only` and `device-history`.
+
+use burn::prelude::*;
+
+use crate::cli::Settings;
+use crate::data::dataset::Case;
+use crate::data::movielens::{Data, Interaction};
+use crate::data::protocol::{self, Request, Stats};
+use crate::evaluation::ablations::instacart_study;
+use crate::evaluation::eval::{self, Bench, Row, Scorer};
+use crate::evaluation::intervals::{self, Difference};
+use crate::export::{model_dir, report};
+use crate::models::trainer::{self, TrainConfig};
+use crate::pipeline::prepare::prepare;
+use crate::pipeline::train::{softmax, train_config};
+
+/// What the browser keeps with `remember: true` (js/device-store.js defaults).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Remember {
+    pub days: i64,
+    pub max_events: usize,
+}
+
+pub const REMEMBER: Remember = Remember { days: 30, max_events: 500 };
+
+/// The three histories, in the order of the block's rows.
+#[derive(Clone, Copy, Debug)]
+pub enum View {
+    Session,
+    Device(Remember),
+    Full,
+}
+
+impl View {
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Session => "session-only",
+            View::Device(_) => "device-history",
+            View::Full => "full-history",
+        }
+    }
+}
+
+pub const VIEWS: [View; 3] = [View::Session, View::Device(REMEMBER), View::Full];
+
+/// What the model may read before `r` under `view` (oldest first).
+pub fn history(r: &Request, view: View) -> Vec<Interaction> {
+    let earlier = r.server_history.iter().chain(&r.session);
+    match view {
+        View::Session => r.session.clone(),
+        View::Full => earlier.copied().collect(),
+        View::Device(m) => {
+            // The store drops events older than `days` and all but the newest `max_events` on
+            // every write (js/device-store.js), so at the request it holds exactly these.
+            let since = r.target.time - m.days * 86_400;
+            let kept: Vec<Interaction> = earlier.filter(|e| e.time >= since).copied().collect();
+            kept[kept.len().saturating_sub(m.max_events)..].to_vec()
+        }
+    }
+}
+
+/// `requests` with `session` replaced by what `view` lets the device read. The server's
+/// candidates depend on `server_history` only, so every view reranks the same lists; a request
+/// whose view is empty keeps the server order, as the library does.
+fn viewed(requests: &[Request], view: View) -> Vec<Request> {
+    requests.iter().map(|r| Request { session: history(r, view), ..r.clone() }).collect()
+}
+
+/// One row per view for `scorer`, named by the view. `session`: the scorer's row on `requests`
+/// as they are, if the caller has it (it is the session-only row: `all`'s "student-q8 shipped").
+pub fn rows(data: &Data, stats: &Stats, requests: &[Request], repeats: bool, scorer: &Scorer, session: Option<&Row>) -> Vec<Row> {
+    VIEWS
+        .iter()
+        .map(|&view| match (view, session) {
+            (View::Session, Some(row)) => Row { model: view.name().into(), ..row.clone() },
+            _ => {
+                eprintln!("returning: {}", view.name());
+                let requests = viewed(requests, view);
+                Bench::new(data, stats, &requests, repeats).row(view.name(), scorer)
+            }
+        })
+        .collect()
+}
+
+/// The rows of several seeds (each from `rows`) averaged per view.
+pub fn mean_rows(per_seed: Vec<Vec<Row>>, users: &[u32]) -> Vec<Row> {
+    (0..VIEWS.len())
+        .map(|k| eval::mean_row(VIEWS[k].name(), per_seed.iter().map(|rows| rows[k].clone()).collect(), users))
+        .collect()
+}
+
+/// How much each view reads: requests with anything before their session in the view, and the
+/// mean number of events the model reads (the newest `window`).
+fn reach(requests: &[Request], window: usize) -> serde_json::Value {
+    let n = requests.len().max(1) as f64;
+    let per_view: serde_json::Map<String, serde_json::Value> = VIEWS
+        .iter()
+        .map(|&v| {
+            let lens: Vec<usize> = requests.iter().map(|r| history(r, v).len()).collect();
+            let earlier = requests.iter().zip(&lens).filter(|(r, l)| **l > r.session.len()).count();
+            let read = lens.iter().map(|&l| l.min(window)).sum::<usize>() as f64 / n;
+            (v.name().to_string(), serde_json::json!({"requests_with_earlier_events": earlier, "mean_events_read": read}))
+        })
+        .collect();
+    serde_json::Value::Object(per_view)
+}
+
+/// The `returning` block (or one data set's part of it) for `rows` (from `rows`/`mean_rows`)
+/// over `requests`.
+pub fn block(model: &str, rows: &[Row], requests: &[Request], users: &[u32], window: usize) -> serde_json::Value {
+    let [session, device, full] = [&rows[0], &rows[1], &rows[2]];
+    let d = |a: &Row, b: &Row| intervals::difference(users, (&a.model, &a.gains), (&b.model, &b.gains));
+    let differences: Vec<Difference> = vec![d(device, session), d(full, session), d(full, device)];
+    let closed = intervals::gap_closed(users, &session.gains, &device.gains, &full.gains);
+    // The device-held history changes two kinds of request: those with a current session (the
+    // model reads more) and those without (the library keeps the server order for an empty
+    // session; with earlier visits remembered the model ranks them).
+    let split = |with_session: bool| {
+        let pick: Vec<usize> = (0..requests.len()).filter(|&i| requests[i].session.is_empty() != with_session).collect();
+        let sub = |g: &[f64]| pick.iter().map(|&i| g[i]).collect::<Vec<f64>>();
+        let u: Vec<u32> = pick.iter().map(|&i| users[i]).collect();
+        let mut x = intervals::difference(&u, (&device.model, &sub(&device.gains)), (&session.model, &sub(&session.gains)));
+        x.a = format!("{} ({} requests {} a current session)", x.a, pick.len(), if with_session { "with" } else { "without" });
+        x
+    };
+    let by_session = vec![split(true), split(false)];
+    let slim: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::json!({"model": r.model, "ndcg@10": r.list.ndcg10, "hr@10": r.list.hr10, "ndcg@10_ci": r.ndcg10_ci,
+                                    "mrr@10": r.list.mrr10, "seeds": r.seeds, "cases": r.list.cases}))
+        .collect();
+    serde_json::json!({
+        "model": model,
+        "remember": REMEMBER,
+        "requests": requests.len(),
+        "reach": reach(requests, window),
+        "rows": slim,
+        "differences": differences,
+        "device_history_by_session": by_session,
+        "gap_closed": closed.map(|c| c.0),
+        "gap_closed_ci": closed.map(|c| c.1),
+    })
+}
+
+/// EVALUATION.md's section for a `returning` block (its `instacart` part included, if any).
+pub fn section(block: &serde_json::Value) -> String {
+    let mut md = String::from(
+        "## Returning shoppers\n\nThe same model and candidate lists, reading the current session only, what \
+         `remember` keeps on the device, or every earlier event (`localrank-train returning`; `all` \
+         redoes the MovieLens part). Intervals 95%, bootstrap over users.\n\n### MovieLens-100k\n\n",
+    );
+    md += &part(block);
+    if block["instacart"].is_object() {
+        md += &format!("\n### Instacart sample\n\n{}", part(&block["instacart"]));
+    }
+    md
+}
+
+/// One data set's table, differences and share of the gap closed.
+fn part(b: &serde_json::Value) -> String {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let mut md = format!(
+        "{}; `remember: {{ days: {}, maxEvents: {} }}`; {} test requests.\n\n\
+         | history the model reads | NDCG@10 | 95% interval | HR@10 | MRR@10 | mean events read |\n|---|---:|---:|---:|---:|---:|\n",
+        b["model"].as_str().unwrap_or("?"),
+        b["remember"]["days"],
+        b["remember"]["max_events"],
+        b["requests"]
+    );
+    for r in b["rows"].as_array().into_iter().flatten() {
+        let name = r["model"].as_str().unwrap_or("?");
+        let (ci, read) = (&r["ndcg@10_ci"], f(&b["reach"][name]["mean_events_read"]));
+        md += &format!("| {name} | {:.4} | {:.4}–{:.4} | {:.4} | {:.4} | {read:.1} |\n", f(&r["ndcg@10"]), f(&ci[0]), f(&ci[1]), f(&r["hr@10"]), f(&r["mrr@10"]));
+    }
+    md += "\n";
+    let diffs = b["differences"].as_array().into_iter().flatten().chain(b["device_history_by_session"].as_array().into_iter().flatten());
+    for x in diffs {
+        let ci = &x["ndcg@10_ci"];
+        md += &format!("- {} − {}: {:+.4} ({:+.4} to {:+.4})\n", x["a"].as_str().unwrap_or("?"), x["b"].as_str().unwrap_or("?"), f(&x["ndcg@10"]), f(&ci[0]), f(&ci[1]));
+    }
+    md += &match (b["gap_closed"].as_f64(), &b["gap_closed_ci"]) {
+        (Some(share), ci) => format!(
+            "- share of the session-to-full-history gap that the device-held history closes: {:.0}% ({:.0}% to {:.0}%)\n",
+            100.0 * share, 100.0 * f(&ci[0]), 100.0 * f(&ci[1])
+        ),
+        (None, _) => "- full history is not above the session alone here (interval of the difference not above 0): no gain for the device to close\n".to_string(),
+    };
+    md
+}
+
+/// `localrank-train returning`: the block for the model exported in OUT (the MovieLens example's,
+/// read as the browser reads it) and, under `instacart`, for the student trained on the
+/// Instacart sample (the settings' seeds and epochs); merged into OUT/evaluation.json, and a
+/// section of EVALUATION.md.
+pub fn run(s: &Settings) -> Result<(), String> {
+    let mut json = exported_model(s)?;
+    json["instacart"] = instacart(s)?;
+    report::set_evaluation_block(&s.out, "returning", json.clone())?;
+    let section = section(&json);
+    report::replace_section(&s.out.join("..").join("EVALUATION.md"), "## Returning shoppers", &section)?;
+    println!("{section}");
+    Ok(())
+}
+
+/// MovieLens: the exported model at its manifest's blend, on the tables' test requests.
+fn exported_model(s: &Settings) -> Result<serde_json::Value, String> {
+    let dir = model_dir::read_dir(&s.out)?;
+    let p = prepare(None, None, Some(s.order_seed))?;
+    let (model, items, config) = (dir.load(&dir.weights)?, dir.items(&p.data)?, &dir.manifest.config);
+    let flex = Device::flex();
+    let scores = |cs: &[Case]| trainer::case_scores(&model, config, &items, cs, &flex);
+    let scorer = Scorer::Model { scores: &scores, personalization: dir.personalization(), long_tail: 0.0 };
+    let stats = Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
+    let requests = protocol::sample_users(protocol::requests(&p.users, p.split.test_from), protocol::MAX_REQUESTS);
+    // The example is evaluated without repeat candidates (`all`'s default), as its tables are.
+    let rows = rows(&p.data, &stats, &requests, false, &scorer, None);
+    let users: Vec<u32> = requests.iter().map(|r| r.target.user).collect();
+    let name = format!("student-q8 shipped ({}@{}, {})", dir.manifest.name, dir.manifest.version, s.out.display());
+    Ok(block(&name, &rows, &requests, &users, config.max_session))
+}
+
+/// The Instacart sample: the student (hour/weekday context, the settings' epochs) trained once
+/// per seed on the orders before each user's last, scored on the last orders at the library's
+/// default blend (as the context ablation).
+fn instacart(s: &Settings) -> Result<serde_json::Value, String> {
+    let st = instacart_study()?;
+    let n = st.orders.data.products.len();
+    let sm = &softmax(s, n, &st.windows);
+    let stats = Stats::fit(&st.before, n, i64::MAX);
+    let users: Vec<u32> = st.requests.iter().map(|r| r.target.user).collect();
+    let blend = localrank::RerankOptions::default().personalization;
+    let flex = Device::flex();
+    let per_seed: Vec<Vec<Row>> = (0..s.seeds.max(1) as u64)
+        .map(|k| {
+            let tc = TrainConfig { seed: s.seed + k, ..train_config(s) };
+            eprintln!("returning: instacart student, seed {}", tc.seed);
+            let (model, _) = trainer::train(&st.config, &tc, &st.items, &st.windows, &st.valid, None, None, sm);
+            let scores = |cs: &[Case]| trainer::case_scores(&model, &st.config, &st.items, cs, &flex);
+            // Instacart's lists may repeat earlier purchases (the context ablation's candidates).
+            rows(&st.orders.data, &stats, &st.requests, true, &Scorer::Model { scores: &scores, personalization: blend, long_tail: 0.0 }, None)
+        })
+        .collect();
+    let rows = mean_rows(per_seed, &users);
+    let name = format!("student trained on the Instacart sample ({} seeds x {} epochs, from seed {})", s.seeds.max(1), s.epochs, s.seed);
+    Ok(block(&name, &rows, &st.requests, &users, st.config.max_session))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(item: usize, time: i64) -> Interaction {
+        Interaction { user: 0, kind: 2, context: [0; 3], item, time }
+    }
+
+    #[test]
+    fn each_view_reads_what_its_holder_would_have() {
+        let day = 86_400;
+        let r = Request {
+            server_history: vec![ev(1, 0), ev(2, 10 * day), ev(3, 50 * day), ev(4, 55 * day)],
+            session: vec![ev(5, 60 * day), ev(6, 60 * day + 60)],
+            target: ev(7, 60 * day + 120),
+        };
+        let items = |v: Vec<Interaction>| v.iter().map(|e| e.item).collect::<Vec<_>>();
+        assert_eq!(items(history(&r, View::Session)), [5, 6]);
+        assert_eq!(items(history(&r, View::Full)), [1, 2, 3, 4, 5, 6]);
+        // 30 days before the request: items 1 and 2 have expired.
+        assert_eq!(items(history(&r, View::Device(REMEMBER))), [3, 4, 5, 6]);
+        // The newest `max_events`, the session's included.
+        assert_eq!(items(history(&r, View::Device(Remember { days: 365, max_events: 3 }))), [4, 5, 6]);
+        let v = viewed(std::slice::from_ref(&r), View::Full);
+        assert_eq!((v[0].server_history.len(), v[0].target.item), (4, 7), "only the session changes");
+    }
+}
