@@ -353,7 +353,14 @@ export function readOptions(options) {
   const out = {};
   for (const k of ['topK', 'personalization', 'longTail']) out[k] = number(read(options, k, where), `${where}.${k}`);
   out.explain = bool(read(options, 'explain', where), `${where}.explain`) ?? false;
-  return { json: utf8.encode(JSON.stringify(out)), explain: out.explain };
+  return { json: utf8.encode(JSON.stringify(out)), explain: out.explain, fields: out };
+}
+
+/** `readOptions`' result for the server order: the same options at `personalization` 0, whose
+ * blend is the server order exactly (src/rerank.rs `order`), without explanations. */
+export function serverOrderOptions(opts) {
+  const out = { ...opts.fields, personalization: 0, explain: false };
+  return { json: utf8.encode(JSON.stringify(out)), explain: false, fields: out };
 }
 
 const CREATE_FIELDS = ['model', 'device', 'maxSession', 'persist', 'remember', 'integrity', 'cache', 'onProgress'];

@@ -20,9 +20,9 @@
 import initCore, { initSync as initCoreSync, RankerCore, limits as coreLimits, inspectManifest, setPanicListener } from './localrank_core.js';
 import {
   backendCacheKey, calibrationSettings, encodeCandidates, hookDataLayer, inputError, messageOf, readCandidates, readContext, readCreateOptions, readDataLayer, readEvents,
-  readBackendDecision, readOptions, readRemember, readSessionText, storeBackendDecision,
+  readBackendDecision, readOptions, readRemember, readSessionText, serverOrderOptions, storeBackendDecision,
 } from './input.js';
-import { currentVisitStart, describeHistory, DeviceHistory, historyKey } from './device-store.js';
+import { currentVisitStart, describeHistory, DeviceHistory, historyKey, visitBegun } from './device-store.js';
 import { loadModelFiles, sha256Hex } from './model.js';
 import { clearModelCache } from './model-cache.js';
 
@@ -519,16 +519,21 @@ export class LocalRanker {
     const core = this.#live();
     const json = encodeCandidates(rows);
     // The event times before an async rerank: an observe may land while it runs.
-    const times = opts.explain ? this.#eventTimes() : null;
+    const times = opts.explain || this.#history ? this.#eventTimes() : null;
+    // With `remember`, a visit without an event yet keeps the server order (device-store.js
+    // `visitBegun`: the measurement behind it).
+    const cold = this.#history !== null && !visitBegun(times, Date.now());
+    const run = cold ? serverOrderOptions(opts) : opts;
     let ranked;
     if (this.#backend === 'webgpu') {
-      ranked = JSON.parse(await callAsync(() => core.rerankAsync(json.slice(), ctx, opts.json), this.#breaker()));
-    } else if (opts.explain) {
-      ranked = JSON.parse(this.#sync(() => core.rerankJson(json, ctx, opts.json)));
+      ranked = JSON.parse(await callAsync(() => core.rerankAsync(json.slice(), ctx, run.json), this.#breaker()));
+    } else if (run.explain) {
+      ranked = JSON.parse(this.#sync(() => core.rerankJson(json, ctx, run.json)));
     } else {
-      ranked = rankedList(ids, this.#sync(() => core.rerankPositions(json, ctx, opts.json)));
+      ranked = rankedList(ids, this.#sync(() => core.rerankPositions(json, ctx, run.json)));
     }
-    if (times) markEarlierVisits(ranked, times);
+    if (cold && opts.explain) ranked.forEach((r) => { r.reasons = []; });
+    else if (opts.explain) markEarlierVisits(ranked, times);
     this.#remember(rows);
     return ranked;
   }

@@ -210,6 +210,45 @@ test('remember: expiry and maxEvents bound the store; earlier-visit reasons; bad
   assert.ok(o.warnings.some((w) => w.includes('dropped remembered events')), o.warnings.join('\n'));
 });
 
+test('remember: a visit without an event yet keeps the server order; its first event brings the earlier visits in', { timeout: 60_000 }, async (t) => {
+  const o = await blank(t);
+  const out = await inPage(o.page, async (api) => {
+    const now = Date.now();
+    const key = (await api.make({})).historyKey;
+    const ev = (c, at) => ({ kind: 'view_item', item_id: String(c.id), title: c.title, category: c.category, price: null, timestamp_ms: at, dwell_ms: null, query: null });
+    // Five Horror views two days ago: an earlier visit.
+    const earlier = api.catalog.filter((c) => c.category.startsWith('Horror')).slice(0, 5).map((c, i) => ev(c, now - 2 * 86_400_000 + i * 60_000));
+    localStorage.setItem(key, JSON.stringify({ v: 1, events: earlier }));
+    const serverRanks = (ranked) => ranked.map((x) => x.serverRank);
+    const r = await api.make({ remember: true });
+    const arrival = await r.rerank(api.cands, null);
+    const explained = await r.rerank(api.cands, null, { explain: true });
+    // The first event of this visit: a Comedy view.
+    const comedy = api.catalog.find((c) => c.category.startsWith('Comedy'));
+    r.observe({ event: 'view_item', id: String(comedy.id), title: comedy.title, category: comedy.category });
+    const begun = await r.rerank(api.cands, null, { explain: true });
+    // The same current event without the earlier visit: a different order, so they are read.
+    const alone = await api.make({});
+    alone.observe({ event: 'view_item', id: String(comedy.id), title: comedy.title, category: comedy.category });
+    const sessionOnly = await alone.rerank(api.cands, null);
+    return {
+      length: r.sessionLength,
+      arrival: serverRanks(arrival),
+      explained: { ranks: serverRanks(explained), reasons: explained.reduce((n, x) => n + x.reasons.length, 0) },
+      begun: serverRanks(begun),
+      earlierReasons: begun.flatMap((x) => x.reasons).filter((x) => x.earlierVisit).length,
+      sessionOnly: serverRanks(sessionOnly),
+    };
+  });
+  const server = out.arrival.map((_, i) => i + 1);
+  assert.equal(out.length, 6, 'the earlier visit and this visit\'s event are in the session');
+  assert.deepEqual(out.arrival, server, 'on arrival: the server order, though five remembered events are in the session');
+  assert.deepEqual(out.explained, { ranks: server, reasons: 0 }, 'and nothing of the shopper to explain');
+  assert.notDeepEqual(out.begun, server, 'after the first event of the visit the model reranks');
+  assert.ok(out.earlierReasons > 0, 'reading the earlier visit (earlier-visit reasons)');
+  assert.notDeepEqual(out.begun, out.sessionOnly, 'the earlier visit changes the order against the current event alone');
+});
+
 test('assignArm: one stored draw, stable across reloads and tabs, follows the share, validates', { timeout: 60_000 }, async (t) => {
   const o = await blank(t);
   const draw = (page) => inPage(page, (api) => {
