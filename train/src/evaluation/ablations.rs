@@ -25,6 +25,11 @@ pub struct InstacartStudy {
     /// Each user's events before their last order: what training, validation and the server's
     /// statistics may read.
     pub before: Vec<Vec<crate::data::movielens::Interaction>>,
+    /// The events before each user's second-last order (what trains), and requests for every
+    /// item of the second-last order after the first, built as the test requests are: what a
+    /// choice made on validation reads.
+    pub train_seqs: Vec<Vec<crate::data::movielens::Interaction>>,
+    pub valid_requests: Vec<protocol::Request>,
 }
 
 /// Per user, the last order tests, the second-last validates, the rest trains.
@@ -37,11 +42,12 @@ pub fn instacart_study() -> Result<InstacartStudy, String> {
     let text = TextEncoder::from_bytes(&tokenizer, config.text_buckets, config.max_tokens).map_err(|e| e.to_string())?;
     let before = orders.before_last();
     // Validation: the second-last order of each user; training: everything before it.
-    let (mut train_seqs, mut valid) = (Vec::new(), Vec::new());
+    let (mut train_seqs, mut valid, mut valid_requests) = (Vec::new(), Vec::new(), Vec::new());
     for seq in before.iter().filter(|s| s.len() > 1) {
         let start = protocol::session_start(seq, seq.len() - 1).max(1);
         train_seqs.push(seq[..start].to_vec());
         valid.extend((start..seq.len()).step_by(4).map(|i| dataset::Case { history: seq[..i].to_vec(), target: seq[i] }));
+        valid_requests.extend((start..seq.len()).map(|i| protocol::Request { server_history: seq[..start].to_vec(), session: seq[start..i].to_vec(), target: seq[i] }));
     }
     let windows = windows(&train_seqs, i64::MAX, config.max_session);
     let requests = orders.test_requests();
@@ -51,13 +57,13 @@ pub fn instacart_study() -> Result<InstacartStudy, String> {
     );
     let ids: Vec<i64> = (1..=orders.data.products.len() as i64).collect();
     let items = ItemInputs { category: ids, ..ItemInputs::new(&orders.data, &text) };
-    Ok(InstacartStudy { orders, config, items, windows, valid, requests, before })
+    Ok(InstacartStudy { orders, config, items, windows, valid, requests, before, train_seqs, valid_requests })
 }
 
 /// The context ablation on Instacart orders (`instacart.rs`): the student trained with and
 /// without the hour/weekday context, on the same split, against the same baselines.
 pub fn run_context(s: &Settings) -> Result<(), String> {
-    let InstacartStudy { orders, config, items: with, windows, valid, requests, before } = instacart_study()?;
+    let InstacartStudy { orders, config, items: with, windows, valid, requests, before, .. } = instacart_study()?;
     let tc = train_config(s);
     let without = ItemInputs { time_context: false, tokens: with.tokens.clone(), category: with.category.clone() };
     let flex = Device::flex();

@@ -2,6 +2,7 @@
 //! training/browser parity test, the ablation commands and the softmax check.
 
 pub mod ablations;
+pub mod adapt;
 pub mod choices;
 pub mod compact_check;
 pub mod eval;

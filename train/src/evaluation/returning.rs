@@ -20,6 +20,7 @@ use crate::data::dataset::Case;
 use crate::data::movielens::{Data, Interaction};
 use crate::data::protocol::{self, Request, Stats};
 use crate::evaluation::ablations::instacart_study;
+use crate::evaluation::adapt;
 use crate::evaluation::eval::{self, Bench, Row, Scorer};
 use crate::evaluation::intervals::{self, Difference};
 use crate::export::{model_dir, report};
@@ -56,8 +57,18 @@ impl View {
 
 pub const VIEWS: [View; 3] = [View::Session, View::Device(REMEMBER), View::Full];
 
-/// What the model may read before `r` under `view` (oldest first).
+/// What the model may read before `r` under `view` (oldest first). As the library: a visit
+/// with no event yet keeps the server order whatever is remembered (js/device-store.js
+/// `visitBegun`; `cold_visits` measures why), so both longer views are empty where the session is.
 pub fn history(r: &Request, view: View) -> Vec<Interaction> {
+    if r.session.is_empty() {
+        return Vec::new();
+    }
+    remembered(r, view)
+}
+
+/// `history` without the cold-visit rule.
+fn remembered(r: &Request, view: View) -> Vec<Interaction> {
     let earlier = r.server_history.iter().chain(&r.session);
     match view {
         View::Session => r.session.clone(),
@@ -70,6 +81,26 @@ pub fn history(r: &Request, view: View) -> Vec<Interaction> {
             kept[kept.len().saturating_sub(m.max_events)..].to_vec()
         }
     }
+}
+
+/// Why a visit without an event keeps the server order: on the requests whose session is empty,
+/// the model reading the device-held history alone against the server order (what the library
+/// shows there), paired, 95% interval over users.
+pub fn cold_visits(data: &Data, stats: &Stats, requests: &[Request], repeats: bool, scorer: &Scorer) -> serde_json::Value {
+    let cold: Vec<Request> = requests.iter().filter(|r| r.session.is_empty()).cloned().collect();
+    if cold.is_empty() {
+        return serde_json::json!({"requests": 0});
+    }
+    eprintln!("returning: {} requests without a current session", cold.len());
+    let server = Bench::new(data, stats, &cold, repeats).row("server order (the library on arrival)", &Scorer::Server);
+    let read: Vec<Request> = cold.iter().map(|r| Request { session: remembered(r, View::Device(REMEMBER)), ..r.clone() }).collect();
+    let model = Bench::new(data, stats, &read, repeats).row("device-held history alone", scorer);
+    let users: Vec<u32> = cold.iter().map(|r| r.target.user).collect();
+    serde_json::json!({
+        "requests": cold.len(),
+        "rows": [{"model": server.model, "ndcg@10": server.list.ndcg10}, {"model": model.model, "ndcg@10": model.list.ndcg10}],
+        "difference": intervals::difference(&users, (&model.model, &model.gains), (&server.model, &server.gains)),
+    })
 }
 
 /// `requests` with `session` replaced by what `view` lets the device read. The server's
@@ -125,18 +156,6 @@ pub fn block(model: &str, rows: &[Row], requests: &[Request], users: &[u32], win
     let d = |a: &Row, b: &Row| intervals::difference(users, (&a.model, &a.gains), (&b.model, &b.gains));
     let differences: Vec<Difference> = vec![d(device, session), d(full, session), d(full, device)];
     let closed = intervals::gap_closed(users, &session.gains, &device.gains, &full.gains);
-    // The device-held history changes two kinds of request: those with a current session (the
-    // model reads more) and those without (the library keeps the server order for an empty
-    // session; with earlier visits remembered the model ranks them).
-    let split = |with_session: bool| {
-        let pick: Vec<usize> = (0..requests.len()).filter(|&i| requests[i].session.is_empty() != with_session).collect();
-        let sub = |g: &[f64]| pick.iter().map(|&i| g[i]).collect::<Vec<f64>>();
-        let u: Vec<u32> = pick.iter().map(|&i| users[i]).collect();
-        let mut x = intervals::difference(&u, (&device.model, &sub(&device.gains)), (&session.model, &sub(&session.gains)));
-        x.a = format!("{} ({} requests {} a current session)", x.a, pick.len(), if with_session { "with" } else { "without" });
-        x
-    };
-    let by_session = vec![split(true), split(false)];
     let slim: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| serde_json::json!({"model": r.model, "ndcg@10": r.list.ndcg10, "hr@10": r.list.hr10, "ndcg@10_ci": r.ndcg10_ci,
@@ -149,7 +168,6 @@ pub fn block(model: &str, rows: &[Row], requests: &[Request], users: &[u32], win
         "reach": reach(requests, window),
         "rows": slim,
         "differences": differences,
-        "device_history_by_session": by_session,
         "gap_closed": closed.map(|c| c.0),
         "gap_closed_ci": closed.map(|c| c.1),
     })
@@ -186,8 +204,7 @@ fn part(b: &serde_json::Value) -> String {
         md += &format!("| {name} | {:.4} | {:.4}–{:.4} | {:.4} | {:.4} | {read:.1} |\n", f(&r["ndcg@10"]), f(&ci[0]), f(&ci[1]), f(&r["hr@10"]), f(&r["mrr@10"]));
     }
     md += "\n";
-    let diffs = b["differences"].as_array().into_iter().flatten().chain(b["device_history_by_session"].as_array().into_iter().flatten());
-    for x in diffs {
+    for x in b["differences"].as_array().into_iter().flatten() {
         let ci = &x["ndcg@10_ci"];
         md += &format!("- {} − {}: {:+.4} ({:+.4} to {:+.4})\n", x["a"].as_str().unwrap_or("?"), x["b"].as_str().unwrap_or("?"), f(&x["ndcg@10"]), f(&ci[0]), f(&ci[1]));
     }
@@ -198,7 +215,30 @@ fn part(b: &serde_json::Value) -> String {
         ),
         (None, _) => "- full history is not above the session alone here (interval of the difference not above 0): no gain for the device to close\n".to_string(),
     };
+    if let Some(d) = b["cold_visits"]["difference"].as_object() {
+        let f = |k: &str| d[k].as_f64().unwrap_or(f64::NAN);
+        let ci = &d["ndcg@10_ci"];
+        md += &format!(
+            "- why a visit without an event keeps the server order: on the {} requests without a current session the model reading the device-held history alone scores {:+.4} ({:+.4} to {:+.4}) against the server order\n",
+            b["cold_visits"]["requests"], f("ndcg@10"), ci[0].as_f64().unwrap_or(f64::NAN), ci[1].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    if b["adaptation"].is_object() {
+        md += &adaptation_md(&b["adaptation"]);
+    }
     md
+}
+
+/// The adjustment's lines: the weight validation chose, the test difference, the cost.
+fn adaptation_md(a: &serde_json::Value) -> String {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let tried: Vec<String> = a["validation"].as_array().into_iter().flatten().map(|t| format!("{}: {:.4}", t["setting"], f(&t["ndcg@10"]))).collect();
+    let d = &a["difference"];
+    format!(
+        "- on-device adjustment ({}): validation NDCG@10 by weight {}; chosen {}; on test {:+.4} ({:+.4} to {:+.4}) over the device-held history alone; {}; cost {:.4} ms per update, {:.4} ms per rerank of 100 candidates (native)\n",
+        a["adjustment"].as_str().unwrap_or("?"), tried.join(", "), a["weight"], f(&d["ndcg@10"]), f(&d["ndcg@10_ci"][0]), f(&d["ndcg@10_ci"][1]),
+        if a["kept"].as_bool() == Some(true) { "kept" } else { "not kept" }, f(&a["cost_ms"]["update"]), f(&a["cost_ms"]["rerank_100_candidates_50_events"])
+    )
 }
 
 /// `localrank-train returning`: the block for the model exported in OUT (the MovieLens example's,
@@ -229,7 +269,16 @@ fn exported_model(s: &Settings) -> Result<serde_json::Value, String> {
     let rows = rows(&p.data, &stats, &requests, false, &scorer, None);
     let users: Vec<u32> = requests.iter().map(|r| r.target.user).collect();
     let name = format!("student-q8 shipped ({}@{}, {})", dir.manifest.name, dir.manifest.version, s.out.display());
-    Ok(block(&name, &rows, &requests, &users, config.max_session))
+    let mut json = block(&name, &rows, &requests, &users, config.max_session);
+    json["cold_visits"] = cold_visits(&p.data, &stats, &requests, false, &scorer);
+    // Validation: the events of the validation period, statistics fitted before it (choices.rs).
+    let valid_stats = Stats::fit(&p.users, p.data.products.len(), p.split.valid_from);
+    let valid = protocol::sample_users(protocol::requests_between(&p.users, p.split.valid_from, p.split.test_from), protocol::MAX_REQUESTS);
+    json["adaptation"] = adapt::measure(&adapt::Study {
+        data: &p.data, scores: &scores, category: &items.category, blend: dir.personalization(), repeats: false,
+        valid: (&valid_stats, &valid), test: (&stats, &requests),
+    });
+    Ok(json)
 }
 
 /// The Instacart sample: the student (hour/weekday context, the settings' epochs) trained once
@@ -243,19 +292,33 @@ fn instacart(s: &Settings) -> Result<serde_json::Value, String> {
     let users: Vec<u32> = st.requests.iter().map(|r| r.target.user).collect();
     let blend = localrank::RerankOptions::default().personalization;
     let flex = Device::flex();
+    let valid_stats = Stats::fit(&st.train_seqs, n, i64::MAX);
+    let (mut adaptation, mut cold) = (serde_json::Value::Null, serde_json::Value::Null);
     let per_seed: Vec<Vec<Row>> = (0..s.seeds.max(1) as u64)
         .map(|k| {
             let tc = TrainConfig { seed: s.seed + k, ..train_config(s) };
             eprintln!("returning: instacart student, seed {}", tc.seed);
             let (model, _) = trainer::train(&st.config, &tc, &st.items, &st.windows, &st.valid, None, None, sm);
             let scores = |cs: &[Case]| trainer::case_scores(&model, &st.config, &st.items, cs, &flex);
+            if k == 0 {
+                cold = cold_visits(&st.orders.data, &stats, &st.requests, true, &Scorer::Model { scores: &scores, personalization: blend, long_tail: 0.0 });
+                // The adjustment on the first seed's student (its categories are the products:
+                // the biases favour what the shopper bought before).
+                adaptation = adapt::measure(&adapt::Study {
+                    data: &st.orders.data, scores: &scores, category: &st.items.category, blend, repeats: true,
+                    valid: (&valid_stats, &st.valid_requests), test: (&stats, &st.requests),
+                });
+            }
             // Instacart's lists may repeat earlier purchases (the context ablation's candidates).
             rows(&st.orders.data, &stats, &st.requests, true, &Scorer::Model { scores: &scores, personalization: blend, long_tail: 0.0 }, None)
         })
         .collect();
     let rows = mean_rows(per_seed, &users);
     let name = format!("student trained on the Instacart sample ({} seeds x {} epochs, from seed {})", s.seeds.max(1), s.epochs, s.seed);
-    Ok(block(&name, &rows, &st.requests, &users, st.config.max_session))
+    let mut json = block(&name, &rows, &st.requests, &users, st.config.max_session);
+    json["adaptation"] = adaptation;
+    json["cold_visits"] = cold;
+    Ok(json)
 }
 
 #[cfg(test)]
@@ -283,5 +346,9 @@ mod tests {
         assert_eq!(items(history(&r, View::Device(Remember { days: 365, max_events: 3 }))), [4, 5, 6]);
         let v = viewed(std::slice::from_ref(&r), View::Full);
         assert_eq!((v[0].server_history.len(), v[0].target.item), (4, 7), "only the session changes");
+        // A visit without an event yet: the server order, whatever is remembered.
+        let arrival = Request { session: vec![], ..r.clone() };
+        assert!(VIEWS.iter().all(|&v| history(&arrival, v).is_empty()));
+        assert_eq!(items(remembered(&arrival, View::Device(REMEMBER))), [3, 4]);
     }
 }
