@@ -18,7 +18,7 @@ use crate::evaluation::returning::{history, View, REMEMBER};
 
 /// The weights compared on validation (standard deviations of the request's scores per unit of
 /// category share).
-pub const WEIGHTS: [f32; 6] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0];
+pub const WEIGHTS: [f32; 8] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
 /// Adds `weight` x the spread of `scores` x the share of `history` in each product's category.
 pub fn adjust(scores: &mut [f32], history: &[Interaction], category: &[i64], weight: f32) {
