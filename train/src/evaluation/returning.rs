@@ -268,7 +268,9 @@ fn exported_model(s: &Settings) -> Result<serde_json::Value, String> {
     // The example is evaluated without repeat candidates (`all`'s default), as its tables are.
     let rows = rows(&p.data, &stats, &requests, false, &scorer, None);
     let users: Vec<u32> = requests.iter().map(|r| r.target.user).collect();
-    let name = format!("student-q8 shipped ({}@{}, {})", dir.manifest.name, dir.manifest.version, s.out.display());
+    // The directory's own name, not its path: the block is committed with the model.
+    let dir_name = s.out.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    let name = format!("student-q8 shipped ({}@{}, {dir_name}/)", dir.manifest.name, dir.manifest.version);
     let mut json = block(&name, &rows, &requests, &users, config.max_session);
     json["cold_visits"] = cold_visits(&p.data, &stats, &requests, false, &scorer);
     // Validation: the events of the validation period, statistics fitted before it (choices.rs).
