@@ -560,6 +560,18 @@ function hugeTitle(r) {
   return s;
 }
 
+/** Where the first `"title":"..."` of a session's JSON starts and ends ([i, i] if none). A loop,
+ * not a regex: a backtracking `(?:[^"\\]|\\.)*` overflowed V8's stack on a multi-megabyte title
+ * (`hugeTitle`; seed 1796688189844, page mode, 2026-12-07). */
+function titleSpan(s) {
+  const key = '"title":"';
+  const start = s.indexOf(key);
+  if (start < 0) return [0, 0];
+  let i = start + key.length;
+  while (i < s.length && s[i] !== '"') i += s[i] === '\\' ? 2 : 1;
+  return [start, Math.min(i + 1, s.length)];
+}
+
 /** Ways to spoil exportSession's text: each is `(text, r) => text`. */
 const MANGLE = {
   truncated: (s, r) => s.slice(0, r.int(s.length)),
@@ -567,7 +579,7 @@ const MANGLE = {
   'trailing garbage': (s, r) => s + r.pick([' x', ']', ',{}', '\0']),
   'BOM prefix': (s) => '\uFEFF' + s,
   'unknown kind': (s) => s.replace(/"kind":"[a-z_]+"/, '"kind":"teleport"'),
-  'title removed': (s) => s.replace(/"title":"(?:[^"\\]|\\.)*",?/, ''),
+  'title removed': (s) => { const [a, b] = titleSpan(s); return s.slice(0, a) + s.slice(s[b] === ',' ? b + 1 : b); },
   'timestamp as text': (s) => s.replace(/"timestamp_ms":[-0-9.e+]+/, '"timestamp_ms":"soon"'),
   'timestamp 1e999': (s) => s.replace(/"timestamp_ms":[-0-9.e+]+/, '"timestamp_ms":1e999'),
   'nested in an object': (s) => `{"events":${s}}`,
@@ -578,7 +590,7 @@ const MANGLE = {
   'an object': () => '{}',
   'a number': () => '1e999',
   'extra field': (s) => s.replace(/"kind"/, '"extra":{"a":[1,2]},"kind"'),
-  'blank title': (s) => s.replace(/"title":"(?:[^"\\]|\\.)*"/, '"title":"   "'),
+  'blank title': (s) => { const [a, b] = titleSpan(s); return a === b ? s : `${s.slice(0, a)}"title":"   "${s.slice(b)}`; },
 };
 
 /**
