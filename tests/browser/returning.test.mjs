@@ -38,6 +38,8 @@ function inPage(page, fn, arg) {
       make: (o) => mod.LocalRanker.create({ model: '/models/', device: 'cpu', ...o }),
       rank: async (r, options) => (await r.rerank(cands, context, options)).map(({ id, score }) => ({ id, score })),
       stored: (key) => JSON.parse(localStorage.getItem(key) ?? 'null'),
+      // A view of catalogue product `c` at `at` (ms) as the store keeps it (the core's event JSON).
+      storedEvent: (c, at) => ({ kind: 'view_item', item_id: String(c.id), title: c.title, category: c.category, price: null, timestamp_ms: at, dwell_ms: null, query: null }),
     };
     // eslint-disable-next-line no-new-func
     return new Function(`return (${src})`)()(api, arg);
@@ -147,7 +149,7 @@ test('remember: expiry and maxEvents bound the store; earlier-visit reasons; bad
   const out = await inPage(o.page, async (api) => {
     const now = Date.now();
     const key = (await api.make({})).historyKey;
-    const ev = (c, at) => ({ kind: 'view_item', item_id: String(c.id), title: c.title, category: c.category, price: null, timestamp_ms: at, dwell_ms: null, query: null });
+    const ev = api.storedEvent;
     const old = api.catalog.slice(200, 202).map((c) => ev(c, now - 31 * 86_400_000));
     const earlier = api.catalog.filter((c) => c.category.startsWith('Horror')).slice(0, 3).map((c, i) => ev(c, now - 2 * 86_400_000 + i * 60_000));
     localStorage.setItem(key, JSON.stringify({ v: 1, events: [...old, ...earlier] }));
@@ -215,7 +217,7 @@ test('remember: a visit without an event yet keeps the server order; its first e
   const out = await inPage(o.page, async (api) => {
     const now = Date.now();
     const key = (await api.make({})).historyKey;
-    const ev = (c, at) => ({ kind: 'view_item', item_id: String(c.id), title: c.title, category: c.category, price: null, timestamp_ms: at, dwell_ms: null, query: null });
+    const ev = api.storedEvent;
     // Five Horror views two days ago: an earlier visit.
     const earlier = api.catalog.filter((c) => c.category.startsWith('Horror')).slice(0, 5).map((c, i) => ev(c, now - 2 * 86_400_000 + i * 60_000));
     localStorage.setItem(key, JSON.stringify({ v: 1, events: earlier }));

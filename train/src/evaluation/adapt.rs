@@ -14,7 +14,7 @@ use crate::data::protocol::{Request, Stats};
 use crate::evaluation::choices::{best, Tried};
 use crate::evaluation::eval::{Bench, Scorer};
 use crate::evaluation::intervals;
-use crate::evaluation::returning::{history, View, REMEMBER};
+use crate::evaluation::returning::{viewed, View, REMEMBER};
 
 /// The weights compared on validation (standard deviations of the request's scores per unit of
 /// category share).
@@ -56,7 +56,6 @@ pub struct Study<'a> {
 /// device-held history), their paired difference, and the cost of an update and of applying the
 /// biases to 100 candidates.
 pub fn measure(s: &Study) -> serde_json::Value {
-    let device = |rs: &[Request]| -> Vec<Request> { rs.iter().map(|r| Request { session: history(r, View::Device(REMEMBER)), ..r.clone() }).collect() };
     let adjusted = |w: f32| {
         move |cs: &[Case]| {
             let mut out = (s.scores)(cs);
@@ -67,7 +66,7 @@ pub fn measure(s: &Study) -> serde_json::Value {
         }
     };
     let row = |(stats, requests): (&Stats, &[Request]), name: &str, w: f32| {
-        let viewed = device(requests);
+        let viewed = viewed(requests, View::Device(REMEMBER));
         let f = adjusted(w);
         Bench::new(s.data, stats, &viewed, s.repeats).row(name, &Scorer::Model { scores: &f, personalization: s.blend, long_tail: 0.0 })
     };

@@ -106,7 +106,7 @@ pub fn cold_visits(data: &Data, stats: &Stats, requests: &[Request], repeats: bo
 /// `requests` with `session` replaced by what `view` lets the device read. The server's
 /// candidates depend on `server_history` only, so every view reranks the same lists; a request
 /// whose view is empty keeps the server order, as the library does.
-fn viewed(requests: &[Request], view: View) -> Vec<Request> {
+pub fn viewed(requests: &[Request], view: View) -> Vec<Request> {
     requests.iter().map(|r| Request { session: history(r, view), ..r.clone() }).collect()
 }
 
@@ -151,7 +151,8 @@ fn reach(requests: &[Request], window: usize) -> serde_json::Value {
 
 /// The `returning` block (or one data set's part of it) for `rows` (from `rows`/`mean_rows`)
 /// over `requests`.
-pub fn block(model: &str, rows: &[Row], requests: &[Request], users: &[u32], window: usize) -> serde_json::Value {
+pub fn block(model: &str, rows: &[Row], requests: &[Request], window: usize) -> serde_json::Value {
+    let users: &[u32] = &requests.iter().map(|r| r.target.user).collect::<Vec<_>>();
     let [session, device, full] = [&rows[0], &rows[1], &rows[2]];
     let d = |a: &Row, b: &Row| intervals::difference(users, (&a.model, &a.gains), (&b.model, &b.gains));
     let differences: Vec<Difference> = vec![d(device, session), d(full, session), d(full, device)];
@@ -267,11 +268,10 @@ fn exported_model(s: &Settings) -> Result<serde_json::Value, String> {
     let requests = protocol::sample_users(protocol::requests(&p.users, p.split.test_from), protocol::MAX_REQUESTS);
     // The example is evaluated without repeat candidates (`all`'s default), as its tables are.
     let rows = rows(&p.data, &stats, &requests, false, &scorer, None);
-    let users: Vec<u32> = requests.iter().map(|r| r.target.user).collect();
     // The directory's own name, not its path: the block is committed with the model.
     let dir_name = s.out.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
     let name = format!("student-q8 shipped ({}@{}, {dir_name}/)", dir.manifest.name, dir.manifest.version);
-    let mut json = block(&name, &rows, &requests, &users, config.max_session);
+    let mut json = block(&name, &rows, &requests, config.max_session);
     json["cold_visits"] = cold_visits(&p.data, &stats, &requests, false, &scorer);
     // Validation: the events of the validation period, statistics fitted before it (choices.rs).
     let valid_stats = Stats::fit(&p.users, p.data.products.len(), p.split.valid_from);
@@ -317,7 +317,7 @@ fn instacart(s: &Settings) -> Result<serde_json::Value, String> {
         .collect();
     let rows = mean_rows(per_seed, &users);
     let name = format!("student trained on the Instacart sample ({} seeds x {} epochs, from seed {})", s.seeds.max(1), s.epochs, s.seed);
-    let mut json = block(&name, &rows, &st.requests, &users, st.config.max_session);
+    let mut json = block(&name, &rows, &st.requests, st.config.max_session);
     json["adaptation"] = adaptation;
     json["cold_visits"] = cold;
     Ok(json)

@@ -188,8 +188,7 @@ pub fn evaluate_all(
 /// `all` does not train on Instacart.
 fn returning_block(run: &Run, p: &Prepared, stats: &protocol::Stats, requests: &[protocol::Request], scorer: &Scorer, shipped: &Row) -> serde_json::Value {
     let rows = returning::rows(&p.data, stats, requests, run.repeat_candidates, scorer, Some(shipped));
-    let users: Vec<u32> = requests.iter().map(|r| r.target.user).collect();
-    let mut block = returning::block("student-q8 shipped", &rows, requests, &users, p.config.max_session);
+    let mut block = returning::block("student-q8 shipped", &rows, requests, p.config.max_session);
     let instacart = &previous_block(&run.settings.out, "returning")["instacart"];
     if instacart.is_object() {
         block["instacart"] = instacart.clone();
