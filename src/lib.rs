@@ -4,6 +4,7 @@
 //! the device; a small burn model scores the server's candidates and `rerank` blends those scores
 //! with the server's order. `web.rs` is the only file that knows about JavaScript.
 
+pub mod adapt;
 pub mod error;
 pub mod explain;
 pub mod features;

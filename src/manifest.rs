@@ -56,6 +56,10 @@ pub struct Manifest {
     /// `personalization`. Manifests from before the choice was made have none: 0.9.
     #[serde(default)]
     pub personalization: Option<f32>,
+    /// The weight of the on-device per-category biases (`adapt.rs`) that `localrank-train` chose
+    /// on validation, 0..=`adapt::MAX_WEIGHT`; absent or 0: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptation: Option<f32>,
     /// How the model was made (data, split, seed, metrics). Informational.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -122,6 +126,9 @@ impl Manifest {
         self.inputs.validate(EVENT_KINDS - 1, DWELL_BUCKETS, &context_sizes)?;
         if let Some(p) = self.personalization.filter(|p| !(0.0..=1.0).contains(p)) {
             return Err(Error::model(format!("manifest.json personalization is {p}, expected 0..=1")));
+        }
+        if let Some(w) = self.adaptation.filter(|w| !(0.0..=crate::adapt::MAX_WEIGHT).contains(w)) {
+            return Err(Error::model(format!("manifest.json adaptation is {w}, expected 0..={}", crate::adapt::MAX_WEIGHT)));
         }
         self.files.iter().try_for_each(|(role, entry)| entry.validate(role))
     }

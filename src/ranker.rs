@@ -294,7 +294,7 @@ impl Ranker {
     fn start(&self, candidates: &[Item], ctx: &Context, options: RerankOptions, explain: bool) -> Result<PendingRerank> {
         options.validate()?;
         validate_candidates(candidates)?;
-        let list = candidates.iter().map(ListItem::from).collect();
+        let mut list: Vec<ListItem> = candidates.iter().map(ListItem::from).collect();
         if self.session.is_empty() || candidates.is_empty() {
             // The server order: nothing of the shopper to score or to explain.
             return Ok(PendingRerank { list, scores: None, signals: explain.then(Vec::new), options });
@@ -307,7 +307,24 @@ impl Ranker {
             (vec![encoded.full()], None)
         };
         let scores = Some(self.score_sessions(&sessions, candidates)?);
+        self.adapt(&mut list, candidates);
         Ok(PendingRerank { list, scores, signals, options })
+    }
+
+    /// The manifest's on-device adaptation (`adapt.rs`), counted over the events the model reads
+    /// (the newest `config.max_session`, as `localrank-train` measured it).
+    fn adapt(&self, list: &mut [ListItem], candidates: &[Item]) {
+        let weight = self.manifest.adaptation.unwrap_or(0.0);
+        if weight == 0.0 {
+            return;
+        }
+        let cats = &self.manifest.categories;
+        let first = self.session.len().saturating_sub(self.manifest.config.max_session);
+        let history: Vec<i64> = self.session.iter().skip(first).map(|e| category_index(cats, &e.category)).collect();
+        let keys: Vec<i64> = candidates.iter().map(|c| category_index(cats, &c.category)).collect();
+        for (item, a) in list.iter_mut().zip(crate::adapt::affinities(&history, &keys, weight)) {
+            item.affinity = a;
+        }
     }
 
     /// A throw-away inference: the first run compiles shaders and fills caches.

@@ -93,11 +93,14 @@ pub struct ListItem {
     /// As the candidate gave it ("Drama / Romance"); split only where diversity needs it.
     pub category: String,
     pub popularity: Option<f32>,
+    /// Added to the candidate's standardised model score before the blend: the on-device
+    /// adaptation (`adapt::affinities`), 0 without it.
+    pub affinity: f32,
 }
 
 impl From<&Item> for ListItem {
     fn from(item: &Item) -> Self {
-        Self { id: item.id.clone(), category: item.category.clone(), popularity: item.popularity }
+        Self { id: item.id.clone(), category: item.category.clone(), popularity: item.popularity, affinity: 0.0 }
     }
 }
 
@@ -156,7 +159,8 @@ fn overlap(a: &[u32], b: &[u32]) -> f32 {
 }
 
 /// Orders `list` (in server order). Without model scores (empty session) the server order is
-/// the base score; `long_tail` applies either way.
+/// the base score; `long_tail` applies either way. Each candidate's `affinity` joins its
+/// standardised model score (so it is weighed by `personalization` as the model is).
 pub fn order(list: &[ListItem], model: Option<&[f32]>, options: &RerankOptions) -> Vec<Ranked> {
     let prior: Vec<f32> = (0..list.len()).map(server_prior).collect();
     let base = match model {
@@ -164,7 +168,7 @@ pub fn order(list: &[ListItem], model: Option<&[f32]>, options: &RerankOptions) 
         Some(m) => {
             let w = options.personalization;
             let (zm, zs) = (standardise(m), standardise(&prior));
-            zm.iter().zip(&zs).map(|(a, b)| w * a + (1.0 - w) * b).collect()
+            zm.iter().zip(&zs).zip(list).map(|((a, b), c)| w * (a + c.affinity) + (1.0 - w) * b).collect()
         }
     };
     let lambda = options.long_tail;
@@ -262,6 +266,25 @@ mod tests {
         let out = order(&list(&["a"; 5]), Some(&model), &o);
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].id.as_str(), out[0].server_rank), ("p4", 5));
+    }
+
+    /// The affinity is in units of the list's standardised model scores, inside the blend: it
+    /// moves a candidate exactly as that much more model score would, and not at all without
+    /// model scores (a visit with nothing to score keeps the server order).
+    #[test]
+    fn affinity_adds_to_the_standardised_model_score() {
+        let model = [1.0, 0.0, -1.0, 0.0];
+        let mut l = list(&["a"; 4]);
+        let score = |l: &[ListItem], m: Option<&[f32]>| -> Vec<(usize, f32)> {
+            order(l, m, &opts(1.0, 0.0)).iter().map(|r| (r.server_rank, r.score)).collect()
+        };
+        let before = score(&l, Some(&model));
+        l[3].affinity = 2.0;
+        let after = score(&l, Some(&model));
+        assert_eq!(after[0].0, 4, "{after:?}");
+        let moved = after[0].1 - before.iter().find(|r| r.0 == 4).unwrap().1;
+        assert!((moved - 2.0).abs() < 1e-5, "{moved}");
+        assert_eq!(score(&l, None), score(&list(&["a"; 4]), None));
     }
 
     #[test]

@@ -100,6 +100,23 @@ fn every_config_value_out_of_range_is_refused_by_name() {
     expect_refused(cases);
 }
 
+/// The blend and the adaptation weight the manifest sets are bounded (issue 21: the weight
+/// reaches every candidate's score).
+#[test]
+fn personalization_and_adaptation_out_of_range_are_refused_by_name() {
+    let cases = [("personalization", json!(1.5)), ("personalization", json!(-0.1)), ("adaptation", json!(-1)), ("adaptation", json!(65)), ("adaptation", json!(1e30))]
+        .into_iter()
+        .map(|(field, value)| {
+            let manifest = manifest_with(|m| m[field] = value.clone());
+            (format!("{field} = {value}"), load_manifest(&manifest), vec![format!("manifest.json {field}")])
+        })
+        .collect();
+    expect_refused(cases);
+    for ok in [0.0, 16.0] {
+        assert!(matches!(load_manifest(&manifest_with(|m| m["adaptation"] = json!(ok))), Outcome::Loaded), "adaptation {ok}");
+    }
+}
+
 /// Every value in range may still produce a model too large for a page.
 #[test]
 fn configs_too_large_in_all_are_refused() {

@@ -122,6 +122,49 @@ fn clicking_one_genre_lifts_that_genre_against_clicks_on_another() {
     assert_lift(&items, "Comedy", "Action", 20.0); // 50.0 (39.2 before)
 }
 
+/// A ranker whose manifest sets the on-device adaptation's weight (`localrank::adapt`).
+fn adapted_ranker(weight: f64) -> Ranker {
+    let mut m: serde_json::Value = serde_json::from_slice(common::MANIFEST).unwrap();
+    m["adaptation"] = serde_json::json!(weight);
+    let manifest = serde_json::to_vec(&m).unwrap();
+    Ranker::load(ModelFiles { manifest: &manifest, ..common::files() }, cpu_device(), None).expect("adapted manifest loads")
+}
+
+/// The manifest's `adaptation` moves each candidate by exactly personalization x weight x its
+/// category's share of the session (in standardised model-score units), and nothing else:
+/// against the same ranker without it (the control), candidates of a category the shopper did
+/// not touch keep their scores, and the touched category rises.
+#[test]
+fn adaptation_adds_the_session_s_category_shares_and_nothing_else() {
+    let items = demo_candidates();
+    let action: Vec<&Item> = items.iter().filter(|i| genre(i) == "Action").take(3).collect();
+    let comedy = items.iter().find(|i| genre(i) == "Comedy").unwrap();
+    let ctx = Context { hour: Some(15), weekday: Some(3), ..Context::default() };
+    let opts = RerankOptions { personalization: 0.8, ..RerankOptions::default() };
+    let scores = |weight: f64| -> std::collections::HashMap<String, f32> {
+        let mut r = adapted_ranker(weight);
+        for i in action.iter().copied().chain([comedy]) {
+            r.observe(click(i)).unwrap();
+        }
+        r.rerank(&items, &ctx, opts.clone()).unwrap().into_iter().map(|x| (x.id, x.score)).collect()
+    };
+    let (plain, adapted) = (scores(0.0), scores(2.0));
+    // 4 events: Action 3, Comedy 1 (categories are read by their first segment).
+    let share = |i: &Item| match genre(i).as_str() {
+        "Action" => 0.75,
+        "Comedy" => 0.25,
+        _ => 0.0,
+    };
+    for i in &items {
+        let moved = adapted[&i.id] - plain[&i.id];
+        let expected = 0.8 * 2.0 * share(i);
+        assert!((moved - expected).abs() < 1e-4, "{} ({}): moved {moved}, expected {expected}", i.id, i.category);
+    }
+    let position = |s: &std::collections::HashMap<String, f32>, id: &str| s.values().filter(|&&v| v > s[id]).count();
+    let unclicked = items.iter().find(|i| genre(i) == "Action" && !action.iter().any(|a| a.id == i.id)).unwrap();
+    assert!(position(&adapted, &unclicked.id) < position(&plain, &unclicked.id), "an unclicked Action product rises");
+}
+
 /// Polls `f` to completion on this thread (the CPU backend's futures are ready at once; a
 /// no-op waker is enough, and no executor crate is needed for the test).
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

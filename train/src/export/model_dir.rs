@@ -72,7 +72,8 @@ impl ModelDir {
 }
 
 /// Exports the trained model to `dir`. `popular`: product indices by training popularity;
-/// `personalization`: the blend chosen on validation, the browser's default.
+/// `personalization`: the blend chosen on validation, the browser's default; `adaptation`: the
+/// on-device biases' weight chosen on validation (`localrank::adapt`, 0: off).
 #[allow(clippy::too_many_arguments)]
 pub fn export(
     dir: &Path,
@@ -84,6 +85,7 @@ pub fn export(
     popular: &[usize],
     inputs: TrainedInputs,
     personalization: f32,
+    adaptation: f32,
     training: serde_json::Value,
 ) -> Result<(), String> {
     // 8-bit weights (`localrank::quant`, LRQ8) bound to the config and category names written
@@ -100,6 +102,7 @@ pub fn export(
         weights_format: "lrq8".into(),
         inputs,
         personalization: Some(personalization),
+        adaptation: Some(adaptation),
         training,
     };
     write_dir(dir, manifest, weights, (TOKENIZER, tokenizer), data, popular)
