@@ -5,7 +5,7 @@
 
 use crate::baselines::sknn::{self, Sknn};
 use crate::data::dataset::Case;
-use crate::data::protocol::{requests_between, sample_users, Stats, MAX_REQUESTS};
+use crate::data::protocol::{requests_between, sample_users, Request, Stats, MAX_REQUESTS};
 use crate::evaluation::eval::{Bench, Scorer};
 use crate::pipeline::prepare::Prepared;
 
@@ -38,12 +38,19 @@ pub fn best<T: Copy>(tried: &[Tried<T>]) -> T {
     tried.iter().fold(&tried[0], |b, t| if t.ndcg10 > b.ndcg10 { t } else { b }).setting
 }
 
+/// The validation period's statistics (fitted on the events before it) and requests (every
+/// event of the period, or of a sample of users above `MAX_REQUESTS`).
+pub fn validation(p: &Prepared) -> (Stats, Vec<Request>) {
+    let (from, until) = (p.split.valid_from, p.split.test_from);
+    let stats = Stats::fit(&p.users, p.data.products.len(), from);
+    (stats, sample_users(requests_between(&p.users, from, until), MAX_REQUESTS))
+}
+
 /// Sweeps the blend of `shipped` (full-catalogue scores of the shipped 8-bit model) and V-SKNN's
 /// grid on the validation requests.
 pub fn choose(p: &Prepared, repeat_candidates: bool, shipped: &(dyn Fn(&[Case]) -> Vec<Vec<f32>> + Sync)) -> Choices {
-    let (from, until, items) = (p.split.valid_from, p.split.test_from, p.data.products.len());
-    let stats = Stats::fit(&p.users, items, from);
-    let requests = sample_users(requests_between(&p.users, from, until), MAX_REQUESTS);
+    let (from, items) = (p.split.valid_from, p.data.products.len());
+    let (stats, requests) = validation(p);
     let bench = Bench::new(&p.data, &stats, &requests, repeat_candidates);
     eprintln!("validation: the blend of the shipped model ({} requests)", requests.len());
     let blends: Vec<Tried<f64>> = bench

@@ -78,6 +78,28 @@ pub struct Bench<'a> {
     pub cold: Vec<bool>,
     /// The user of each request: intervals resample users.
     pub users: Vec<u32>,
+    /// The on-device adaptation the model's rows apply (`adapting`); none: the model alone.
+    pub adapting: Option<Adapting<'a>>,
+}
+
+/// The on-device adaptation (`localrank::adapt`) as the browser applies it: each product's
+/// category key (`ItemInputs::category`, the browser's `category_index`), the events it counts
+/// (the newest `window`, the model's) and its weight.
+#[derive(Clone, Copy, Debug)]
+pub struct Adapting<'a> {
+    pub category: &'a [i64],
+    pub window: usize,
+    pub weight: f32,
+}
+
+impl Adapting<'_> {
+    /// The candidates' affinities after `session` (what `Ranker` sets on its `ListItem`s).
+    pub fn affinities(&self, session: &[Interaction], cands: &[usize]) -> Vec<f32> {
+        let read = &session[session.len().saturating_sub(self.window)..];
+        let history: Vec<i64> = read.iter().map(|e| self.category[e.item]).collect();
+        let keys: Vec<i64> = cands.iter().map(|&j| self.category[j]).collect();
+        localrank::adapt::affinities(&history, &keys, self.weight)
+    }
 }
 
 impl<'a> Bench<'a> {
@@ -96,7 +118,13 @@ impl<'a> Bench<'a> {
         }
         let cold = stats.popularity.iter().map(|&p| p == 0.0).collect();
         let users = requests.iter().map(|r| r.target.user).collect();
-        Self { data, stats, requests, candidates, tail, cold, users }
+        Self { data, stats, requests, candidates, tail, cold, users, adapting: None }
+    }
+
+    /// The same bench with the model's rows adapted on the device (`Adapting`).
+    pub fn adapting(mut self, adapting: Adapting<'a>) -> Self {
+        self.adapting = Some(adapting);
+        self
     }
 
     /// The same bench with the server's lists mixing in new arrivals (`Arrivals::mix_into`).
@@ -135,8 +163,8 @@ impl<'a> Bench<'a> {
     }
 
     /// Order of the candidate list under `scorer` (the ranking a shopper would see).
-    fn rerank_candidates(&self, scorer: &Scorer, request: &Request, cands: &[usize], scores: &[f32]) -> Vec<usize> {
-        let list: Vec<ListItem> = cands
+    fn rerank_candidates(&self, scorer: &Scorer, adapting: Option<&Adapting>, request: &Request, cands: &[usize], scores: &[f32]) -> Vec<usize> {
+        let mut list: Vec<ListItem> = cands
             .iter()
             .map(|&j| {
                 let p = &self.data.products[j];
@@ -156,6 +184,11 @@ impl<'a> Bench<'a> {
                 if request.session.is_empty() {
                     return order(&list, None, &o).iter().map(|r| cands[r.server_rank - 1]).collect();
                 }
+                if let Some(a) = adapting {
+                    for (item, x) in list.iter_mut().zip(a.affinities(&request.session, cands)) {
+                        item.affinity = x;
+                    }
+                }
                 Some(o)
             }
         };
@@ -167,7 +200,7 @@ impl<'a> Bench<'a> {
 
     pub fn row(&self, name: &str, scorer: &Scorer) -> Row {
         let mut acc = RowAcc::default();
-        for (r, o) in self.requests.iter().zip(self.outcomes(&format!("eval: {name}"), std::slice::from_ref(scorer)).concat()) {
+        for (r, o) in self.requests.iter().zip(self.outcomes(&format!("eval: {name}"), std::slice::from_ref(scorer), &[self.adapting]).concat()) {
             acc.add(self, r, o);
         }
         acc.finish(name, self)
@@ -177,21 +210,37 @@ impl<'a> Bench<'a> {
     /// scores computed once: the validation sweep that chooses the shipped blend.
     pub fn blend_rows(&self, scores: &(dyn Fn(&[Case]) -> Vec<Vec<f32>> + Sync), blends: &[f32]) -> Vec<Row> {
         let scorers: Vec<Scorer> = blends.iter().map(|&p| Scorer::Model { scores, personalization: p, long_tail: 0.0 }).collect();
-        let mut accs: Vec<RowAcc> = blends.iter().map(|_| RowAcc::default()).collect();
-        let per_request = self.outcomes("eval: blends", &scorers).into_iter().flat_map(|c| c.chunks(scorers.len()).map(<[Outcome]>::to_vec).collect::<Vec<_>>());
+        let names: Vec<String> = blends.iter().map(|p| format!("personalization={p}")).collect();
+        self.variant_rows("eval: blends", &scorers, &vec![self.adapting; blends.len()], &names)
+    }
+
+    /// Rows of one model at one blend, adapted on the device at each of `weights` (category keys
+    /// and window of `adapting`), its scores computed once: the validation sweep that chooses the
+    /// manifest's `adaptation`.
+    pub fn adaptation_rows(&self, scores: &(dyn Fn(&[Case]) -> Vec<Vec<f32>> + Sync), personalization: f32, adapting: Adapting<'a>, weights: &[f32]) -> Vec<Row> {
+        let scorers: Vec<Scorer> = weights.iter().map(|_| Scorer::Model { scores, personalization, long_tail: 0.0 }).collect();
+        let adapted: Vec<Option<Adapting>> = weights.iter().map(|&weight| Some(Adapting { weight, ..adapting })).collect();
+        let names: Vec<String> = weights.iter().map(|w| format!("adaptation={w}")).collect();
+        self.variant_rows("eval: adaptation weights", &scorers, &adapted, &names)
+    }
+
+    /// One row per scorer (sharing the first one's scores), adapted as `adapting` says, named.
+    fn variant_rows(&self, label: &str, scorers: &[Scorer], adapting: &[Option<Adapting>], names: &[String]) -> Vec<Row> {
+        let mut accs: Vec<RowAcc> = scorers.iter().map(|_| RowAcc::default()).collect();
+        let per_request = self.outcomes(label, scorers, adapting).into_iter().flat_map(|c| c.chunks(scorers.len()).map(<[Outcome]>::to_vec).collect::<Vec<_>>());
         for (r, os) in self.requests.iter().zip(per_request) {
             for (acc, o) in accs.iter_mut().zip(os) {
                 acc.add(self, r, o);
             }
         }
-        accs.into_iter().zip(blends).map(|(acc, p)| acc.finish(&format!("personalization={p}"), self)).collect()
+        accs.into_iter().zip(names).map(|(acc, name)| acc.finish(name, self)).collect()
     }
 
-    /// Each request's outcome under each of `scorers` (which share the first one's scores),
-    /// request-major, one vector per chunk of 256 requests, in order. Chunks are scored on every
+    /// Each request's outcome under each of `scorers` (which share the first one's scores), each
+    /// adapted as its entry in `adapting` says, request-major, one vector per chunk of 256 requests, in order. Chunks are scored on every
     /// core (`parallel`); the rows then add them up in request order, so a row does not depend
     /// on the thread count.
-    fn outcomes(&self, label: &str, scorers: &[Scorer]) -> Vec<Vec<Outcome>> {
+    fn outcomes(&self, label: &str, scorers: &[Scorer], adapting: &[Option<Adapting>]) -> Vec<Vec<Outcome>> {
         let starts: Vec<usize> = (0..self.requests.len()).step_by(256).collect();
         crate::parallel::map_chunks(&starts, 1, label, "chunks of 256 requests", |start| {
             let start = start[0];
@@ -199,8 +248,8 @@ impl<'a> Bench<'a> {
             let scores = self.scores(&scorers[0], chunk, start);
             let mut out = Vec::with_capacity(chunk.len() * scorers.len());
             for (i, r) in chunk.iter().enumerate() {
-                for scorer in scorers {
-                    let top = self.rerank_candidates(scorer, r, &self.candidates[start + i], &scores[i]);
+                for (scorer, a) in scorers.iter().zip(adapting) {
+                    let top = self.rerank_candidates(scorer, a.as_ref(), r, &self.candidates[start + i], &scores[i]);
                     out.push(self.outcome(r, &top, &scores[i]));
                 }
             }

@@ -15,11 +15,13 @@ use burn::prelude::*;
 use localrank::features::{utc_hour_weekday, Context, EncodedSession, EventKind, Item, CONTEXT_FIELDS, DEVICES, PAGE_TYPES};
 use localrank::input::{parse_context, parse_event};
 use localrank::text::TextEncoder;
+use localrank::rerank::ListItem;
 use localrank::{ModelFiles, Ranker};
 
 use crate::data::dataset::{self, case_batch, cases, Case, ItemInputs};
 use crate::data::movielens::{Data, Interaction};
 use crate::pipeline::prepare::{self, Prepared};
+use crate::evaluation::eval::Adapting;
 use crate::models::trainer::case_scores;
 
 /// Whole weeks added to every timestamp so that 1997's MovieLens events pass the runtime's
@@ -147,8 +149,28 @@ fn compare(p: &Prepared, model_dir: &Path, cases: &[Case]) -> f32 {
         for (a, b) in scores.iter().zip(&trained) {
             worst = worst.max((a - b).abs());
         }
+        assert_same_rerank(&ranker, &items, &ctx, &encoded, case, &trained);
     }
     worst
+}
+
+/// The browser's rerank of the first 100 products (the manifest's blend and `adaptation`)
+/// orders them as the evaluation does from training's scores (`eval::Adapting`, the same
+/// category keys and window): one definition of the on-device adaptation on both sides.
+fn assert_same_rerank(ranker: &Ranker, items: &[Item], ctx: &Context, encoded: &ItemInputs, case: &Case, trained: &[f32]) {
+    let n = items.len().min(100);
+    let options = ranker.default_options();
+    let got: Vec<String> = ranker.rerank(&items[..n], ctx, options.clone()).unwrap().into_iter().map(|r| r.id).collect();
+    let window = ranker.manifest().config.max_session;
+    let adapting = Adapting { category: &encoded.category, window, weight: ranker.manifest().adaptation.unwrap_or(0.0) };
+    let cands: Vec<usize> = (0..n).collect();
+    let mut list: Vec<ListItem> = items[..n].iter().map(ListItem::from).collect();
+    for (item, a) in list.iter_mut().zip(adapting.affinities(&case.history, &cands)) {
+        item.affinity = a;
+    }
+    let expected: Vec<String> = localrank::rerank::order(&list, Some(&trained[..n]), &options).into_iter().map(|r| r.id).collect();
+    // Scores agree to SCORE_TOLERANCE, so only near-ties could swap: compare the top 10.
+    assert_eq!(got[..10], expected[..10], "rerank differs (user {}, target time {})", case.target.user, case.target.time);
 }
 
 #[test]
@@ -179,7 +201,7 @@ fn file_input_with_context_columns_reaches_the_model_as_training_fed_it() {
     let (q8, _) = localrank::quant::quantize(model);
     let inputs = dataset::trained_inputs(&p.train_windows, &p.items);
     let popular: Vec<usize> = (0..p.data.products.len()).collect();
-    crate::export::model_dir::export(&dir, "parity", &q8, &p.config, &p.data, &p.tokenizer, &popular, inputs, 1.0, serde_json::Value::Null).unwrap();
+    crate::export::model_dir::export(&dir, "parity", &q8, &p.config, &p.data, &p.tokenizer, &popular, inputs, 1.0, 2.0, serde_json::Value::Null).unwrap();
     let cases = sample_cases(&p, 7);
     assert!(cases.len() >= 50, "{} cases", cases.len());
     let worst = compare(&p, &dir, &cases);

@@ -21,6 +21,7 @@ use crate::data::movielens::{Data, Interaction};
 use crate::data::protocol::{self, Request, Stats};
 use crate::evaluation::ablations::instacart_study;
 use crate::evaluation::adapt;
+use crate::evaluation::choices::{self, best, Tried, BLENDS};
 use crate::evaluation::eval::{self, Bench, Row, Scorer};
 use crate::evaluation::intervals::{self, Difference};
 use crate::export::{model_dir, report};
@@ -273,51 +274,56 @@ fn exported_model(s: &Settings) -> Result<serde_json::Value, String> {
     let name = format!("student-q8 shipped ({}@{}, {dir_name}/)", dir.manifest.name, dir.manifest.version);
     let mut json = block(&name, &rows, &requests, config.max_session);
     json["cold_visits"] = cold_visits(&p.data, &stats, &requests, false, &scorer);
-    // Validation: the events of the validation period, statistics fitted before it (choices.rs).
-    let valid_stats = Stats::fit(&p.users, p.data.products.len(), p.split.valid_from);
-    let valid = protocol::sample_users(protocol::requests_between(&p.users, p.split.valid_from, p.split.test_from), protocol::MAX_REQUESTS);
+    let (valid_stats, valid) = choices::validation(&p);
     json["adaptation"] = adapt::measure(&adapt::Study {
-        data: &p.data, scores: &scores, category: &items.category, blend: dir.personalization(), repeats: false,
+        data: &p.data, scores: &scores, category: &items.category, window: config.max_session, blend: dir.personalization(), repeats: false,
         valid: (&valid_stats, &valid), test: (&stats, &requests),
     });
+    json["adaptation"]["manifest"] = dir.manifest.adaptation.into();
     Ok(json)
 }
 
 /// The Instacart sample: the student (hour/weekday context, the settings' epochs) trained once
-/// per seed on the orders before each user's last, scored on the last orders at the library's
-/// default blend (as the context ablation).
+/// per seed on the orders before each user's last, scored on the last orders at the blend its
+/// own validation chose (each user's second-last order, as `all` chooses the shipped blend).
 fn instacart(s: &Settings) -> Result<serde_json::Value, String> {
     let st = instacart_study()?;
     let n = st.orders.data.products.len();
     let sm = &softmax(s, n, &st.windows);
     let stats = Stats::fit(&st.before, n, i64::MAX);
     let users: Vec<u32> = st.requests.iter().map(|r| r.target.user).collect();
-    let blend = localrank::RerankOptions::default().personalization;
     let flex = Device::flex();
     let valid_stats = Stats::fit(&st.train_seqs, n, i64::MAX);
-    let (mut adaptation, mut cold) = (serde_json::Value::Null, serde_json::Value::Null);
+    let (mut adaptation, mut cold, mut blends) = (serde_json::Value::Null, serde_json::Value::Null, Vec::new());
     let per_seed: Vec<Vec<Row>> = (0..s.seeds.max(1) as u64)
         .map(|k| {
             let tc = TrainConfig { seed: s.seed + k, ..train_config(s) };
             eprintln!("returning: instacart student, seed {}", tc.seed);
             let (model, _) = trainer::train(&st.config, &tc, &st.items, &st.windows, &st.valid, None, None, sm);
             let scores = |cs: &[Case]| trainer::case_scores(&model, &st.config, &st.items, cs, &flex);
+            // Instacart's lists may repeat earlier purchases (the context ablation's candidates).
+            let valid = Bench::new(&st.orders.data, &valid_stats, &st.valid_requests, true);
+            let tried: Vec<Tried<f64>> = valid.blend_rows(&scores, &BLENDS.map(|b| b as f32)).into_iter().zip(BLENDS).map(|(r, setting)| Tried { setting, ndcg10: r.list.ndcg10 }).collect();
+            let blend = best(&tried) as f32;
+            eprintln!("returning: seed {}: validation chose personalization {blend}", tc.seed);
+            blends.push(serde_json::json!({"seed": tc.seed, "personalization": blend, "validation": tried}));
+            let scorer = Scorer::Model { scores: &scores, personalization: blend, long_tail: 0.0 };
             if k == 0 {
-                cold = cold_visits(&st.orders.data, &stats, &st.requests, true, &Scorer::Model { scores: &scores, personalization: blend, long_tail: 0.0 });
+                cold = cold_visits(&st.orders.data, &stats, &st.requests, true, &scorer);
                 // The adjustment on the first seed's student (its categories are the products:
                 // the biases favour what the shopper bought before).
                 adaptation = adapt::measure(&adapt::Study {
-                    data: &st.orders.data, scores: &scores, category: &st.items.category, blend, repeats: true,
+                    data: &st.orders.data, scores: &scores, category: &st.items.category, window: st.config.max_session, blend, repeats: true,
                     valid: (&valid_stats, &st.valid_requests), test: (&stats, &st.requests),
                 });
             }
-            // Instacart's lists may repeat earlier purchases (the context ablation's candidates).
-            rows(&st.orders.data, &stats, &st.requests, true, &Scorer::Model { scores: &scores, personalization: blend, long_tail: 0.0 }, None)
+            rows(&st.orders.data, &stats, &st.requests, true, &scorer, None)
         })
         .collect();
     let rows = mean_rows(per_seed, &users);
-    let name = format!("student trained on the Instacart sample ({} seeds x {} epochs, from seed {})", s.seeds.max(1), s.epochs, s.seed);
+    let name = format!("student trained on the Instacart sample ({} seeds x {} epochs, from seed {}, each at the blend its validation chose)", s.seeds.max(1), s.epochs, s.seed);
     let mut json = block(&name, &rows, &st.requests, st.config.max_session);
+    json["personalization"] = blends.into();
     json["adaptation"] = adaptation;
     json["cold_visits"] = cold;
     Ok(json)

@@ -10,7 +10,7 @@ use crate::baselines::sequential;
 use crate::baselines::sknn::{self, Sknn};
 use crate::cli::{Run, Settings};
 use crate::data::{dataset, movielens, protocol};
-use crate::evaluation::{choices, returning};
+use crate::evaluation::{adapt, choices, returning};
 use crate::evaluation::eval::{self, Bench, Row, Scorer};
 use crate::evaluation::intervals::{self, mean_ci};
 use crate::evaluation::metrics::{ndcg_gain, Accumulator};
@@ -67,8 +67,9 @@ fn baseline_rows(bench: &Bench, p: &Prepared, chosen: &choices::Choices) -> Vec<
 }
 
 /// The session-protocol tables (and leave-one-out rows) for all models; writes
-/// `evaluation.json` (and, for the example, `EVALUATION.md`). Returns the JSON and the blend
-/// chosen on validation.
+/// `evaluation.json` (and, for the example, `EVALUATION.md`). Returns the JSON, the blend and the
+/// on-device adaptation's weight chosen on validation (the manifest's `personalization` and
+/// `adaptation`).
 pub fn evaluate_all(
     run: &Run,
     p: &Prepared,
@@ -76,7 +77,7 @@ pub fn evaluate_all(
     attribution: &Attribution,
     text: &TeacherText,
     loo: &[serde_json::Value],
-) -> Result<(serde_json::Value, f64), String> {
+) -> Result<(serde_json::Value, f64, f32), String> {
     let s = &run.settings;
     let stats = protocol::Stats::fit(&p.users, p.data.products.len(), p.split.test_from);
     let all_requests = protocol::requests(&p.users, p.split.test_from);
@@ -87,6 +88,7 @@ pub fn evaluate_all(
     let chosen = choices::choose(p, run.repeat_candidates, &shipped_scores);
     let blend = chosen.personalization as f32;
     eprintln!("validation chose personalization {blend} and V-SKNN {:?}", chosen.sknn);
+    let adaptation = choose_adaptation(run, p, &shipped_scores, blend);
     let mut rows = baseline_rows(&bench, p, &chosen);
     let per_seed: Vec<Vec<Row>> = seeds.iter().map(|m| seed_rows(&bench, p, m, text, blend)).collect();
     for (k, name) in per_seed[0].iter().map(|r| r.model.clone()).enumerate() {
@@ -132,6 +134,7 @@ pub fn evaluate_all(
         "long_tail": long_tail,
         "context_ablation": previous_block(&s.out, "context_ablation"),
         "returning": returning,
+        "adaptation": adaptation.1,
     });
     std::fs::write(s.out.join("evaluation.json"), serde_json::to_vec_pretty(&json).unwrap()).map_err(|e| e.to_string())?;
     let md = format!(
@@ -179,8 +182,20 @@ pub fn evaluate_all(
         let context = context.unwrap_or_default();
         std::fs::write(&md_path, format!("{md}\n{context}")).map_err(|e| e.to_string())?;
     }
-    Ok((json, chosen.personalization))
+    Ok((json, chosen.personalization, adaptation.0))
 
+}
+
+/// The on-device adaptation's weight for the shipped model at its blend, chosen on the device-held
+/// view of the validation requests (`adapt::choose`), and its block for evaluation.json.
+fn choose_adaptation(run: &Run, p: &Prepared, shipped: &(dyn Fn(&[dataset::Case]) -> Vec<Vec<f32>> + Sync), blend: f32) -> (f32, serde_json::Value) {
+    let (stats, valid) = choices::validation(p);
+    let study = adapt::Study {
+        data: &p.data, scores: shipped, category: &p.items.category, window: p.config.max_session, blend, repeats: run.repeat_candidates,
+        valid: (&stats, &valid), test: (&stats, &valid),
+    };
+    let (weight, tried) = adapt::choose(&study);
+    (weight, serde_json::json!({"weight": weight, "window": p.config.max_session, "validation": tried, "rule": "localrank::adapt per-category biases; validation list NDCG@10 on what a device with `remember` holds; 0 = off"}))
 }
 
 /// The `returning` block for the shipped model (its session-only row is `shipped`, the same

@@ -27,7 +27,7 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
     let seeds = steps.time("train every model, every seed", || train_seeds(&p, s, "session", s.seeds, &text, &p.train_windows, &p.valid));
     let attribution = steps.time("distillation attribution", || train::attribution(&p, s, &seeds[0], &text, &p.train_windows, &p.valid));
     let loo = steps.time("leave-one-out", || if run.skip_loo { Vec::new() } else { tables::leave_one_out(&p, s, &text) });
-    let (evaluation, personalization) = steps.time("evaluation", || tables::evaluate_all(run, &p, &seeds, &attribution, &text, &loo))?;
+    let (evaluation, personalization, adaptation) = steps.time("evaluation", || tables::evaluate_all(run, &p, &seeds, &attribution, &text, &loo))?;
     let models = &seeds[0];
     let training = serde_json::json!({
         "data": p.origin.description,
@@ -57,7 +57,7 @@ pub fn run(run: &Run, export_models: bool) -> Result<(), String> {
         let inputs = dataset::trained_inputs(&p.train_windows, &p.items);
         // The shipped model is the compact one (docs/size.md); the full one stays in OUT/full/.
         let full = if run.no_compact { s.out.clone() } else { s.out.join(compact::FULL) };
-        model_dir::export(&full, &p.origin.name, &models.q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, inputs, personalization as f32, training)?;
+        model_dir::export(&full, &p.origin.name, &models.q8_bytes, &p.config, &p.data, &p.tokenizer, &popular, inputs, personalization as f32, adaptation, training)?;
         if !run.no_compact {
             steps.time("compact", || compact::compact_dir(&full, &s.out, &p, run.repeat_candidates, &run.compact))?;
         }
@@ -112,7 +112,7 @@ fn popularity(data: &movielens::Data, until: i64) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::cli::{CompactSettings, Settings};
-    use crate::evaluation::choices;
+    use crate::evaluation::{adapt, choices};
     use crate::evaluation::tables::TRAINED_ROWS;
 
     #[test]
@@ -194,6 +194,9 @@ mod tests {
         assert!(chosen.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)), "{chosen}");
         assert_eq!(&manifest["personalization"], chosen);
         assert_eq!(eval["personalization"]["blends"].as_array().unwrap().len(), choices::BLENDS.len());
+        // So is the on-device adaptation's weight (of adapt::WEIGHTS, 0 = off).
+        assert_eq!(eval["adaptation"]["validation"].as_array().unwrap().len(), adapt::WEIGHTS.len());
+        assert_eq!(manifest["adaptation"], eval["adaptation"]["weight"]);
         // 8-bit weights keep the float model's quality (0.0650 vs 0.0650 at 20 epochs).
         let alone = manifest["training"]["shipped"].as_str().unwrap().contains("alone");
         let shipped = if alone { "student-alone" } else { "student-distilled" };
