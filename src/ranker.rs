@@ -311,8 +311,9 @@ impl Ranker {
         Ok(PendingRerank { list, scores, signals, options })
     }
 
-    /// The manifest's on-device adaptation (`adapt.rs`), counted over the events the model reads
-    /// (the newest `config.max_session`, as `localrank-train` measured it).
+    /// The manifest's on-device adaptation (`adapt.rs`), counted over the earlier-visit events
+    /// among those the model reads (the newest `config.max_session`, as `localrank-train`
+    /// measured it).
     fn adapt(&self, list: &mut [ListItem], candidates: &[Item]) {
         let weight = self.manifest.adaptation.unwrap_or(0.0);
         if weight == 0.0 {
@@ -320,7 +321,10 @@ impl Ranker {
         }
         let cats = &self.manifest.categories;
         let first = self.session.len().saturating_sub(self.manifest.config.max_session);
-        let history: Vec<i64> = self.session.iter().skip(first).map(|e| category_index(cats, &e.category)).collect();
+        let read: Vec<&Event> = self.session.iter().skip(first).collect();
+        let times: Vec<f64> = read.iter().map(|e| e.timestamp_ms / 1e3).collect();
+        let earlier = &read[..crate::adapt::visit_start(&times)];
+        let history: Vec<i64> = earlier.iter().map(|e| category_index(cats, &e.category)).collect();
         let keys: Vec<i64> = candidates.iter().map(|c| category_index(cats, &c.category)).collect();
         for (item, a) in list.iter_mut().zip(crate::adapt::affinities(&history, &keys, weight)) {
             item.affinity = a;

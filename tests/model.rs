@@ -131,25 +131,29 @@ fn adapted_ranker(weight: f64) -> Ranker {
 }
 
 /// The manifest's `adaptation` moves each candidate by exactly personalization x weight x its
-/// category's share of the session (in standardised model-score units), and nothing else:
-/// against the same ranker without it (the control), candidates of a category the shopper did
-/// not touch keep their scores, and the touched category rises.
+/// category's share of the events of earlier visits, and nothing else: against the same ranker
+/// without it (the control), candidates of a category the shopper did not touch, or touched only
+/// in the current visit, keep their scores, and the earlier visits' category rises.
 #[test]
-fn adaptation_adds_the_session_s_category_shares_and_nothing_else() {
+fn adaptation_adds_the_earlier_visits_category_shares_and_nothing_else() {
     let items = demo_candidates();
     let action: Vec<&Item> = items.iter().filter(|i| genre(i) == "Action").take(3).collect();
     let comedy = items.iter().find(|i| genre(i) == "Comedy").unwrap();
+    let drama = items.iter().find(|i| genre(i) == "Drama").unwrap();
     let ctx = Context { hour: Some(15), weekday: Some(3), ..Context::default() };
     let opts = RerankOptions { personalization: 0.8, ..RerankOptions::default() };
     let scores = |weight: f64| -> std::collections::HashMap<String, f32> {
         let mut r = adapted_ranker(weight);
-        for i in action.iter().copied().chain([comedy]) {
-            r.observe(click(i)).unwrap();
+        // An earlier visit (four clicks a second apart), then, three hours later, this visit.
+        for (k, i) in action.iter().copied().chain([comedy]).enumerate() {
+            r.observe(Event { timestamp_ms: 1.7e12 + k as f64 * 1e3, ..click(i) }).unwrap();
         }
+        r.observe(Event { timestamp_ms: 1.7e12 + 3.0 * 3.6e6, ..click(drama) }).unwrap();
         r.rerank(&items, &ctx, opts.clone()).unwrap().into_iter().map(|x| (x.id, x.score)).collect()
     };
     let (plain, adapted) = (scores(0.0), scores(2.0));
-    // 4 events: Action 3, Comedy 1 (categories are read by their first segment).
+    // The earlier visit's 4 events: Action 3, Comedy 1 (categories are read by their first
+    // segment); this visit's Drama click is not counted.
     let share = |i: &Item| match genre(i).as_str() {
         "Action" => 0.75,
         "Comedy" => 0.25,

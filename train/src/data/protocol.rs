@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::data::movielens::Interaction;
 
 /// Inactivity that ends a session, in seconds.
-pub const SESSION_GAP: i64 = 30 * 60;
+pub const SESSION_GAP: i64 = localrank::adapt::VISIT_GAP_SECONDS;
 /// Candidates the server sends per request.
 pub const CANDIDATES: usize = 100;
 /// History items the candidate generator expands by co-occurrence.

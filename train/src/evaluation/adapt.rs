@@ -1,6 +1,6 @@
 //! Adapting on the device (issue 21), evaluated offline through the library's own code: the
 //! per-category biases of `localrank::adapt` (each candidate gains the weight x its category's
-//! share of the events the model reads, in units of the list's model-score spread), applied by
+//! share of the earlier-visit events the model reads, in units of the list's model-score spread), applied by
 //! `eval::Bench` exactly as `Ranker` applies the manifest's `adaptation`. The weight is chosen
 //! on the validation period, 0 (no adjustment) included, on what a device with `remember` holds;
 //! the test rows say whether a gain holds. Fitting is counting, so an update costs one increment
@@ -68,7 +68,7 @@ pub fn measure(s: &Study) -> serde_json::Value {
     let (device, device_d) = pair(View::Device(REMEMBER));
     let (session, session_d) = pair(View::Session);
     serde_json::json!({
-        "adjustment": "localrank::adapt: the category's share of the events the model reads (its window) x weight, added to the standardised model score before the blend (manifest `adaptation`)",
+        "adjustment": "localrank::adapt: the category's share of the earlier-visit events the model reads (its window) x weight, added to the standardised model score before the blend (manifest `adaptation`)",
         "window": s.window,
         "blend": s.blend,
         "validation": tried,

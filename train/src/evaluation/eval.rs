@@ -93,10 +93,13 @@ pub struct Adapting<'a> {
 }
 
 impl Adapting<'_> {
-    /// The candidates' affinities after `session` (what `Ranker` sets on its `ListItem`s).
+    /// The candidates' affinities after `session` (what `Ranker` sets on its `ListItem`s: the
+    /// earlier-visit events among the newest `window`).
     pub fn affinities(&self, session: &[Interaction], cands: &[usize]) -> Vec<f32> {
         let read = &session[session.len().saturating_sub(self.window)..];
-        let history: Vec<i64> = read.iter().map(|e| self.category[e.item]).collect();
+        let times: Vec<f64> = read.iter().map(|e| e.time as f64).collect();
+        let earlier = &read[..localrank::adapt::visit_start(&times)];
+        let history: Vec<i64> = earlier.iter().map(|e| self.category[e.item]).collect();
         let keys: Vec<i64> = cands.iter().map(|&j| self.category[j]).collect();
         localrank::adapt::affinities(&history, &keys, self.weight)
     }

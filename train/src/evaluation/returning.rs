@@ -183,8 +183,13 @@ pub fn section(block: &serde_json::Value) -> String {
          redoes the MovieLens part). Intervals 95%, bootstrap over users.\n\n### MovieLens-100k\n\n",
     );
     md += &part(block);
-    if block["instacart"].is_object() {
-        md += &format!("\n### Instacart sample\n\n{}", part(&block["instacart"]));
+    let instacart = &block["instacart"];
+    if instacart.is_object() {
+        let chosen: Vec<String> = instacart["personalization"].as_array().into_iter().flatten().map(|c| format!("{}", c["personalization"])).collect();
+        md += &format!("\n### Instacart sample\n\nBlends chosen on validation, per seed: {}.\n\n{}", chosen.join(", "), part(instacart));
+        if instacart["model_alone"].is_object() {
+            md += &format!("\n#### The model alone\n\n{}", part(&instacart["model_alone"]));
+        }
     }
     md
 }
@@ -235,10 +240,11 @@ fn part(b: &serde_json::Value) -> String {
 fn adaptation_md(a: &serde_json::Value) -> String {
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     let tried: Vec<String> = a["validation"].as_array().into_iter().flatten().map(|t| format!("{}: {:.4}", t["setting"], f(&t["ndcg@10"]))).collect();
-    let d = &a["difference"];
+    let (d, ds) = (&a["difference"], &a["difference_session_only"]);
     format!(
-        "- on-device adjustment ({}): validation NDCG@10 by weight {}; chosen {}; on test {:+.4} ({:+.4} to {:+.4}) over the device-held history alone; {}; cost {:.4} ms per update, {:.4} ms per rerank of 100 candidates (native)\n",
-        a["adjustment"].as_str().unwrap_or("?"), tried.join(", "), a["weight"], f(&d["ndcg@10"]), f(&d["ndcg@10_ci"][0]), f(&d["ndcg@10_ci"][1]),
+        "- on-device adjustment ({}) at blend {}: validation NDCG@10 by weight {}; chosen {}; on test {:+.4} ({:+.4} to {:+.4}) over the device-held history without it, {:+.4} ({:+.4} to {:+.4}) over the session alone without it; {}; cost {:.4} ms per update, {:.4} ms per rerank of 100 candidates (native)\n",
+        a["adjustment"].as_str().unwrap_or("?"), a["blend"], tried.join(", "), a["weight"], f(&d["ndcg@10"]), f(&d["ndcg@10_ci"][0]), f(&d["ndcg@10_ci"][1]),
+        f(&ds["ndcg@10"]), f(&ds["ndcg@10_ci"][0]), f(&ds["ndcg@10_ci"][1]),
         if a["kept"].as_bool() == Some(true) { "kept" } else { "not kept" }, f(&a["cost_ms"]["update"]), f(&a["cost_ms"]["rerank_100_candidates_50_events"])
     )
 }
@@ -284,8 +290,10 @@ fn exported_model(s: &Settings) -> Result<serde_json::Value, String> {
 }
 
 /// The Instacart sample: the student (hour/weekday context, the settings' epochs) trained once
-/// per seed on the orders before each user's last, scored on the last orders at the blend its
-/// own validation chose (each user's second-last order, as `all` chooses the shipped blend).
+/// per seed on the orders before each user's last, scored on the last orders (the basket so far
+/// as the session) at two blends: the one its own validation chose (each user's second-last
+/// order, as `all` chooses the shipped blend: what a store would ship) and the model alone
+/// (blend 1: what the longer history gives the model, whatever the server order is worth).
 fn instacart(s: &Settings) -> Result<serde_json::Value, String> {
     let st = instacart_study()?;
     let n = st.orders.data.products.len();
@@ -294,38 +302,42 @@ fn instacart(s: &Settings) -> Result<serde_json::Value, String> {
     let users: Vec<u32> = st.requests.iter().map(|r| r.target.user).collect();
     let flex = Device::flex();
     let valid_stats = Stats::fit(&st.train_seqs, n, i64::MAX);
-    let (mut adaptation, mut cold, mut blends) = (serde_json::Value::Null, serde_json::Value::Null, Vec::new());
-    let per_seed: Vec<Vec<Row>> = (0..s.seeds.max(1) as u64)
-        .map(|k| {
-            let tc = TrainConfig { seed: s.seed + k, ..train_config(s) };
-            eprintln!("returning: instacart student, seed {}", tc.seed);
-            let (model, _) = trainer::train(&st.config, &tc, &st.items, &st.windows, &st.valid, None, None, sm);
-            let scores = |cs: &[Case]| trainer::case_scores(&model, &st.config, &st.items, cs, &flex);
-            // Instacart's lists may repeat earlier purchases (the context ablation's candidates).
-            let valid = Bench::new(&st.orders.data, &valid_stats, &st.valid_requests, true);
-            let tried: Vec<Tried<f64>> = valid.blend_rows(&scores, &BLENDS.map(|b| b as f32)).into_iter().zip(BLENDS).map(|(r, setting)| Tried { setting, ndcg10: r.list.ndcg10 }).collect();
-            let blend = best(&tried) as f32;
-            eprintln!("returning: seed {}: validation chose personalization {blend}", tc.seed);
-            blends.push(serde_json::json!({"seed": tc.seed, "personalization": blend, "validation": tried}));
-            let scorer = Scorer::Model { scores: &scores, personalization: blend, long_tail: 0.0 };
-            if k == 0 {
-                cold = cold_visits(&st.orders.data, &stats, &st.requests, true, &scorer);
-                // The adjustment on the first seed's student (its categories are the products:
-                // the biases favour what the shopper bought before).
-                adaptation = adapt::measure(&adapt::Study {
-                    data: &st.orders.data, scores: &scores, category: &st.items.category, window: st.config.max_session, blend, repeats: true,
-                    valid: (&valid_stats, &st.valid_requests), test: (&stats, &st.requests),
-                });
-            }
-            rows(&st.orders.data, &stats, &st.requests, true, &scorer, None)
-        })
-        .collect();
-    let rows = mean_rows(per_seed, &users);
-    let name = format!("student trained on the Instacart sample ({} seeds x {} epochs, from seed {}, each at the blend its validation chose)", s.seeds.max(1), s.epochs, s.seed);
-    let mut json = block(&name, &rows, &st.requests, st.config.max_session);
+    let (mut adaptation, mut adaptation_alone, mut cold, mut blends) = (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null, Vec::new());
+    let (mut validated, mut alone) = (Vec::new(), Vec::new());
+    for k in 0..s.seeds.max(1) as u64 {
+        let tc = TrainConfig { seed: s.seed + k, ..train_config(s) };
+        eprintln!("returning: instacart student, seed {}", tc.seed);
+        let (model, _) = trainer::train(&st.config, &tc, &st.items, &st.windows, &st.valid, None, None, sm);
+        let scores = |cs: &[Case]| trainer::case_scores(&model, &st.config, &st.items, cs, &flex);
+        // Instacart's lists may repeat earlier purchases (the context ablation's candidates).
+        let valid = Bench::new(&st.orders.data, &valid_stats, &st.valid_requests, true);
+        let tried: Vec<Tried<f64>> = valid.blend_rows(&scores, &BLENDS.map(|b| b as f32)).into_iter().zip(BLENDS).map(|(r, setting)| Tried { setting, ndcg10: r.list.ndcg10 }).collect();
+        let blend = best(&tried) as f32;
+        eprintln!("returning: seed {}: validation chose personalization {blend}", tc.seed);
+        blends.push(serde_json::json!({"seed": tc.seed, "personalization": blend, "validation": tried}));
+        let at = |personalization| Scorer::Model { scores: &scores, personalization, long_tail: 0.0 };
+        if k == 0 {
+            cold = cold_visits(&st.orders.data, &stats, &st.requests, true, &at(1.0));
+            // The adjustment on the first seed's student (its categories are the products:
+            // the biases favour what the shopper bought before), at both blends.
+            let study = |blend| adapt::Study {
+                data: &st.orders.data, scores: &scores, category: &st.items.category, window: st.config.max_session, blend, repeats: true,
+                valid: (&valid_stats, &st.valid_requests), test: (&stats, &st.requests),
+            };
+            adaptation = adapt::measure(&study(blend));
+            adaptation_alone = adapt::measure(&study(1.0));
+        }
+        validated.push(rows(&st.orders.data, &stats, &st.requests, true, &at(blend), None));
+        alone.push(rows(&st.orders.data, &stats, &st.requests, true, &at(1.0), None));
+    }
+    let what = format!("student trained on the Instacart sample ({} seeds x {} epochs, from seed {})", s.seeds.max(1), s.epochs, s.seed);
+    let mut json = block(&format!("{what}, each at the blend its validation chose"), &mean_rows(validated, &users), &st.requests, st.config.max_session);
     json["personalization"] = blends.into();
     json["adaptation"] = adaptation;
-    json["cold_visits"] = cold;
+    let mut model_alone = block(&format!("{what}, the model alone (blend 1)"), &mean_rows(alone, &users), &st.requests, st.config.max_session);
+    model_alone["adaptation"] = adaptation_alone;
+    model_alone["cold_visits"] = cold;
+    json["model_alone"] = model_alone;
     Ok(json)
 }
 

@@ -144,7 +144,8 @@ pub fn evaluate_all(
          Trained rows are the mean over {} seeds (from {}); intervals are 95%, bootstrap over \
          users; \"student-q8 shipped\" is the exported model alone (the first seed's). Rows \
          blend the model with the server order at the `personalization` chosen on validation \
-         ({}), except \"model only\".\n\n\
+         ({}), except \"model only\"; the on-device adaptation's weight validation chose, the \
+         manifest's `adaptation`, is {} (0 = off; `localrank::adapt`).\n\n\
          ## Differences (paired, bootstrap over users)\n\n{}\n\
          ## Leave-one-out\n\n{}\n\
          Untrained baselines are fitted on that split's training events; every trained model is \
@@ -162,6 +163,7 @@ pub fn evaluate_all(
         seeds.len(),
         s.seed,
         chosen.personalization,
+        adaptation.0,
         differences_table(&differences),
         loo_table(loo),
         new_products_md,
