@@ -42,22 +42,24 @@ fn examples_train_through_the_cli_into_a_model_that_beats_popularity() {
     let models = models_dir();
     std::fs::remove_dir_all(&models).ok();
     let args = [
-        "all", "--events", events, "--catalogue", catalogue, "--epochs", "3", "--seed", "42", "--seeds", "1", "--skip-loo",
+        "all", "--events", events, "--catalogue", catalogue, "--epochs", "2", "--seed", "42", "--seeds", "1", "--skip-loo",
         "--name", "localrank-e2e", "--out", models.to_str().unwrap(), "--check-folds", "0",
     ];
     let (code, _, err) = cli(&args);
     assert_eq!(code, 0, "all failed:\n{err}");
-    assert!(err.contains("epoch   3/3") && err.contains("left)"), "progress lines (epoch, loss, validation, time left) missing:\n{err}");
+    assert!(err.contains("epoch   2/2") && err.contains("left)"), "progress lines (epoch, loss, validation, time left) missing:\n{err}");
 
     let evaluation = json(&models.join("evaluation.json"));
-    let (q8, popularity) = (ndcg(&evaluation, "student-q8"), ndcg(&evaluation, "popularity"));
-    assert!(q8 > popularity, "the exported student-q8 (NDCG@10 {q8:.4}) must beat popularity ({popularity:.4})");
+    // The model alone (blend 1), so that a blend chosen near the server order (0.0256 here,
+    // above popularity's 0.0230) cannot pass it: at 2 epochs 0.0337 (2026-12-08).
+    let (q8, popularity) = (ndcg(&evaluation, "student-q8 model only"), ndcg(&evaluation, "popularity"));
+    assert!(q8 > popularity, "the exported student-q8 alone (NDCG@10 {q8:.4}) must beat popularity ({popularity:.4})");
 
     let manifest = json(&models.join("manifest.json"));
     assert_eq!(manifest["name"], "localrank-e2e");
     let training = &manifest["training"];
     assert_eq!(training["settings"]["seed"], 42);
-    assert_eq!(training["settings"]["epochs"], 3);
+    assert_eq!(training["settings"]["epochs"], 2);
     assert_eq!(training["inputs"].as_array().map(Vec::len), Some(2), "both input files with their sha256");
     assert_eq!(training["inputs"][0]["sha256"].as_str().map(str::len), Some(64));
     let report = std::fs::read_to_string(models.join("report.md")).unwrap();

@@ -240,10 +240,10 @@ fn part(b: &serde_json::Value) -> String {
 fn adaptation_md(a: &serde_json::Value) -> String {
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     let tried: Vec<String> = a["validation"].as_array().into_iter().flatten().map(|t| format!("{}: {:.4}", t["setting"], f(&t["ndcg@10"]))).collect();
-    let (d, ds) = (&a["difference"], &a["difference_session_only"]);
+    let (d, ds, g) = (&a["difference"], &a["difference_session_only"], &a["validation_gain"]);
     format!(
-        "- on-device adjustment ({}) at blend {}: validation NDCG@10 by weight {}; chosen {}; on test {:+.4} ({:+.4} to {:+.4}) over the device-held history without it, {:+.4} ({:+.4} to {:+.4}) over the session alone without it; {}; cost {:.4} ms per update, {:.4} ms per rerank of 100 candidates (native)\n",
-        a["adjustment"].as_str().unwrap_or("?"), a["blend"], tried.join(", "), a["weight"], f(&d["ndcg@10"]), f(&d["ndcg@10_ci"][0]), f(&d["ndcg@10_ci"][1]),
+        "- on-device adjustment ({}) at blend {}: validation NDCG@10 by weight {}; the best over 0 on validation {:+.4} ({:+.4} to {:+.4}); chosen {}; on test {:+.4} ({:+.4} to {:+.4}) over the device-held history without it, {:+.4} ({:+.4} to {:+.4}) over the session alone without it; {}; cost {:.4} ms per update, {:.4} ms per rerank of 100 candidates (native)\n",
+        a["adjustment"].as_str().unwrap_or("?"), a["blend"], tried.join(", "), f(&g["ndcg@10"]), f(&g["ndcg@10_ci"][0]), f(&g["ndcg@10_ci"][1]), a["weight"], f(&d["ndcg@10"]), f(&d["ndcg@10_ci"][0]), f(&d["ndcg@10_ci"][1]),
         f(&ds["ndcg@10"]), f(&ds["ndcg@10_ci"][0]), f(&ds["ndcg@10_ci"][1]),
         if a["kept"].as_bool() == Some(true) { "kept" } else { "not kept" }, f(&a["cost_ms"]["update"]), f(&a["cost_ms"]["rerank_100_candidates_50_events"])
     )

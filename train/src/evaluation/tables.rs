@@ -196,8 +196,9 @@ fn choose_adaptation(run: &Run, p: &Prepared, shipped: &(dyn Fn(&[dataset::Case]
         data: &p.data, scores: shipped, category: &p.items.category, window: p.config.max_session, blend, repeats: run.repeat_candidates,
         valid: (&stats, &valid), test: (&stats, &valid),
     };
-    let (weight, tried) = adapt::choose(&study);
-    (weight, serde_json::json!({"weight": weight, "window": p.config.max_session, "validation": tried, "rule": "localrank::adapt per-category biases; validation list NDCG@10 on what a device with `remember` holds; 0 = off"}))
+    let (weight, tried, gain) = adapt::choose(&study);
+    (weight, serde_json::json!({"weight": weight, "window": p.config.max_session, "validation": tried, "validation_gain": gain,
+        "rule": "localrank::adapt per-category biases over earlier visits; validation list NDCG@10 on what a device with `remember` holds; the best weight if its paired gain over 0 is separated, else 0 (off)"}))
 }
 
 /// The `returning` block for the shipped model (its session-only row is `shipped`, the same
