@@ -35,6 +35,7 @@ pub fn write(
          ## Settings\n\n`{settings}`\n\n\
          ## Test metrics\n\n{}\n\
          ## Blend with the server order\n\n{}\n\
+         ## Adapting to returning shoppers\n\n{}\n\
          ## Model\n\n{model}",
         utc_date_time(std::time::SystemTime::now()),
         steps_table(steps),
@@ -45,6 +46,7 @@ pub fn write(
         p.valid.len(),
         metrics_table(evaluation),
         blend_advice(&evaluation["personalization"]),
+        adaptation_advice(&evaluation["adaptation"]),
     );
     let path = dir.join("report.md");
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
@@ -112,6 +114,28 @@ fn blend_advice(choice: &serde_json::Value) -> String {
     format!("Validation list NDCG@10 by `personalization` (0 = the server order): {}.\n\n{verdict}\n", tried.join(", "))
 }
 
+/// The on-device adaptation's validation choice (`adapt::choose`), in the store's words.
+fn adaptation_advice(choice: &serde_json::Value) -> String {
+    let tried: Vec<String> = choice["validation"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| format!("{}: {:.4}", t["setting"], t["ndcg@10"].as_f64().unwrap_or(0.0)))
+        .collect();
+    let gain = &choice["validation_gain"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let verdict = match choice["weight"].as_f64() {
+        Some(w) if w > 0.0 => format!(
+            "With `remember` on, the browser adds per-category biases from the shopper's earlier visits at weight {w} (`manifest.json` `adaptation`)."
+        ),
+        _ => "Off (`adaptation` 0): no weight gained clearly over none on validation.".to_string(),
+    };
+    format!(
+        "Validation list NDCG@10 by `adaptation` weight, on what a device with `remember` holds: {}; the best over 0: {:+.4} ({:+.4} to {:+.4}).\n\n{verdict}\n",
+        tried.join(", "), f(&gain["ndcg@10"]), f(&gain["ndcg@10_ci"][0]), f(&gain["ndcg@10_ci"][1])
+    )
+}
+
 /// This process's command line, as the manifest and the report record it.
 pub fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
@@ -173,6 +197,16 @@ mod tests {
         assert!(zero.contains("Do not deploy") && zero.contains("0: 0.0500"), "{zero}");
         let half = blend_advice(&serde_json::json!({"personalization": 0.5, "blends": blends}));
         assert!(!half.contains("Do not deploy") && half.contains("`personalization` 0.5"), "{half}");
+    }
+
+    #[test]
+    fn the_adaptation_is_reported_on_only_with_a_weight() {
+        let tried = serde_json::json!([{"setting": 0.0, "ndcg@10": 0.05}, {"setting": 16.0, "ndcg@10": 0.06}]);
+        let gain = serde_json::json!({"ndcg@10": 0.01, "ndcg@10_ci": [0.005, 0.015]});
+        let on = adaptation_advice(&serde_json::json!({"weight": 16.0, "validation": tried, "validation_gain": gain}));
+        assert!(on.contains("at weight 16") && on.contains("16.0: 0.0600") && on.contains("+0.0100 (+0.0050 to +0.0150)"), "{on}");
+        let off = adaptation_advice(&serde_json::json!({"weight": 0.0, "validation": tried, "validation_gain": gain}));
+        assert!(off.starts_with("Validation") && off.contains("Off (`adaptation` 0)"), "{off}");
     }
 }
 
