@@ -93,14 +93,20 @@ fn steps_table(steps: &[(String, f64)]) -> String {
     format!("| step | wall s |\n|---|---:|\n{rows}")
 }
 
-/// What the validation sweep of the blend chose, and whether the model should be deployed.
-fn blend_advice(choice: &serde_json::Value) -> String {
-    let tried: Vec<String> = choice["blends"]
+/// A validation sweep's `Tried` rows as "setting: NDCG@10, ...".
+fn tried_settings(tried: &serde_json::Value) -> String {
+    let each: Vec<String> = tried
         .as_array()
         .into_iter()
         .flatten()
         .map(|t| format!("{}: {:.4}", t["setting"], t["ndcg@10"].as_f64().unwrap_or(0.0)))
         .collect();
+    each.join(", ")
+}
+
+/// What the validation sweep of the blend chose, and whether the model should be deployed.
+fn blend_advice(choice: &serde_json::Value) -> String {
+    let tried = tried_settings(&choice["blends"]);
     let chosen = choice["personalization"].as_f64().unwrap_or(0.0);
     let verdict = if chosen == 0.0 {
         "**Do not deploy this model for this store**: on the validation period no weight above 0 ranked the \
@@ -111,17 +117,12 @@ fn blend_advice(choice: &serde_json::Value) -> String {
     } else {
         format!("The browser blends the model with the server order at `personalization` {chosen} by default (`manifest.json`).")
     };
-    format!("Validation list NDCG@10 by `personalization` (0 = the server order): {}.\n\n{verdict}\n", tried.join(", "))
+    format!("Validation list NDCG@10 by `personalization` (0 = the server order): {}.\n\n{verdict}\n", tried)
 }
 
 /// The on-device adaptation's validation choice (`adapt::choose`), in the store's words.
 fn adaptation_advice(choice: &serde_json::Value) -> String {
-    let tried: Vec<String> = choice["validation"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|t| format!("{}: {:.4}", t["setting"], t["ndcg@10"].as_f64().unwrap_or(0.0)))
-        .collect();
+    let tried = tried_settings(&choice["validation"]);
     let gain = &choice["validation_gain"];
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     let verdict = match choice["weight"].as_f64() {
@@ -132,7 +133,7 @@ fn adaptation_advice(choice: &serde_json::Value) -> String {
     };
     format!(
         "Validation list NDCG@10 by `adaptation` weight, on what a device with `remember` holds: {}; the best over 0: {:+.4} ({:+.4} to {:+.4}).\n\n{verdict}\n",
-        tried.join(", "), f(&gain["ndcg@10"]), f(&gain["ndcg@10_ci"][0]), f(&gain["ndcg@10_ci"][1])
+        tried, f(&gain["ndcg@10"]), f(&gain["ndcg@10_ci"][0]), f(&gain["ndcg@10_ci"][1])
     )
 }
 
