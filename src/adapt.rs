@@ -7,9 +7,9 @@
 //!
 //! Earlier visits only: on the Instacart sample the same biases counted over the current visit
 //! (the basket so far) cost -0.0196 NDCG@10 (-0.0216 to -0.0176), favouring what is already in
-//! the basket, while over the device-held history they gained +0.0193 (docs/evaluation.md
-//! "Returning shoppers"). So without `remember` (no earlier visit in the session) it does
-//! nothing. `localrank-train` measures it offline through these functions and writes the weight
+//! the basket, while counted over earlier visits they gain +0.0332 (+0.0291 to +0.0374) on the
+//! device-held history (docs/evaluation.md "Returning shoppers"). So without `remember` (no
+//! earlier visit in the session) it does nothing. `localrank-train` measures it offline through these functions and writes the weight
 //! it chose on validation to the manifest (`adaptation`; absent or 0: off).
 
 use foldhash::HashMap;
@@ -32,10 +32,12 @@ pub fn visit_start(times: &[f64]) -> usize {
 /// above the blend's unit would leave the model nothing to say.
 pub const MAX_WEIGHT: f32 = 64.0;
 
-/// Each candidate's bias: `weight` x the share of `history` (the category keys of the
-/// earlier-visit events the model reads; 0 = no known category, never counted as one) in the
-/// candidate's category key. All zeros for weight 0 or an empty history.
-pub fn affinities(history: &[i64], candidates: &[i64], weight: f32) -> Vec<f32> {
+/// Each candidate's bias after the events the model reads (oldest first; `times` in seconds,
+/// `keys` their category keys, 0 = no known category, never counted as one): `weight` x the
+/// share of the earlier visits' events (before `visit_start`) in the candidate's category key.
+/// All zeros for weight 0 or no earlier visit.
+pub fn affinities(times: &[f64], keys: &[i64], candidates: &[i64], weight: f32) -> Vec<f32> {
+    let history = &keys[..visit_start(times).min(keys.len())];
     if weight == 0.0 || history.is_empty() {
         return vec![0.0; candidates.len()];
     }
@@ -55,12 +57,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_category_gains_its_share_of_the_history_times_the_weight() {
-        // Four events: category 5 twice, 6 once, one event without a known category (a search).
-        let got = affinities(&[5, 5, 6, 0], &[5, 6, 7, 0], 2.0);
+    fn a_category_gains_its_share_of_the_earlier_visits_times_the_weight() {
+        let gap = VISIT_GAP_SECONDS as f64;
+        // An earlier visit of four events (category 5 twice, 6 once, one without a known
+        // category: a search), then this visit's event in category 7, which is not counted.
+        let times = [0.0, 1.0, 2.0, 3.0, 4.0 + gap];
+        let got = affinities(&times, &[5, 5, 6, 0, 7], &[5, 6, 7, 0], 2.0);
         assert_eq!(got, [1.0, 0.5, 0.0, 0.0], "unknown (0) is not a category, but counts as an event");
-        assert_eq!(affinities(&[5], &[5, 6], 0.0), [0.0, 0.0], "weight 0 is the model alone");
-        assert_eq!(affinities(&[], &[5], 4.0), [0.0]);
+        assert_eq!(affinities(&times, &[5, 5, 6, 0, 7], &[5, 6], 0.0), [0.0, 0.0], "weight 0 is the model alone");
+        assert_eq!(affinities(&[0.0, 1.0], &[5, 5], &[5], 4.0), [0.0], "one visit: nothing earlier");
+        assert_eq!(affinities(&[], &[], &[5], 4.0), [0.0]);
     }
 
     #[test]

@@ -321,12 +321,10 @@ impl Ranker {
         }
         let cats = &self.manifest.categories;
         let first = self.session.len().saturating_sub(self.manifest.config.max_session);
-        let read: Vec<&Event> = self.session.iter().skip(first).collect();
-        let times: Vec<f64> = read.iter().map(|e| e.timestamp_ms / 1e3).collect();
-        let earlier = &read[..crate::adapt::visit_start(&times)];
-        let history: Vec<i64> = earlier.iter().map(|e| category_index(cats, &e.category)).collect();
+        let times: Vec<f64> = self.session.iter().skip(first).map(|e| e.timestamp_ms / 1e3).collect();
+        let history: Vec<i64> = self.session.iter().skip(first).map(|e| category_index(cats, &e.category)).collect();
         let keys: Vec<i64> = candidates.iter().map(|c| category_index(cats, &c.category)).collect();
-        for (item, a) in list.iter_mut().zip(crate::adapt::affinities(&history, &keys, weight)) {
+        for (item, a) in list.iter_mut().zip(crate::adapt::affinities(&times, &history, &keys, weight)) {
             item.affinity = a;
         }
     }

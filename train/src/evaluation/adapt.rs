@@ -1,7 +1,7 @@
 //! Adapting on the device (issue 21), evaluated offline through the library's own code: the
 //! per-category biases of `localrank::adapt` (each candidate gains the weight x its category's
-//! share of the earlier-visit events the model reads, in units of the list's model-score spread), applied by
-//! `eval::Bench` exactly as `Ranker` applies the manifest's `adaptation`. The weight is chosen
+//! share of the earlier-visit events the model reads, in units of the list's model-score
+//! spread), applied by `eval::Bench` exactly as `Ranker` applies the manifest's `adaptation`. The weight is chosen
 //! on the validation period, 0 (no adjustment) included, on what a device with `remember` holds;
 //! the test rows say whether a gain holds. Fitting is counting, so an update costs one increment
 //! and a rerank one addition per candidate (timed below).
@@ -96,10 +96,12 @@ pub fn measure(s: &Study) -> serde_json::Value {
 fn cost_ms(category: &[i64]) -> serde_json::Value {
     let n = category.len().min(100);
     let history: Vec<i64> = (0..50).map(|i| category[(i * 7) % n]).collect();
+    // An hour apart: every event but the newest is from an earlier visit, all counted.
+    let at: Vec<f64> = (0..50).map(|i| i as f64 * 3_600.0).collect();
     let mut times = Vec::with_capacity(1000);
     for _ in 0..1000 {
         let started = Instant::now();
-        std::hint::black_box(localrank::adapt::affinities(&history, &category[..n], 1.0));
+        std::hint::black_box(localrank::adapt::affinities(&at, &history, &category[..n], 1.0));
         times.push(started.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);

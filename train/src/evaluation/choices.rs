@@ -46,6 +46,16 @@ pub fn validation(p: &Prepared) -> (Stats, Vec<Request>) {
     (stats, sample_users(requests_between(&p.users, from, until), MAX_REQUESTS))
 }
 
+/// Validation NDCG@10 of `scores` at each of `BLENDS` (the model's scores computed once).
+pub fn blend_sweep(bench: &Bench, scores: &(dyn Fn(&[Case]) -> Vec<Vec<f32>> + Sync)) -> Vec<Tried<f64>> {
+    bench
+        .blend_rows(scores, &BLENDS.map(|b| b as f32))
+        .into_iter()
+        .zip(BLENDS)
+        .map(|(row, setting)| Tried { setting, ndcg10: row.list.ndcg10 })
+        .collect()
+}
+
 /// Sweeps the blend of `shipped` (full-catalogue scores of the shipped 8-bit model) and V-SKNN's
 /// grid on the validation requests.
 pub fn choose(p: &Prepared, repeat_candidates: bool, shipped: &(dyn Fn(&[Case]) -> Vec<Vec<f32>> + Sync)) -> Choices {
@@ -53,12 +63,7 @@ pub fn choose(p: &Prepared, repeat_candidates: bool, shipped: &(dyn Fn(&[Case]) 
     let (stats, requests) = validation(p);
     let bench = Bench::new(&p.data, &stats, &requests, repeat_candidates);
     eprintln!("validation: the blend of the shipped model ({} requests)", requests.len());
-    let blends: Vec<Tried<f64>> = bench
-        .blend_rows(shipped, &BLENDS.map(|b| b as f32))
-        .into_iter()
-        .zip(BLENDS)
-        .map(|(row, setting)| Tried { setting, ndcg10: row.list.ndcg10 })
-        .collect();
+    let blends = blend_sweep(&bench, shipped);
     eprintln!("validation: V-SKNN's {} settings", sknn::GRID.len());
     let model = Sknn::fit(&p.users, items, from);
     let sknn_tried: Vec<Tried<sknn::Params>> = sknn::GRID

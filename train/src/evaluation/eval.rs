@@ -98,10 +98,9 @@ impl Adapting<'_> {
     pub fn affinities(&self, session: &[Interaction], cands: &[usize]) -> Vec<f32> {
         let read = &session[session.len().saturating_sub(self.window)..];
         let times: Vec<f64> = read.iter().map(|e| e.time as f64).collect();
-        let earlier = &read[..localrank::adapt::visit_start(&times)];
-        let history: Vec<i64> = earlier.iter().map(|e| self.category[e.item]).collect();
+        let history: Vec<i64> = read.iter().map(|e| self.category[e.item]).collect();
         let keys: Vec<i64> = cands.iter().map(|&j| self.category[j]).collect();
-        localrank::adapt::affinities(&history, &keys, self.weight)
+        localrank::adapt::affinities(&times, &history, &keys, self.weight)
     }
 }
 
@@ -240,9 +239,9 @@ impl<'a> Bench<'a> {
     }
 
     /// Each request's outcome under each of `scorers` (which share the first one's scores), each
-    /// adapted as its entry in `adapting` says, request-major, one vector per chunk of 256 requests, in order. Chunks are scored on every
-    /// core (`parallel`); the rows then add them up in request order, so a row does not depend
-    /// on the thread count.
+    /// adapted as its entry in `adapting` says, request-major, one vector per chunk of 256
+    /// requests, in order. Chunks are scored on every core (`parallel`); the rows then add them
+    /// up in request order, so a row does not depend on the thread count.
     fn outcomes(&self, label: &str, scorers: &[Scorer], adapting: &[Option<Adapting>]) -> Vec<Vec<Outcome>> {
         let starts: Vec<usize> = (0..self.requests.len()).step_by(256).collect();
         crate::parallel::map_chunks(&starts, 1, label, "chunks of 256 requests", |start| {

@@ -21,7 +21,7 @@ use crate::data::movielens::{Data, Interaction};
 use crate::data::protocol::{self, Request, Stats};
 use crate::evaluation::ablations::instacart_study;
 use crate::evaluation::adapt;
-use crate::evaluation::choices::{self, best, Tried, BLENDS};
+use crate::evaluation::choices::{self, best};
 use crate::evaluation::eval::{self, Bench, Row, Scorer};
 use crate::evaluation::intervals::{self, Difference};
 use crate::export::{model_dir, report};
@@ -311,7 +311,7 @@ fn instacart(s: &Settings) -> Result<serde_json::Value, String> {
         let scores = |cs: &[Case]| trainer::case_scores(&model, &st.config, &st.items, cs, &flex);
         // Instacart's lists may repeat earlier purchases (the context ablation's candidates).
         let valid = Bench::new(&st.orders.data, &valid_stats, &st.valid_requests, true);
-        let tried: Vec<Tried<f64>> = valid.blend_rows(&scores, &BLENDS.map(|b| b as f32)).into_iter().zip(BLENDS).map(|(r, setting)| Tried { setting, ndcg10: r.list.ndcg10 }).collect();
+        let tried = choices::blend_sweep(&valid, &scores);
         let blend = best(&tried) as f32;
         eprintln!("returning: seed {}: validation chose personalization {blend}", tc.seed);
         blends.push(serde_json::json!({"seed": tc.seed, "personalization": blend, "validation": tried}));
